@@ -1,0 +1,261 @@
+"""Typed configuration for every part of hilserl, with the HIL-SERL reference values as defaults.
+
+This is the one place where defaults live. Each dataclass validates itself in ``validate()`` and
+raises :class:`ConfigError` naming the field and the allowed range, so that a bad value is refused
+at start rather than discovered an hour into training.
+
+Units: metres, radians, seconds. Positions are in the arm's base frame (x forward, z up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+CAMERA_NAMES = ("wrist", "front")
+"""Cameras the simulated scene provides. The wrist camera is the user's 'gripper cam'."""
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of its allowed range or inconsistent with another."""
+
+
+def _check_range(name: str, value: float, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    ok = (value > lo if lo_open else value >= lo) and value <= hi
+    if not ok or (isinstance(value, float) and math.isnan(value)):
+        bracket = "(" if lo_open else "["
+        raise ConfigError(f"{name} = {value!r} is out of range; allowed {bracket}{lo}, {hi}]")
+
+
+def _check_vec(name: str, value: tuple[float, ...], length: int) -> None:
+    if len(value) != length:
+        raise ConfigError(f"{name} must have {length} values, got {len(value)}: {value!r}")
+
+
+@dataclass(frozen=True)
+class Box3:
+    """An axis-aligned box given by its low and high corners."""
+
+    low: tuple[float, float, float]
+    high: tuple[float, float, float]
+
+    def validate(self, name: str) -> None:
+        _check_vec(f"{name}.low", self.low, 3)
+        _check_vec(f"{name}.high", self.high, 3)
+        for axis, lo, hi in zip("xyz", self.low, self.high):
+            if lo > hi:
+                raise ConfigError(f"{name}: low {axis} = {lo} is above high {axis} = {hi}")
+
+    def contains(self, point: tuple[float, ...] | Any, tol: float = 1e-9) -> bool:
+        return all(lo - tol <= p <= hi + tol for p, lo, hi in zip(point, self.low, self.high))
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """One camera: an optional crop of the rendered frame, then a resize to ``size``."""
+
+    name: str
+    size: int = 128
+    render_size: int = 128
+    crop: tuple[int, int, int, int] | None = None
+    """(row0, row1, col0, col1) of the rendered frame, like the user's [0:480, 80:560]."""
+
+    def validate(self, prefix: str) -> None:
+        if self.name not in CAMERA_NAMES:
+            raise ConfigError(f"{prefix}.name = {self.name!r} is unknown; allowed {list(CAMERA_NAMES)}")
+        _check_range(f"{prefix}.size", self.size, 16, 1024)
+        _check_range(f"{prefix}.render_size", self.render_size, 16, 2048)
+        if self.crop is not None:
+            _check_vec(f"{prefix}.crop", self.crop, 4)
+            r0, r1, c0, c1 = self.crop
+            if not (0 <= r0 < r1 <= self.render_size and 0 <= c0 < c1 <= self.render_size):
+                raise ConfigError(
+                    f"{prefix}.crop = {self.crop} must satisfy 0 <= row0 < row1 <= render_size and "
+                    f"0 <= col0 < col1 <= render_size (render_size = {self.render_size})"
+                )
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """The user's success rules: a success counts only after ``min_steps_before_success`` steps and
+    after ``consecutive_success_frames`` frames in a row say success."""
+
+    min_steps_before_success: int = 30
+    consecutive_success_frames: int = 10
+    success_reward: float = 1.0
+    step_reward: float = 0.0
+    terminate_on_success: bool = True
+
+    def validate(self) -> None:
+        _check_range("reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
+        _check_range("reward.consecutive_success_frames", self.consecutive_success_frames, 1, 10_000)
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """The simulated grasp task. Defaults follow the user's log, adapted to the SO-101's reach.
+
+    The user's base EE pose is [0.25, 0.0, 0.03] m on their arm. Ours is the fingertip site of the
+    simulated SO-101, whose wrist-flex limit allows a top-down gripper only up to about x = 0.25 m at
+    z = 0.06 m; the base is moved 4 cm closer to the base and 2 cm up so that the whole reset range
+    (+-3 cm, +-3 cm, +-2 cm as in the log) is reachable top-down and starts the open jaws above the
+    cube. ``hilserl diagnose`` and the README explain the difference.
+    """
+
+    control_hz: float = 10.0
+    episode_seconds: float = 8.0
+    physics_timestep: float = 0.002
+    action_scale: float = 0.02
+    """Metres per step for an action of 1.0 on an axis."""
+    ee_base: tuple[float, float, float] = (0.21, 0.0, 0.05)
+    ee_reset_offset: tuple[float, float, float] = (0.03, 0.03, 0.02)
+    """Half-width of the uniform random offset added to ``ee_base`` at reset."""
+    ee_bounds: Box3 = Box3(low=(0.12, -0.10, 0.008), high=(0.27, 0.10, 0.075))
+    """Workspace bounds the end effector is clipped to, whatever the action."""
+    cube_region: Box3 = Box3(low=(0.16, -0.05, 0.0), high=(0.26, 0.05, 0.0))
+    """Where the cube's centre is placed at reset (z is ignored: it rests on the table)."""
+    cube_yaw_range: float = math.pi / 4
+    """Cube yaw is uniform in [-range, range]."""
+    front_back_split_x: float = 0.21
+    """Cubes with x above this are 'front' (far from the base, hard), below are 'back' (easy)."""
+    cube_size: float = 0.025
+    cubes_lift_height: float = 0.02
+    """Height above its resting height at which the held cube counts as lifted."""
+    cameras: tuple[CameraConfig, ...] = (CameraConfig("wrist"), CameraConfig("front"))
+    state_only: bool = False
+    """No cameras; the state carries the cube's true pose (privileged) for fast tests and ablations."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    @property
+    def max_episode_steps(self) -> int:
+        return int(round(self.episode_seconds * self.control_hz))
+
+    @property
+    def substeps(self) -> int:
+        return int(round(1.0 / (self.control_hz * self.physics_timestep)))
+
+    def validate(self) -> None:
+        _check_range("env.control_hz", self.control_hz, 0.0, 1000.0, lo_open=True)
+        _check_range("env.episode_seconds", self.episode_seconds, 0.0, 3600.0, lo_open=True)
+        _check_range("env.physics_timestep", self.physics_timestep, 0.0, 0.02, lo_open=True)
+        _check_range("env.action_scale", self.action_scale, 0.0, 0.1, lo_open=True)
+        _check_vec("env.ee_base", self.ee_base, 3)
+        _check_vec("env.ee_reset_offset", self.ee_reset_offset, 3)
+        for axis, off in zip("xyz", self.ee_reset_offset):
+            _check_range(f"env.ee_reset_offset[{axis}]", off, 0.0, 0.2)
+        self.ee_bounds.validate("env.ee_bounds")
+        self.cube_region.validate("env.cube_region")
+        reset_low = tuple(b - o for b, o in zip(self.ee_base, self.ee_reset_offset))
+        reset_high = tuple(b + o for b, o in zip(self.ee_base, self.ee_reset_offset))
+        if not (self.ee_bounds.contains(reset_low) and self.ee_bounds.contains(reset_high)):
+            raise ConfigError(
+                f"env.ee_base +- env.ee_reset_offset spans {reset_low}..{reset_high}, which leaves the "
+                f"workspace env.ee_bounds {self.ee_bounds.low}..{self.ee_bounds.high}"
+            )
+        for axis in range(2):
+            lo, hi = self.cube_region.low[axis], self.cube_region.high[axis]
+            if lo < self.ee_bounds.low[axis] or hi > self.ee_bounds.high[axis]:
+                raise ConfigError(
+                    f"env.cube_region {'xy'[axis]} range [{lo}, {hi}] leaves the workspace "
+                    f"env.ee_bounds [{self.ee_bounds.low[axis]}, {self.ee_bounds.high[axis]}]: "
+                    "the gripper could never reach such a cube"
+                )
+        _check_range("env.cube_yaw_range", self.cube_yaw_range, 0.0, math.pi)
+        _check_range("env.cube_size", self.cube_size, 0.01, 0.05)
+        _check_range("env.cubes_lift_height", self.cubes_lift_height, 0.0, 0.1, lo_open=True)
+        if abs(self.control_hz * self.physics_timestep * self.substeps - 1.0) > 1e-6:
+            raise ConfigError(
+                f"env.physics_timestep = {self.physics_timestep} must divide the control period "
+                f"1/env.control_hz = {1.0 / self.control_hz} a whole number of times"
+            )
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"env.cameras names must be unique, got {names}")
+        if not self.state_only and not self.cameras:
+            raise ConfigError("env.cameras is empty: give at least one camera, or set env.state_only")
+        for i, cam in enumerate(self.cameras):
+            cam.validate(f"env.cameras[{i}]")
+        self.reward.validate()
+
+
+Strategy = Literal["brief", "takeover", "none"]
+
+
+@dataclass(frozen=True)
+class HumanConfig:
+    """The simulated human who intervenes. ``brief`` is the paper's advice, ``takeover`` its
+    anti-pattern (long interventions that finish the task), ``none`` never intervenes."""
+
+    strategy: Strategy = "brief"
+    explore_steps: tuple[int, int] = (20, 30)
+    """The policy acts alone for a number of steps drawn uniformly from this range."""
+    correction_steps: int = 4
+    """Length of one brief correction."""
+    drift_threshold: float = 0.04
+    """A brief correction starts when the gripper is farther than this (m) from where the expert
+    would put it and the policy is not getting closer."""
+    cooldown_steps: int = 5
+    """Steps the policy acts alone after a brief correction before another may start."""
+    prob_start: float = 1.0
+    """Probability that the human watches a given episode, at the first episode..."""
+    prob_end: float = 0.2
+    """...decaying linearly to this value..."""
+    decay_episodes: int = 200
+    """...over this many episodes."""
+
+    def validate(self) -> None:
+        if self.strategy not in ("brief", "takeover", "none"):
+            raise ConfigError(f"human.strategy = {self.strategy!r} is unknown; allowed brief, takeover, none")
+        lo, hi = self.explore_steps
+        if not 0 <= lo <= hi:
+            raise ConfigError(f"human.explore_steps = {self.explore_steps} must satisfy 0 <= low <= high")
+        _check_range("human.correction_steps", self.correction_steps, 1, 1000)
+        _check_range("human.drift_threshold", self.drift_threshold, 0.0, 1.0)
+        _check_range("human.cooldown_steps", self.cooldown_steps, 0, 1000)
+        _check_range("human.prob_start", self.prob_start, 0.0, 1.0)
+        _check_range("human.prob_end", self.prob_end, 0.0, 1.0)
+        _check_range("human.decay_episodes", self.decay_episodes, 1, 10**9)
+
+
+T = TypeVar("T")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-friendly dict of a config dataclass (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    """Build a config dataclass from a (possibly partial) dict; unknown keys are refused by name."""
+    hints = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(hints)}")
+    kwargs: dict[str, Any] = {}
+    defaults = cls()  # type: ignore[call-arg]
+    for name, value in data.items():
+        current = getattr(defaults, name)
+        kwargs[name] = _coerce(current, value)
+    return dataclasses.replace(defaults, **kwargs)  # type: ignore[type-var]
+
+
+def _coerce(template: Any, value: Any) -> Any:
+    if dataclasses.is_dataclass(template) and isinstance(value, dict):
+        return from_dict(type(template), value)
+    if isinstance(template, tuple) and isinstance(value, list):
+        if template and dataclasses.is_dataclass(template[0]):
+            return tuple(from_dict(type(template[0]), v) if isinstance(v, dict) else v for v in value)
+        if template and isinstance(template[0], tuple):
+            return tuple(tuple(v) for v in value)
+        return tuple(value)
+    if template is None and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def save_json(cfg: Any, path: Path) -> None:
+    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Rewards: the success rules of the user's log, the simulator's truth, and the learned classifier."""
