@@ -91,8 +91,8 @@ class RewardConfig:
     terminate_on_success: bool = True
 
     def validate(self) -> None:
-        _check_range("reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
-        _check_range("reward.consecutive_success_frames", self.consecutive_success_frames, 1, 10_000)
+        _check_range("env.reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
+        _check_range("env.reward.consecutive_success_frames", self.consecutive_success_frames, 1, 10_000)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class EnvConfig:
     front_back_split_x: float = 0.21
     """Cubes with x above this are 'front' (far from the base, hard), below are 'back' (easy)."""
     cube_size: float = 0.025
-    cubes_lift_height: float = 0.02
+    cube_lift_height: float = 0.02
     """Height above its resting height at which the held cube counts as lifted."""
     cameras: tuple[CameraConfig, ...] = (CameraConfig("wrist"), CameraConfig("front"))
     state_only: bool = False
@@ -149,8 +149,8 @@ class EnvConfig:
             _check_range(f"env.ee_reset_offset[{axis}]", off, 0.0, 0.2)
         self.ee_bounds.validate("env.ee_bounds")
         self.cube_region.validate("env.cube_region")
-        reset_low = tuple(b - o for b, o in zip(self.ee_base, self.ee_reset_offset))
-        reset_high = tuple(b + o for b, o in zip(self.ee_base, self.ee_reset_offset))
+        reset_low = tuple(round(b - o, 6) for b, o in zip(self.ee_base, self.ee_reset_offset))
+        reset_high = tuple(round(b + o, 6) for b, o in zip(self.ee_base, self.ee_reset_offset))
         if not (self.ee_bounds.contains(reset_low) and self.ee_bounds.contains(reset_high)):
             raise ConfigError(
                 f"env.ee_base +- env.ee_reset_offset spans {reset_low}..{reset_high}, which leaves the "
@@ -166,7 +166,7 @@ class EnvConfig:
                 )
         _check_range("env.cube_yaw_range", self.cube_yaw_range, 0.0, math.pi)
         _check_range("env.cube_size", self.cube_size, 0.01, 0.05)
-        _check_range("env.cubes_lift_height", self.cubes_lift_height, 0.0, 0.1, lo_open=True)
+        _check_range("env.cube_lift_height", self.cube_lift_height, 0.0, 0.1, lo_open=True)
         if abs(self.control_hz * self.physics_timestep * self.substeps - 1.0) > 1e-6:
             raise ConfigError(
                 f"env.physics_timestep = {self.physics_timestep} must divide the control period "
@@ -196,8 +196,8 @@ class HumanConfig:
     correction_steps: int = 4
     """Length of one brief correction."""
     drift_threshold: float = 0.04
-    """A brief correction starts when the gripper is farther than this (m) from where the expert
-    would put it and the policy is not getting closer."""
+    """A brief correction starts when the gripper is farther than this (m) from the cube and moving
+    away from it, or when it has made no progress towards the cube for a while."""
     cooldown_steps: int = 5
     """Steps the policy acts alone after a brief correction before another may start."""
     prob_start: float = 1.0
@@ -221,6 +221,19 @@ class HumanConfig:
         _check_range("human.decay_episodes", self.decay_episodes, 1, 10**9)
 
 
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs. ``hilserl <command> --config FILE --set env.action_scale=0.03``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    human: HumanConfig = field(default_factory=HumanConfig)
+    seed: int = 0
+
+    def validate(self) -> None:
+        self.env.validate()
+        self.human.validate()
+
+
 T = TypeVar("T")
 
 
@@ -230,31 +243,66 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a config dataclass from a (possibly partial) dict; unknown keys are refused by name."""
-    hints = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = set(data) - set(hints)
+    """Build a config from a (possibly partial) dict over the defaults; unknown keys are refused."""
+    return _merge(cls(), data, cls.__name__)  # type: ignore[call-arg]
+
+
+def _merge(template: Any, data: dict[str, Any], path: str) -> Any:
+    names = {f.name for f in dataclasses.fields(template)}
+    unknown = set(data) - names
     if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown field(s) {sorted(unknown)}; known: {sorted(hints)}")
-    kwargs: dict[str, Any] = {}
-    defaults = cls()  # type: ignore[call-arg]
-    for name, value in data.items():
-        current = getattr(defaults, name)
-        kwargs[name] = _coerce(current, value)
-    return dataclasses.replace(defaults, **kwargs)  # type: ignore[type-var]
+        raise ConfigError(f"{path}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+    return dataclasses.replace(
+        template, **{k: _coerce(getattr(template, k), v, f"{path}.{k}") for k, v in data.items()}
+    )
 
 
-def _coerce(template: Any, value: Any) -> Any:
+def _coerce(template: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(template) and isinstance(value, dict):
-        return from_dict(type(template), value)
+        return _merge(template, value, path)
     if isinstance(template, tuple) and isinstance(value, list):
         if template and dataclasses.is_dataclass(template[0]):
-            return tuple(from_dict(type(template[0]), v) if isinstance(v, dict) else v for v in value)
-        if template and isinstance(template[0], tuple):
-            return tuple(tuple(v) for v in value)
-        return tuple(value)
+            kind = type(template[0])
+            return tuple(_merge(kind(name=v["name"]) if "name" in v else template[0], v, path) for v in value)
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
     if template is None and isinstance(value, list):
         return tuple(value)
     return value
+
+
+def apply_overrides(cfg: T, overrides: list[str]) -> T:
+    """Apply ``a.b.c=value`` strings; values are JSON where they parse, else strings."""
+    data = to_dict(cfg)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node, dict) or part not in node:
+                raise ConfigError(f"override {item!r}: no config section {part!r}")
+            node = node[part]
+        if parts[-1] not in node:
+            raise ConfigError(f"override {item!r}: unknown field {parts[-1]!r}; known: {sorted(node)}")
+        node[parts[-1]] = value
+    return from_dict(type(cfg), data)
+
+
+def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
+    cfg = Config()
+    if path is not None:
+        try:
+            cfg = from_dict(Config, json.loads(Path(path).read_text()))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    cfg = apply_overrides(cfg, overrides or [])
+    cfg.validate()
+    return cfg
 
 
 def save_json(cfg: Any, path: Path) -> None:

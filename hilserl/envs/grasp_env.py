@@ -61,6 +61,9 @@ STEP_IK_ITERATIONS = 8
 MAX_TARGET_LEAD = 0.03
 """The commanded fingertip may run at most this far (m) ahead of the measured one, so that pushing
 against the table or the cube does not wind the target up."""
+BOUNDS_BACKOFF = (1.0, 0.5, 0.25, 0.1)
+"""Fractions of a joint-space step tried, in order, until the commanded fingertip is in bounds."""
+BOUNDS_TOLERANCE = 0.002
 SETTLE_STEPS = 25
 """Physics steps after a reset so that the cube rests and the actuators hold the arm."""
 MAX_CUBE_PLACEMENTS = 50
@@ -201,7 +204,7 @@ class GraspCubeEnv(gym.Env):
         if dist > MAX_TARGET_LEAD:
             target = np.clip(ee + lead * (MAX_TARGET_LEAD / dist), self._low, self._high)
         self._target = target
-        self._arm_cmd, _ = self.ik.solve(target, GRIPPER_YAW, self._arm_cmd, STEP_IK_ITERATIONS)
+        self._arm_cmd = self._safe_joint_command(target)
         d.ctrl[ix.arm_actuators] = self._arm_cmd
 
         cls = gripper_class(action[GRIPPER_INDEX])
@@ -220,6 +223,21 @@ class GraspCubeEnv(gym.Env):
         terminated = bool(success and cfg.reward.terminate_on_success)
         truncated = self._steps >= cfg.max_episode_steps and not terminated
         return self._observation(), float(reward), terminated, truncated, self._info(truth, success)
+
+    def _safe_joint_command(self, target: np.ndarray) -> np.ndarray:
+        """IK for ``target``, shortened if needed so the commanded fingertip stays inside the bounds.
+
+        Near the edge of the SO-101's reach some corners of the bounds box cannot be reached
+        top-down, and the IK's closest compromise can lie outside the box; the arm then moves only
+        as far along the joint-space step as keeps the fingertip inside.
+        """
+        bounds = self.config.ee_bounds
+        solution, _ = self.ik.solve(target, GRIPPER_YAW, self._arm_cmd, STEP_IK_ITERATIONS)
+        for fraction in BOUNDS_BACKOFF:
+            q = self._arm_cmd + fraction * (solution - self._arm_cmd)
+            if bounds.contains(self.ik.fingertip(q)[0], tol=BOUNDS_TOLERANCE):
+                return q
+        return self._arm_cmd
 
     # ----------------------------------------------------------------------------------- truth
     def true_state(self) -> TrueState:
@@ -241,7 +259,7 @@ class GraspCubeEnv(gym.Env):
             gripper_closed=self._gripper_closed,
             gripper_q=float(d.qpos[ix.gripper_qpos]),
             grasped=bool(touches_fixed and touches_jaw),
-            lifted=bool(cube_pos[2] > self._cube_rest_z + self.config.cubes_lift_height),
+            lifted=bool(cube_pos[2] > self._cube_rest_z + self.config.cube_lift_height),
         )
 
     @property

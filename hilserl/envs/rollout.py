@@ -1,0 +1,78 @@
+"""Runs episodes of a policy in an env, with an optional intervention source, and reports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from hilserl.data.transition import Observation, Transition
+from hilserl.teleop.interface import InterventionSource, resolve
+
+Policy = Callable[[Observation], np.ndarray]
+
+
+@dataclass
+class EpisodeResult:
+    episode_return: float
+    length: int
+    success: bool
+    intervention_steps: int
+    region: str
+    cube_start: np.ndarray
+    frames: list[np.ndarray] = field(default_factory=list)
+    ee_path: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def intervention_rate(self) -> float:
+        return self.intervention_steps / max(self.length, 1)
+
+
+def run_episode(
+    env: Any,
+    policy: Policy,
+    *,
+    human: InterventionSource | None = None,
+    episode_index: int = 0,
+    seed: int | None = None,
+    options: dict[str, Any] | None = None,
+    on_transition: Callable[[Transition], None] | None = None,
+    record_frames: bool = False,
+) -> EpisodeResult:
+    obs, info = env.reset(seed=seed, options=options)
+    if human is not None:
+        human.reset(episode_index)
+    frames = [env.render()] if record_frames else []
+    total, steps, interventions = 0.0, 0, 0
+    path = [np.asarray(info["ee_pos"]).copy()]
+    while True:
+        policy_action = policy(obs)
+        action, intervened = policy_action, False
+        if human is not None:
+            action, intervened = resolve(policy_action, human.step(policy_action))
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        steps += 1
+        interventions += int(intervened)
+        path.append(np.asarray(info["ee_pos"]).copy())
+        if on_transition is not None:
+            on_transition(
+                Transition(obs, np.asarray(action, np.float32), float(reward), next_obs,
+                           bool(terminated), bool(truncated), intervened, bool(info["is_success"]))
+            )
+        if record_frames:
+            frames.append(env.render())
+        obs = next_obs
+        if terminated or truncated:
+            break
+    return EpisodeResult(
+        episode_return=total,
+        length=steps,
+        success=bool(info["is_success"]),
+        intervention_steps=interventions,
+        region=info["region"],
+        cube_start=np.asarray(info["cube_start"]),
+        frames=frames,
+        ee_path=path,
+    )

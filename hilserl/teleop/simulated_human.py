@@ -1,0 +1,123 @@
+"""A simulated human who watches the policy and intervenes with the scripted expert's actions.
+
+Strategies, as the HIL-SERL paper and the user's log describe them:
+
+- ``brief``: let the policy explore for the first 20-30 steps, then correct it for a few steps when
+  it drifts away from the cube or stalls, then hand back. The paper's advice.
+- ``takeover``: after the exploration steps, take over and finish the task. The paper's anti-pattern
+  ("persistently providing long sparse interventions that lead to task successes"), kept so its
+  effect (value overestimation, no transfer to the policy) can be measured.
+- ``none``: never intervene.
+
+A schedule lowers the probability that the human watches an episode at all, as interventions should
+become rarer while the policy improves.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from hilserl.config import HumanConfig
+from hilserl.envs.grasp_env import TrueState
+from hilserl.teleop.expert import ScriptedExpert
+from hilserl.teleop.interface import NO_INTERVENTION, Intervention
+
+DRIFT_EPSILON = 0.002
+"""Metres the gripper must lose from the cube in one step to count as drifting away."""
+STALL_PROGRESS = 0.005
+"""Metres of progress towards the cube that reset the stall counter."""
+STALL_STEPS = 10
+"""Steps without progress and without a grasp after which a brief correction starts."""
+
+
+def watch_probability(config: HumanConfig, episode: int) -> float:
+    """Linear decay from ``prob_start`` to ``prob_end`` over ``decay_episodes``."""
+    frac = min(1.0, episode / config.decay_episodes)
+    return config.prob_start + (config.prob_end - config.prob_start) * frac
+
+
+class SimulatedHuman:
+    def __init__(
+        self,
+        config: HumanConfig,
+        expert: ScriptedExpert,
+        truth: Callable[[], TrueState],
+        rng: np.random.Generator,
+    ):
+        config.validate()
+        self.config = config
+        self.expert = expert
+        self.truth = truth
+        self.rng = rng
+        self.watching = False
+        self._t = 0
+        self._explore_until = 0
+        self._correcting = 0
+        self._cooldown = 0
+        self._last_dist = np.inf
+        self._best_dist = np.inf
+        self._stalled = 0
+        self._taken_over = False
+
+    def reset(self, episode: int) -> None:
+        cfg = self.config
+        self.expert.reset()
+        self._t = 0
+        lo, hi = cfg.explore_steps
+        self._explore_until = int(self.rng.integers(lo, hi + 1))
+        self.watching = cfg.strategy != "none" and bool(self.rng.random() < watch_probability(cfg, episode))
+        self._correcting = 0
+        self._cooldown = 0
+        self._last_dist = np.inf
+        self._best_dist = np.inf
+        self._stalled = 0
+        self._taken_over = False
+
+    def step(self, policy_action: np.ndarray) -> Intervention:
+        self._t += 1
+        if not self.watching:
+            return NO_INTERVENTION
+        state = self.truth()
+        if self._t <= self._explore_until:
+            self._observe(state)
+            return NO_INTERVENTION
+        if self.config.strategy == "takeover":
+            self._taken_over = True
+            return Intervention(self.expert.act(state))
+        return self._brief(state)
+
+    def _observe(self, state: TrueState) -> tuple[float, bool]:
+        dist = float(np.linalg.norm(state.ee_pos - state.cube_pos))
+        moving_away = dist > self._last_dist + DRIFT_EPSILON
+        self._last_dist = dist
+        if dist < self._best_dist - STALL_PROGRESS:
+            self._best_dist = dist
+            self._stalled = 0
+        else:
+            self._stalled += 1
+        return dist, moving_away
+
+    def _brief(self, state: TrueState) -> Intervention:
+        cfg = self.config
+        dist, moving_away = self._observe(state)
+        if self._correcting > 0:
+            self._correcting -= 1
+            if self._correcting == 0:
+                self._cooldown = cfg.cooldown_steps
+                self._best_dist = dist
+                self._stalled = 0
+            return Intervention(self.expert.act(state))
+        if self._cooldown > 0:
+            self._cooldown -= 1
+            return NO_INTERVENTION
+        if state.grasped and state.lifted:
+            return NO_INTERVENTION
+        drifting = dist > cfg.drift_threshold and moving_away
+        stalled = self._stalled >= STALL_STEPS
+        if drifting or stalled:
+            self.expert.reset()
+            self._correcting = cfg.correction_steps - 1
+            return Intervention(self.expert.act(state))
+        return NO_INTERVENTION

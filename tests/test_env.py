@@ -1,0 +1,134 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from hilserl.config import EnvConfig
+from hilserl.envs import ENV_ID
+from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class, make_action
+from hilserl.envs.grasp_env import PROPRIO_DIMS, PRIVILEGED_DIMS, GraspCubeEnv
+from hilserl.envs.rollout import run_episode
+from hilserl.teleop.expert import expert_policy
+
+
+def test_registered_env_passes_gymnasium_checker():
+    env = gym.make(ENV_ID, config=EnvConfig(state_only=True))
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+def test_camera_env_passes_gymnasium_checker(camera_env):
+    check_env(camera_env, skip_render_check=True)
+
+
+def test_observation_layout(camera_env, state_env):
+    obs, _ = camera_env.reset(seed=0)
+    assert set(obs) == {"state", "wrist", "front"}
+    assert obs["state"].shape == (PROPRIO_DIMS,)
+    for cam in ("wrist", "front"):
+        assert obs[cam].shape == (128, 128, 3) and obs[cam].dtype == np.uint8
+    obs, _ = state_env.reset(seed=0)
+    assert set(obs) == {"state"}
+    assert obs["state"].shape == (PROPRIO_DIMS + PRIVILEGED_DIMS,)
+    np.testing.assert_allclose(obs["state"][16:19], state_env.true_state().cube_pos, atol=1e-6)
+
+
+def test_reset_distribution_within_bounds(state_env):
+    cfg = state_env.config
+    base, off = np.array(cfg.ee_base), np.array(cfg.ee_reset_offset)
+    ees, cubes = [], []
+    for seed in range(60):
+        _, info = state_env.reset(seed=seed)
+        ees.append(info["ee_pos"])
+        cubes.append(info["cube_start"])
+        assert abs(info["cube_yaw"]) <= cfg.cube_yaw_range + 0.02
+    ees, cubes = np.array(ees), np.array(cubes)
+    # The IK reaches the sampled fingertip pose to within a few millimetres (the arm sags a little).
+    assert np.all(ees >= base - off - 0.004) and np.all(ees <= base + off + 0.004)
+    lo, hi = np.array(cfg.cube_region.low[:2]), np.array(cfg.cube_region.high[:2])
+    assert np.all(cubes[:, :2] >= lo - 0.002) and np.all(cubes[:, :2] <= hi + 0.002)
+    # The offsets really are random: the samples spread over most of each range.
+    assert np.all(ees.max(0) - ees.min(0) > off)
+    assert {state_env._info(state_env.true_state(), False)["region"]} <= {"front", "back"}
+
+
+def test_top_down_reset_pose(state_env):
+    state_env.reset(seed=3)
+    rot = state_env.data.site_xmat[state_env.index.ee_site].reshape(3, 3)
+    assert rot[2, 0] < -0.99  # the approach axis points down
+
+
+@pytest.mark.parametrize("direction", [np.array([1, 1, 1]), np.array([-1, -1, -1]), np.array([1, -1, -1])])
+def test_ee_stays_inside_bounds_whatever_the_action(state_env, direction):
+    bounds = state_env.config.ee_bounds
+    state_env.reset(seed=1)
+    for _ in range(25):
+        _, _, term, trunc, info = state_env.step(make_action(direction.astype(float), GRIPPER_STAY))
+        assert bounds.contains(state_env._target)
+        # The commanded target is clipped exactly; the measured fingertip follows within 5 mm.
+        assert bounds.contains(info["ee_pos"], tol=0.005)
+
+
+def test_seeded_resets_and_steps_are_reproducible(state_env):
+    def trajectory(seed):
+        obs, _ = state_env.reset(seed=seed)
+        states = [obs["state"]]
+        rng = np.random.default_rng(0)
+        for _ in range(10):
+            obs, *_ = state_env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+            states.append(obs["state"])
+        return np.array(states)
+
+    np.testing.assert_array_equal(trajectory(7), trajectory(7))
+    assert not np.allclose(trajectory(7), trajectory(8))
+
+
+def test_images_differ_when_the_cube_moves(camera_env):
+    a, _ = camera_env.reset(seed=0, options={"cube_xy": (0.18, -0.03), "cube_yaw": 0.0, "ee_offset": np.zeros(3)})
+    b, _ = camera_env.reset(seed=0, options={"cube_xy": (0.24, 0.03), "cube_yaw": 0.0, "ee_offset": np.zeros(3)})
+    c, _ = camera_env.reset(seed=0, options={"cube_xy": (0.18, -0.03), "cube_yaw": 0.0, "ee_offset": np.zeros(3)})
+    for cam in ("wrist", "front"):
+        diff = np.abs(a[cam].astype(int) - b[cam].astype(int))
+        assert (diff.max(-1) > 30).mean() > 0.005, cam  # the cube moved in the picture
+        np.testing.assert_array_equal(a[cam], c[cam])  # and the same scene renders the same
+
+
+def test_gripper_class_rounds_not_truncates():
+    assert gripper_class(-1.0) == GRIPPER_CLOSE
+    assert gripper_class(-0.6) == GRIPPER_CLOSE
+    assert gripper_class(0.4) == GRIPPER_STAY
+    assert gripper_class(0.9) == GRIPPER_OPEN  # int(0.9) would say "stay"
+    assert gripper_class(1.0) == GRIPPER_OPEN
+
+
+def test_expert_succeeds_over_seeded_resets(state_env):
+    policy = expert_policy(state_env)
+    results = [run_episode(state_env, policy, seed=1000 + s) for s in range(200)]
+    rate = np.mean([r.success for r in results])
+    assert rate >= 0.98, rate
+    regions = {r.region for r in results}
+    assert regions == {"front", "back"}
+
+
+def test_success_needs_min_steps_and_consecutive_frames():
+    cfg = EnvConfig(state_only=True)
+    env = GraspCubeEnv(cfg)
+    policy = expert_policy(env)
+    first_lifted = None
+    obs, info = env.reset(seed=5)
+    for t in range(1, cfg.max_episode_steps + 1):
+        obs, reward, term, trunc, info = env.step(policy(obs))
+        if info["grasped"] and info["lifted"] and first_lifted is None:
+            first_lifted = t
+        if term:
+            break
+    assert term and info["is_success"] and reward == cfg.reward.success_reward
+    assert t >= cfg.reward.min_steps_before_success
+    assert t >= first_lifted + cfg.reward.consecutive_success_frames - 1
+
+
+def test_random_policy_rarely_succeeds(state_env):
+    rng = np.random.default_rng(0)
+    results = [run_episode(state_env, lambda o: rng.uniform(-1, 1, 4).astype(np.float32), seed=s) for s in range(10)]
+    assert np.mean([r.success for r in results]) <= 0.1
+    assert all(r.length == state_env.config.max_episode_steps for r in results if not r.success)
