@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -37,6 +38,21 @@ def cmd_expert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
+    """Pre-train the ResNet-10 backbone on rendered simulation frames and save it."""
+    from hilserl.agent.pretrain import PretrainConfig, pretrain_backbone
+
+    cfg = _config(args)
+    report = pretrain_backbone(
+        cfg.env,
+        PretrainConfig(frames=args.frames, steps=args.steps, batch_size=args.batch_size, seed=args.seed),
+        args.out,
+    )
+    print(json.dumps(report, indent=2))
+    print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hilserl",
@@ -54,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     p.add_argument("--out", type=Path, default=Path("outputs/expert"), help="folder for the strip and video")
     p.set_defaults(func=cmd_expert)
+
+    p = sub.add_parser(
+        "pretrain-encoder",
+        help="pre-train the ResNet-10 backbone on rendered simulation frames (the offline default weights)",
+    )
+    _add_config_args(p)
+    p.add_argument("--frames", type=int, default=4000, help="rendered frames per camera (default 4000)")
+    p.add_argument("--steps", type=int, default=1500, help="training steps (default 1500)")
+    p.add_argument("--batch-size", type=int, default=64, help="frames per step (default 64)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("outputs/resnet10_sim.safetensors"), help="weights file")
+    p.set_defaults(func=cmd_pretrain_encoder)
     return parser
 
 

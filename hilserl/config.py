@@ -222,16 +222,145 @@ class HumanConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    """Per camera: frozen ResNet-10 -> spatial learned embeddings -> dropout -> Dense + LayerNorm + tanh."""
+
+    backbone: Literal["resnet10"] = "resnet10"
+    weights: str = "default"
+    """'default': the project's own weights pre-trained on simulated frames (``hilserl pretrain-encoder``,
+    found in the cache without a network); a path to a .safetensors file; a Hugging Face hub id such
+    as 'helper2424/resnet10' (downloads, so online only); or 'random' for none."""
+    freeze: bool = True
+    """The log's 'unfreeze encoder' fix is ``freeze=false`` (needs ``agent.feature_cache=false``)."""
+    num_spatial_features: int = 8
+    image_latent_dim: int = 256
+    state_latent_dim: int = 64
+    dropout: float = 0.1
+
+    def validate(self) -> None:
+        _check_range("agent.encoder.num_spatial_features", self.num_spatial_features, 1, 64)
+        _check_range("agent.encoder.image_latent_dim", self.image_latent_dim, 1, 4096)
+        _check_range("agent.encoder.state_latent_dim", self.state_latent_dim, 1, 4096)
+        _check_range("agent.encoder.dropout", self.dropout, 0.0, 0.9)
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """SAC with a critic ensemble and a discrete grasp critic: HIL-SERL's reference values."""
+
+    discount: float = 0.97
+    temperature_init: float = 0.01
+    target_entropy: float | None = None
+    """None: -arm_action_dims / 2 (HIL-SERL)."""
+    backup_entropy: bool = False
+    critic_ensemble_size: int = 2
+    critic_subsample_size: int | None = None
+    hidden_dims: tuple[int, ...] = (256, 256)
+    activation: Literal["tanh", "relu"] = "tanh"
+    use_layer_norm: bool = True
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    temperature_lr: float = 3e-4
+    grasp_critic_lr: float = 3e-4
+    soft_target_update_rate: float = 0.005
+    critic_actor_ratio: int = 2
+    """Critic updates per actor update (HIL-SERL 2; the user ran 20)."""
+    batch_size: int = 256
+    std_min: float = 1e-5
+    std_max: float = 5.0
+    grasp_penalty: float = -0.02
+    """Added to the grasp critic's reward when the gripper changes state."""
+    augmentation: bool = True
+    """Random crop with edge padding ``crop_padding`` on every image of every batch."""
+    crop_padding: int = 4
+    feature_cache: bool = True
+    """Encode ``cache_crops`` random crops of each frame once, when it enters the buffer, with the
+    frozen backbone; batches then sample among them. False: exact per-batch crops and encoding."""
+    cache_crops: int = 4
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+
+    def validate(self) -> None:
+        _check_range("agent.discount", self.discount, 0.0, 1.0, lo_open=True)
+        _check_range("agent.temperature_init", self.temperature_init, 0.0, 100.0, lo_open=True)
+        _check_range("agent.critic_ensemble_size", self.critic_ensemble_size, 1, 100)
+        if self.critic_subsample_size is not None:
+            _check_range("agent.critic_subsample_size", self.critic_subsample_size, 1, self.critic_ensemble_size)
+        if not self.hidden_dims or any(h < 1 for h in self.hidden_dims):
+            raise ConfigError(f"agent.hidden_dims = {self.hidden_dims} must be a non-empty list of positive sizes")
+        for name in ("actor_lr", "critic_lr", "temperature_lr", "grasp_critic_lr"):
+            _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
+        _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
+        _check_range("agent.critic_actor_ratio", self.critic_actor_ratio, 1, 1000)
+        _check_range("agent.batch_size", self.batch_size, 2, 65536)
+        _check_range("agent.crop_padding", self.crop_padding, 0, 32)
+        _check_range("agent.cache_crops", self.cache_crops, 1, 64)
+        if self.feature_cache and not self.encoder.freeze:
+            raise ConfigError(
+                "agent.feature_cache = true needs agent.encoder.freeze = true: cached features come from "
+                "a frozen backbone. Set agent.feature_cache=false to fine-tune the encoder."
+            )
+        self.encoder.validate()
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    online_capacity: int = 200_000
+    demo_capacity: int = 50_000
+    demo_ratio: float = 0.5
+    """Share of each batch drawn from the demo buffer (RLPD: half)."""
+
+    def validate(self) -> None:
+        _check_range("buffer.online_capacity", self.online_capacity, 1, 10**8)
+        _check_range("buffer.demo_capacity", self.demo_capacity, 1, 10**8)
+        _check_range("buffer.demo_ratio", self.demo_ratio, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    env_steps: int = 15_000
+    learning_starts: int = 100
+    """Online transitions before the first update (HIL-SERL: 100)."""
+    updates_per_env_step: int = 1
+    """Learner updates (each: ``critic_actor_ratio`` critic steps and one actor step) per env step,
+    when actor and learner share one process."""
+    demo_episodes: int = 20
+    demo_dir: str = ""
+    """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""
+    log_every: int = 100
+    """Learner updates between step-metric lines (as in the user's log)."""
+    eval_every_episodes: int = 0
+    """0: no periodic evaluation."""
+    checkpoint_every: int = 2_000
+    """Learner updates between checkpoints."""
+    keep_checkpoints: int = 3
+
+    def validate(self) -> None:
+        _check_range("train.env_steps", self.env_steps, 1, 10**9)
+        _check_range("train.learning_starts", self.learning_starts, 1, 10**9)
+        _check_range("train.updates_per_env_step", self.updates_per_env_step, 0, 1000)
+        _check_range("train.demo_episodes", self.demo_episodes, 0, 100_000)
+        _check_range("train.log_every", self.log_every, 1, 10**9)
+        _check_range("train.checkpoint_every", self.checkpoint_every, 1, 10**9)
+        _check_range("train.keep_checkpoints", self.keep_checkpoints, 1, 1000)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs. ``hilserl <command> --config FILE --set env.action_scale=0.03``."""
 
     env: EnvConfig = field(default_factory=EnvConfig)
     human: HumanConfig = field(default_factory=HumanConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    buffer: BufferConfig = field(default_factory=BufferConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
 
     def validate(self) -> None:
         self.env.validate()
         self.human.validate()
+        self.agent.validate()
+        self.buffer.validate()
+        self.train.validate()
 
 
 T = TypeVar("T")

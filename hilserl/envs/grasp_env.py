@@ -47,6 +47,8 @@ from hilserl.envs.scene import SceneIndex, build_spec
 from hilserl.reward.success_rule import SuccessRule
 
 PROPRIO_DIMS = 16
+GRIPPER_STATE_INDEX = 15
+"""Index of the gripper command state (1 closed, 0 open) in ``state``."""
 PRIVILEGED_DIMS = 5
 GRIPPER_OPEN_Q = 1.0
 """Gripper joint target when open (rad): the pads are about 6 cm apart."""

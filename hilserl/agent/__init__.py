@@ -1,0 +1,1 @@
+"""The HIL-SERL agent: image encoder, SAC with a critic ensemble, grasp critic, augmentation."""

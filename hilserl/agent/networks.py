@@ -1,0 +1,144 @@
+"""The networks of the HIL-SERL agent, as in its paper and code.
+
+Per camera: backbone feature map (512x4x4, from the frozen ResNet-10) -> spatial learned embeddings
+(8 learned spatial kernels per channel) -> dropout 0.1 -> Dense 256 + LayerNorm + tanh.
+Proprioception: Dense 64 + LayerNorm + tanh. The encoder is shared by the actor and the critics;
+only the critic's loss trains it (the actor sees its output detached).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from hilserl.config import AgentConfig, EncoderConfig
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int | None, activation: str, layer_norm: bool) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers.append(nn.Linear(in_dim, h))
+        if layer_norm:
+            layers.append(nn.LayerNorm(h))
+        layers.append(ACTIVATIONS[activation]())
+        in_dim = h
+    if out_dim is not None:
+        layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class SpatialLearnedEmbeddings(nn.Module):
+    """For each channel, ``num_features`` learned weightings of the spatial map (keeps *where*)."""
+
+    def __init__(self, channels: int, height: int, width: int, num_features: int):
+        super().__init__()
+        kernel = torch.empty(channels, height, width, num_features)
+        nn.init.normal_(kernel, std=1.0 / math.sqrt(height * width))
+        self.kernel = nn.Parameter(kernel)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bchw,chwf->bcf", features, self.kernel).flatten(1)
+
+
+class ImageHead(nn.Module):
+    def __init__(self, feature_shape: tuple[int, int, int], cfg: EncoderConfig):
+        super().__init__()
+        c, h, w = feature_shape
+        self.spatial = SpatialLearnedEmbeddings(c, h, w, cfg.num_spatial_features)
+        self.project = nn.Sequential(
+            nn.Dropout(cfg.dropout),
+            nn.Linear(c * cfg.num_spatial_features, cfg.image_latent_dim),
+            nn.LayerNorm(cfg.image_latent_dim),
+            nn.Tanh(),
+        )
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.project(self.spatial(features.float()))
+
+
+class Encoder(nn.Module):
+    """Observation (state + per-camera backbone features) -> one latent vector."""
+
+    def __init__(self, state_dim: int, cameras: dict[str, tuple[int, int, int]], cfg: EncoderConfig):
+        super().__init__()
+        self.cameras = list(cameras)
+        self.state = nn.Sequential(nn.Linear(state_dim, cfg.state_latent_dim), nn.LayerNorm(cfg.state_latent_dim), nn.Tanh())
+        self.images = nn.ModuleDict({name: ImageHead(shape, cfg) for name, shape in cameras.items()})
+        self.out_dim = cfg.state_latent_dim + cfg.image_latent_dim * len(cameras)
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = [self.state(obs["state"])] + [self.images[name](obs[name]) for name in self.cameras]
+        return torch.cat(parts, dim=-1)
+
+
+class CriticEnsemble(nn.Module):
+    """``size`` independent Q(latent, arm action) networks; forward returns (size, B)."""
+
+    def __init__(self, in_dim: int, action_dim: int, cfg: AgentConfig):
+        super().__init__()
+        self.members = nn.ModuleList(
+            mlp(in_dim + action_dim, cfg.hidden_dims, 1, cfg.activation, cfg.use_layer_norm)
+            for _ in range(cfg.critic_ensemble_size)
+        )
+
+    def forward(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([latent, action], dim=-1)
+        return torch.stack([m(x).squeeze(-1) for m in self.members])
+
+
+class Critic(nn.Module):
+    """The encoder plus the critic ensemble: the module the critic loss trains (and its target copy)."""
+
+    def __init__(self, encoder: Encoder, action_dim: int, cfg: AgentConfig):
+        super().__init__()
+        self.encoder = encoder
+        self.ensemble = CriticEnsemble(encoder.out_dim, action_dim, cfg)
+
+
+class TanhGaussianActor(nn.Module):
+    def __init__(self, in_dim: int, action_dim: int, cfg: AgentConfig):
+        super().__init__()
+        self.trunk = mlp(in_dim, cfg.hidden_dims, None, cfg.activation, cfg.use_layer_norm)
+        self.mean = nn.Linear(cfg.hidden_dims[-1], action_dim)
+        self.log_std = nn.Linear(cfg.hidden_dims[-1], action_dim)
+        self.log_std_min = math.log(cfg.std_min)
+        self.log_std_max = math.log(cfg.std_max)
+
+    def distribution(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(latent)
+        log_std = self.log_std(h).clamp(self.log_std_min, self.log_std_max)
+        return self.mean(h), log_std.exp()
+
+    def sample(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised tanh-squashed sample and its log-probability."""
+        mean, std = self.distribution(latent)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        pre = mean + std * noise
+        action = torch.tanh(pre)
+        return action, tanh_gaussian_log_prob(pre, mean, std)
+
+    def mode(self, latent: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.distribution(latent)[0])
+
+
+def tanh_gaussian_log_prob(pre_tanh: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """log pi(tanh(u)) for u ~ N(mean, std), summed over action dims (with the tanh Jacobian)."""
+    normal = torch.distributions.Normal(mean, std)
+    # log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)), the numerically stable form.
+    log_det = 2.0 * (math.log(2.0) - pre_tanh - nn.functional.softplus(-2.0 * pre_tanh))
+    return (normal.log_prob(pre_tanh) - log_det).sum(-1)
+
+
+class GraspCritic(nn.Module):
+    """Q-values of the three gripper commands (close, stay, open) from the latent."""
+
+    def __init__(self, in_dim: int, classes: int, cfg: AgentConfig):
+        super().__init__()
+        self.net = mlp(in_dim, cfg.hidden_dims, classes, cfg.activation, cfg.use_layer_norm)
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.net(latent)

@@ -1,0 +1,262 @@
+"""SAC as HIL-SERL runs it, for the arm; double-Q learning for the gripper.
+
+Read top to bottom: the four losses are small functions of a batch; :class:`SACAgent` owns the
+networks and optimisers and applies them in HIL-SERL's schedule (``critic_actor_ratio`` critic
+updates, then one actor and temperature update).
+
+- Critic target: r + discount * (1 - terminated) * min over the (sub-sampled) target ensemble of
+  Q(s', a'), a' ~ pi(s'); minus alpha * log pi(a'|s') only with ``backup_entropy``.
+- Actor: alpha * log pi(a|s) - mean over the ensemble of Q(s, a), on the encoder's output detached.
+- Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
+- Grasp critic: double DQN over (close, stay, open), the argmax from the online net and its value
+  from the target net, on the reward plus ``grasp_penalty`` whenever the gripper changes state.
+
+A batch is a dict: ``obs`` and ``next_obs`` (dicts of tensors: ``state`` and, per camera, backbone
+features or uint8 images), ``action`` (B, 4), ``reward`` (B,), ``terminated`` (B,).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from hilserl.agent.augment import random_crop
+from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor
+from hilserl.agent.resnet import ResNet10
+from hilserl.config import AgentConfig
+from hilserl.envs.actions import (
+    ARM_DIMS,
+    GRIPPER_CLASSES,
+    GRIPPER_CLOSE,
+    GRIPPER_INDEX,
+    GRIPPER_OPEN,
+    gripper_value,
+)
+from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX
+
+Batch = dict[str, Any]
+
+
+class NonFiniteLoss(FloatingPointError):
+    def __init__(self, name: str, value: float):
+        super().__init__(f"{name} is {value}")
+        self.name = name
+        self.value = value
+
+
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters()):
+            t.lerp_(s, tau)
+
+
+def gripper_classes(actions: torch.Tensor) -> torch.Tensor:
+    """Class index (0 close, 1 stay, 2 open) of each action's gripper command, by rounding."""
+    return (actions[:, GRIPPER_INDEX].round().clamp(-1, 1) + 1).long()
+
+
+def grasp_penalties(state: torch.Tensor, classes: torch.Tensor, penalty: float) -> torch.Tensor:
+    """``penalty`` where the command changes the gripper's state (close when open, open when closed)."""
+    closed = state[:, GRIPPER_STATE_INDEX] > 0.5
+    changed = ((classes == GRIPPER_CLOSE) & ~closed) | ((classes == GRIPPER_OPEN) & closed)
+    return changed.float() * penalty
+
+
+def critic_loss(agent: "SACAgent", batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    cfg = agent.config
+    latent = agent.critic.encoder(batch["obs"])
+    with torch.no_grad():
+        next_latent = agent.critic.encoder(batch["next_obs"])
+        next_action, next_log_prob = agent.actor.sample(next_latent, generator)
+        target_latent = agent.target_critic.encoder(batch["next_obs"])
+        next_q = agent.target_critic.ensemble(target_latent, next_action)
+        if cfg.critic_subsample_size is not None:
+            pick = torch.randperm(next_q.shape[0], generator=generator)[: cfg.critic_subsample_size]
+            next_q = next_q[pick]
+        next_v = next_q.min(dim=0).values
+        if cfg.backup_entropy:
+            next_v = next_v - agent.alpha.detach() * next_log_prob
+        target = batch["reward"] + cfg.discount * (1.0 - batch["terminated"]) * next_v
+    q = agent.critic.ensemble(latent, batch["action"][:, :ARM_DIMS])
+    loss = ((q - target.unsqueeze(0)) ** 2).mean()
+    return loss, {"critic_loss": loss.item(), "q_mean": q.mean().item(), "target_mean": target.mean().item()}
+
+
+def actor_loss(agent: "SACAgent", batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    latent = agent.critic.encoder(batch["obs"]).detach()
+    action, log_prob = agent.actor.sample(latent, generator)
+    q = agent.critic.ensemble(latent, action).mean(dim=0)
+    loss = (agent.alpha.detach() * log_prob - q).mean()
+    entropy = -log_prob.mean().detach()
+    return loss, {"actor_loss": loss.item(), "entropy": entropy.item(), "_entropy": entropy}
+
+
+def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    return log_alpha.exp() * (entropy - target_entropy)
+
+
+def grasp_critic_loss(agent: "SACAgent", batch: Batch) -> tuple[torch.Tensor, dict]:
+    cfg = agent.config
+    with torch.no_grad():
+        latent = agent.critic.encoder(batch["obs"])
+        next_latent = agent.target_critic.encoder(batch["next_obs"])
+        best_next = agent.grasp_critic(next_latent).argmax(dim=-1, keepdim=True)
+        next_q = agent.target_grasp_critic(next_latent).gather(-1, best_next).squeeze(-1)
+        classes = gripper_classes(batch["action"])
+        reward = batch["reward"] + grasp_penalties(batch["obs"]["state"], classes, cfg.grasp_penalty)
+        target = reward + cfg.discount * (1.0 - batch["terminated"]) * next_q
+    q = agent.grasp_critic(latent).gather(-1, classes.unsqueeze(-1)).squeeze(-1)
+    loss = nn.functional.mse_loss(q, target)
+    return loss, {"grasp_critic_loss": loss.item()}
+
+
+class SACAgent(nn.Module):
+    def __init__(
+        self,
+        config: AgentConfig,
+        state_dim: int,
+        cameras: dict[str, tuple[int, int, int]],
+        backbone: ResNet10 | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        config.validate()
+        torch.manual_seed(seed)
+        self.config = config
+        self.camera_names = list(cameras)
+        self.target_entropy = config.target_entropy if config.target_entropy is not None else -ARM_DIMS / 2
+        if cameras and backbone is None:
+            raise ValueError("an agent with cameras needs a backbone")
+        self.backbone = backbone
+        if backbone is not None:
+            backbone.eval()
+            backbone.requires_grad_(not config.encoder.freeze)
+        encoder = Encoder(state_dim, cameras, config.encoder)
+        self.critic = Critic(encoder, ARM_DIMS, config)
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor = TanhGaussianActor(encoder.out_dim, ARM_DIMS, config)
+        self.grasp_critic = GraspCritic(encoder.out_dim, GRIPPER_CLASSES, config)
+        self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(config.temperature_init)))
+
+        critic_params = list(self.critic.parameters())
+        if backbone is not None and not config.encoder.freeze:
+            critic_params += list(backbone.parameters())
+        self.critic_opt = torch.optim.Adam(critic_params, lr=config.critic_lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        self.temperature_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
+        self.grasp_opt = torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.updates = 0
+
+    def train(self, mode: bool = True) -> "SACAgent":
+        super().train(mode)
+        if self.backbone is not None:
+            self.backbone.eval()  # batch-norm statistics stay those of pre-training
+        return self
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        return self.log_alpha.exp()
+
+    # ----------------------------------------------------------------------------- features
+    def image_features(self, images: torch.Tensor, augment: bool) -> torch.Tensor:
+        """Backbone features of uint8 images (B, H, W, 3), optionally randomly cropped first."""
+        assert self.backbone is not None
+        if augment and self.config.augmentation:
+            images = random_crop(images, self.config.crop_padding, self.generator)
+        if self.config.encoder.freeze:
+            with torch.no_grad():
+                return self.backbone(images)
+        return self.backbone(images)
+
+    def featurize(self, obs: dict[str, torch.Tensor], augment: bool) -> dict[str, torch.Tensor]:
+        """Replace uint8 camera images by backbone features; features pass through unchanged."""
+        out = dict(obs)
+        for name in self.camera_names:
+            if obs[name].dtype == torch.uint8:
+                out[name] = self.image_features(obs[name], augment)
+        return out
+
+    # ------------------------------------------------------------------------------- update
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, name: str) -> None:
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteLoss(name, value)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def update(self, batches: list[Batch]) -> dict[str, float]:
+        """One learner update: a critic step per batch (``critic_actor_ratio`` of them), then an
+        actor and temperature step on the last batch."""
+        cfg = self.config
+        self.train()
+        info: dict[str, float] = {}
+        for batch in batches:
+            batch = {**batch, "obs": self.featurize(batch["obs"], True), "next_obs": self.featurize(batch["next_obs"], True)}
+            loss, info_c = critic_loss(self, batch, self.generator)
+            self._step(self.critic_opt, loss, "critic_loss")
+            loss, info_g = grasp_critic_loss(self, batch)
+            self._step(self.grasp_opt, loss, "grasp_critic_loss")
+            soft_update(self.target_critic, self.critic, cfg.soft_target_update_rate)
+            soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
+            info.update(info_c)
+            info.update(info_g)
+        loss, info_a = actor_loss(self, batch, self.generator)
+        self._step(self.actor_opt, loss, "actor_loss")
+        t_loss = temperature_loss(self.log_alpha, info_a.pop("_entropy"), self.target_entropy)
+        self._step(self.temperature_opt, t_loss, "temperature_loss")
+        info.update(info_a)
+        info["temperature_loss"] = t_loss.item()
+        info["alpha"] = self.alpha.item()
+        self.updates += 1
+        return info
+
+    # -------------------------------------------------------------------------------- acting
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Action [dx, dy, dz, gripper] for one observation (images uint8 or features)."""
+        self.eval()
+        batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
+        batch["state"] = batch["state"].float()
+        latent = self.critic.encoder(self.featurize(batch, augment=False))
+        arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
+        grip = self.grasp_critic(latent).argmax(dim=-1)
+        action = np.empty(ARM_DIMS + 1, dtype=np.float32)
+        action[:ARM_DIMS] = arm[0].numpy()
+        action[GRIPPER_INDEX] = gripper_value(int(grip[0]))
+        return action
+
+    @torch.no_grad()
+    def value(self, obs: dict[str, np.ndarray]) -> float:
+        """Mean ensemble Q of the deterministic action: the value the agent predicts for a state."""
+        self.eval()
+        batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
+        batch["state"] = batch["state"].float()
+        latent = self.critic.encoder(self.featurize(batch, augment=False))
+        return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
+
+    def policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """What an actor needs to act: encoder heads, actor, grasp critic (not the backbone)."""
+        return {
+            **{f"encoder.{k}": v for k, v in self.critic.encoder.state_dict().items()},
+            **{f"actor.{k}": v for k, v in self.actor.state_dict().items()},
+            **{f"grasp_critic.{k}": v for k, v in self.grasp_critic.state_dict().items()},
+            **{f"critic.{k}": v for k, v in self.critic.ensemble.state_dict().items()},
+        }
+
+    def load_policy_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        parts: dict[str, dict[str, torch.Tensor]] = {"encoder": {}, "actor": {}, "grasp_critic": {}, "critic": {}}
+        for key, value in state.items():
+            head, _, rest = key.partition(".")
+            parts[head][rest] = value
+        self.critic.encoder.load_state_dict(parts["encoder"])
+        self.actor.load_state_dict(parts["actor"])
+        self.grasp_critic.load_state_dict(parts["grasp_critic"])
+        self.critic.ensemble.load_state_dict(parts["critic"])

@@ -1,0 +1,41 @@
+"""Recording demonstrations with the scripted expert (or a teleop device) into an episode dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hilserl.config import EnvConfig, to_dict
+from hilserl.data.episodes import EpisodeWriter
+from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.rollout import run_episode
+from hilserl.teleop.expert import expert_policy
+
+DEMO_SEED_OFFSET = 5 * 10**6
+"""Demonstration seeds start here, apart from training and evaluation seeds."""
+
+
+def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True) -> int:
+    """Record ``episodes`` expert episodes (successful ones only, by default); returns the count."""
+    env = GraspCubeEnv(env_cfg)
+    cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
+    writer = EpisodeWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
+                           source="scripted expert", env=to_dict(env_cfg))
+    policy = expert_policy(env)
+    kept, attempt = 0, 0
+    with tqdm(total=episodes, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
+        while kept < episodes:
+            steps = []
+            result = run_episode(env, policy, seed=DEMO_SEED_OFFSET + seed + attempt, on_transition=steps.append)
+            attempt += 1
+            if successful_only and not result.success:
+                continue
+            for t in steps:
+                t.intervened = True  # every demo step is a human (expert) action
+                writer.add(t)
+            writer.end_episode()
+            kept += 1
+            bar.update(1)
+    env.close()
+    return kept

@@ -1,0 +1,1 @@
+"""Run logs, evaluation, and the diagnostics the user's log did by hand."""

@@ -1,0 +1,47 @@
+"""Evaluation of a policy without interventions, deterministic actions, over seeded resets."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hilserl.agent.sac import SACAgent
+from hilserl.config import EnvConfig
+from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.rollout import run_episode
+
+EVAL_SEED_OFFSET = 10**7
+"""Evaluation seeds start here, far from training episodes' seeds."""
+
+
+@dataclass
+class EvalResult:
+    success_rate: float
+    episodes: int
+    by_region: dict[str, float] = field(default_factory=dict)
+    mean_length: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"success_rate": self.success_rate, "episodes": self.episodes,
+                "by_region": self.by_region, "mean_length": self.mean_length}
+
+
+def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: GraspCubeEnv | None = None) -> EvalResult:
+    own = env is None
+    env = env or GraspCubeEnv(env_cfg)
+    results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=EVAL_SEED_OFFSET + seed + i)
+               for i in range(episodes)]
+    if own:
+        env.close()
+    regions: dict[str, list[bool]] = defaultdict(list)
+    for r in results:
+        regions[r.region].append(r.success)
+    return EvalResult(
+        success_rate=float(np.mean([r.success for r in results])),
+        episodes=episodes,
+        by_region={k: float(np.mean(v)) for k, v in sorted(regions.items())},
+        mean_length=float(np.mean([r.length for r in results])),
+    )

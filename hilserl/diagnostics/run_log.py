@@ -1,0 +1,55 @@
+"""A run's logs: JSON lines (read back by ``hilserl report``) and TensorBoard, side by side.
+
+``episodes.jsonl``: one line per episode (return, length, success, intervention rate, region...).
+``metrics.jsonl``: one line every ``log_every`` learner updates (losses, alpha, buffer sizes).
+Both append, so a resumed run continues its files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+EPISODES = "episodes.jsonl"
+METRICS = "metrics.jsonl"
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, tensorboard: bool = True):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._episodes = open(self.run_dir / EPISODES, "a")
+        self._metrics = open(self.run_dir / METRICS, "a")
+        self._tb = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def episode(self, record: dict[str, Any]) -> None:
+        self._episodes.write(json.dumps(record) + "\n")
+        self._episodes.flush()
+        if self._tb is not None:
+            step = record["env_steps"]
+            for key in ("episode_return", "success", "intervention_rate", "length", "q_start"):
+                self._tb.add_scalar(f"episode/{key}", float(record[key]), step)
+
+    def metrics(self, update: int, env_steps: int, values: dict[str, float]) -> None:
+        self._metrics.write(json.dumps({"update": update, "env_steps": env_steps, **values}) + "\n")
+        self._metrics.flush()
+        if self._tb is not None:
+            for key, value in values.items():
+                self._tb.add_scalar(f"learner/{key}", float(value), update)
+
+    def close(self) -> None:
+        self._episodes.close()
+        self._metrics.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not Path(path).exists():
+        return []
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -1,0 +1,98 @@
+"""The learner: buffers fed by actors, SAC updates on 50/50 batches, parameters for the actors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hilserl.agent.backbone import load_backbone
+from hilserl.agent.resnet import feature_shape
+from hilserl.agent.sac import SACAgent
+from hilserl.config import Config
+from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
+from hilserl.data.routing import route
+from hilserl.data.transition import Transition
+from hilserl.data.transition_store import TransitionStore, transition_specs
+from hilserl.envs.grasp_env import PRIVILEGED_DIMS, PROPRIO_DIMS
+
+
+@dataclass(frozen=True)
+class ObservationLayout:
+    state_dim: int
+    image_shapes: dict[str, tuple[int, int, int]]
+
+    @classmethod
+    def of(cls, cfg: Config) -> "ObservationLayout":
+        env = cfg.env
+        state_dim = PROPRIO_DIMS + (PRIVILEGED_DIMS if env.state_only else 0)
+        images = {} if env.state_only else {c.name: (c.size, c.size, 3) for c in env.cameras}
+        return cls(state_dim, images)
+
+
+def build_agent(cfg: Config, layout: ObservationLayout) -> SACAgent:
+    backbone = load_backbone(cfg.agent.encoder) if layout.image_shapes else None
+    sizes = {shape[0] for shape in layout.image_shapes.values()}
+    cameras = {name: feature_shape(shape[0]) for name, shape in layout.image_shapes.items()}
+    if len(sizes) > 1:
+        raise ValueError(f"all cameras must share one image size for the agent, got {sorted(sizes)}")
+    return SACAgent(cfg.agent, layout.state_dim, cameras, backbone, seed=cfg.seed)
+
+
+class Learner:
+    def __init__(self, cfg: Config, agent: SACAgent | None = None):
+        self.cfg = cfg
+        self.layout = ObservationLayout.of(cfg)
+        self.agent = agent or build_agent(cfg, self.layout)
+        cameras = list(self.layout.image_shapes)
+        use_cache = bool(cameras) and cfg.agent.feature_cache
+        self.cache = None
+        fshape = None
+        if use_cache:
+            assert self.agent.backbone is not None
+            padding = cfg.agent.crop_padding if cfg.agent.augmentation else 0
+            crops = cfg.agent.cache_crops if cfg.agent.augmentation else 1
+            self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
+            fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
+        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, fshape, cfg.agent.cache_crops if cfg.agent.augmentation else 1)
+        crop_fields = tuple(k for k in specs if fshape is not None and k.split(".", 1)[-1] in cameras)
+        self.online = TransitionStore(ReplayBuffer(cfg.buffer.online_capacity, specs, crop_fields, cfg.seed), cameras, self.cache)
+        self.demo = TransitionStore(ReplayBuffer(cfg.buffer.demo_capacity, specs, crop_fields, cfg.seed + 1), cameras, self.cache)
+        self.cameras = cameras
+        self.online_added_by_kind = {"policy": 0, "intervention": 0}
+        self.demo_loaded = 0
+
+    # -------------------------------------------------------------------------------- data
+    def add_demo(self, t: Transition) -> None:
+        """An offline demonstration step: demo buffer only."""
+        self.demo.add_transition(t)
+        self.demo_loaded += 1
+
+    def add(self, t: Transition) -> None:
+        """An online step from an actor, routed as the paper says."""
+        route(t, self.online, self.demo)
+        self.online_added_by_kind["intervention" if t.intervened else "policy"] += 1
+
+    @property
+    def ready(self) -> bool:
+        return len(self.online) >= self.cfg.train.learning_starts
+
+    # ------------------------------------------------------------------------------ update
+    def update(self) -> dict[str, float]:
+        a = self.cfg.agent
+        batches = [
+            to_batch(sample_mixed(self.online.buffer, self.demo.buffer, a.batch_size, self.cfg.buffer.demo_ratio), self.cameras)
+            for _ in range(a.critic_actor_ratio)
+        ]
+        info = self.agent.update(batches)
+        info["online_buffer"] = len(self.online)
+        info["demo_buffer"] = len(self.demo)
+        return info
+
+    def buffer_composition(self) -> dict[str, int]:
+        return {"demo_steps": self.demo_loaded, **{f"{k}_steps": v for k, v in self.online_added_by_kind.items()}}
+
+    @property
+    def bytes_per_transition(self) -> int:
+        return self.online.buffer.bytes_per_transition

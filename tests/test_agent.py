@@ -1,0 +1,230 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from hilserl.agent.augment import crop_with_offsets, random_crop
+from hilserl.agent.networks import SpatialLearnedEmbeddings, tanh_gaussian_log_prob
+from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, load_weights, feature_shape
+from hilserl.agent.sac import (
+    SACAgent,
+    actor_loss,
+    critic_loss,
+    grasp_critic_loss,
+    grasp_penalties,
+    gripper_classes,
+    soft_update,
+    temperature_loss,
+)
+from hilserl.config import AgentConfig, EncoderConfig
+
+STATE_DIM = 21
+
+
+def small_config(**kw) -> AgentConfig:
+    return AgentConfig(hidden_dims=(32, 32), batch_size=8, **kw)
+
+
+def batch(n=8, seed=0, terminated=None, reward=None, actions=None, closed=None):
+    g = torch.Generator().manual_seed(seed)
+    state = torch.randn(n, STATE_DIM, generator=g)
+    if closed is not None:
+        state[:, 15] = torch.as_tensor(closed, dtype=torch.float32)
+    return {
+        "obs": {"state": state},
+        "next_obs": {"state": torch.randn(n, STATE_DIM, generator=g)},
+        "action": actions if actions is not None else torch.rand(n, 4, generator=g) * 2 - 1,
+        "reward": reward if reward is not None else torch.rand(n, generator=g),
+        "terminated": terminated if terminated is not None else torch.zeros(n),
+    }
+
+
+def test_critic_target_by_hand():
+    """With a constant next value, the target is r + discount * (1 - done) * min_i Q_i."""
+    cfg = small_config(critic_ensemble_size=2)
+    agent = SACAgent(cfg, STATE_DIM, {}, seed=0)
+    for i, member in enumerate(agent.target_critic.ensemble.members):
+        last = member[-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.constant_(last.bias, 2.0 + i)  # Q_0 = 2, Q_1 = 3 everywhere
+    for member in agent.critic.ensemble.members:
+        torch.nn.init.zeros_(member[-1].weight)
+        torch.nn.init.constant_(member[-1].bias, 0.0)  # predicted Q = 0
+    b = batch(4, reward=torch.tensor([1.0, 0.0, 1.0, 0.5]), terminated=torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    loss, info = critic_loss(agent, b)
+    target = torch.tensor([1 + 0.97 * 2, 0.97 * 2, 1.0, 0.5 + 0.97 * 2])
+    assert info["target_mean"] == pytest.approx(target.mean().item(), rel=1e-5)
+    assert loss.item() == pytest.approx((target**2).mean().item(), rel=1e-5)
+
+
+def test_backup_entropy_lowers_the_target():
+    b = batch(16, seed=3)
+    targets = {}
+    for flag in (False, True):
+        agent = SACAgent(small_config(backup_entropy=flag, temperature_init=1.0), STATE_DIM, {}, seed=0)
+        targets[flag] = critic_loss(agent, b, torch.Generator().manual_seed(0))[1]["target_mean"]
+    # log pi of a 3-d tanh Gaussian with std ~1 is negative... the entropy bonus is then positive;
+    # either way the two targets differ by alpha * E[log pi], which is not zero.
+    assert targets[True] != pytest.approx(targets[False])
+
+
+def test_actor_loss_by_hand():
+    agent = SACAgent(small_config(temperature_init=0.5), STATE_DIM, {}, seed=0)
+    b = batch(8)
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    loss, _ = actor_loss(agent, b, g1)
+    latent = agent.critic.encoder(b["obs"]).detach()
+    a, logp = agent.actor.sample(latent, g2)
+    expected = (0.5 * logp - agent.critic.ensemble(latent, a).mean(0)).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_actor_loss_does_not_train_the_encoder():
+    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    loss, _ = actor_loss(agent, batch(8))
+    loss.backward()
+    assert all(p.grad is None for p in agent.critic.encoder.parameters())
+    assert any(p.grad is not None for p in agent.actor.parameters())
+
+
+def test_tanh_gaussian_log_prob_matches_change_of_variables():
+    mean, std = torch.tensor([[0.3, -0.2]]), torch.tensor([[0.5, 1.2]])
+    u = torch.tensor([[0.1, 0.7]])
+    expected = torch.distributions.Normal(mean, std).log_prob(u).sum() - torch.log(1 - torch.tanh(u) ** 2).sum()
+    assert tanh_gaussian_log_prob(u, mean, std).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_soft_update():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    torch.nn.init.constant_(a.weight, 0.0)
+    torch.nn.init.constant_(b.weight, 1.0)
+    soft_update(a, b, 0.005)
+    assert torch.allclose(a.weight, torch.full((2, 2), 0.005))
+
+
+def test_temperature_moves_toward_the_target_entropy():
+    log_alpha = torch.nn.Parameter(torch.tensor(math.log(0.01)))
+    opt = torch.optim.Adam([log_alpha], lr=0.1)
+    for entropy, direction in ((torch.tensor(-5.0), 1), (torch.tensor(3.0), -1)):
+        before = log_alpha.item()
+        for _ in range(5):
+            opt.zero_grad()
+            temperature_loss(log_alpha, entropy, -1.5).backward()
+            opt.step()
+        # entropy below target -> alpha grows; above -> alpha shrinks
+        assert (log_alpha.item() - before) * direction > 0
+
+
+def test_target_entropy_default_is_minus_half_the_arm_dims():
+    assert SACAgent(small_config(), STATE_DIM, {}).target_entropy == -1.5
+
+
+def test_gripper_classes_and_grasp_penalty():
+    actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, -0.4], [0, 0, 0, 0.6], [0, 0, 0, 1.0]])
+    assert gripper_classes(actions).tolist() == [0, 1, 2, 2]
+    state = torch.zeros(4, STATE_DIM)
+    state[:, 15] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # open, open, open, closed
+    pen = grasp_penalties(state, gripper_classes(actions), -0.02)
+    # close while open: penalised; stay: free; open while open: free; open while closed: penalised
+    assert pen.tolist() == pytest.approx([-0.02, 0.0, 0.0, -0.02])
+
+
+def test_grasp_critic_double_q_target_by_hand():
+    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    online_last = agent.grasp_critic.net[-1]
+    target_last = agent.target_grasp_critic.net[-1]
+    torch.nn.init.zeros_(online_last.weight)
+    torch.nn.init.zeros_(target_last.weight)
+    with torch.no_grad():
+        online_last.bias.copy_(torch.tensor([0.0, 5.0, 1.0]))  # online prefers "stay"
+        target_last.bias.copy_(torch.tensor([9.0, 2.0, 4.0]))  # target's own max would be 9
+    actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 0.0]])  # close (from open: penalty), stay
+    b = batch(2, reward=torch.tensor([1.0, 0.0]), terminated=torch.zeros(2), actions=actions, closed=[0.0, 0.0])
+    loss, _ = grasp_critic_loss(agent, b)
+    # double Q: argmax by online (stay) valued by target (2.0), not the target's max (9.0)
+    target = torch.tensor([1.0 - 0.02 + 0.97 * 2.0, 0.0 + 0.97 * 2.0])
+    q = torch.tensor([0.0, 5.0])
+    assert loss.item() == pytest.approx(((q - target) ** 2).mean().item(), rel=1e-5)
+
+
+def test_update_runs_the_critic_actor_ratio_and_reports_metrics():
+    agent = SACAgent(small_config(critic_actor_ratio=3), STATE_DIM, {}, seed=0)
+    before = [p.clone() for p in agent.critic.parameters()]
+    info = agent.update([batch(8, seed=i) for i in range(3)])
+    assert {"critic_loss", "actor_loss", "temperature_loss", "alpha", "grasp_critic_loss"} <= set(info)
+    assert agent.updates == 1
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.critic.parameters()))
+
+
+def test_act_returns_a_valid_action():
+    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    a = agent.act({"state": np.zeros(STATE_DIM, np.float32)})
+    assert a.shape == (4,) and np.all(np.abs(a[:3]) <= 1) and a[3] in (-1.0, 0.0, 1.0)
+
+
+def test_random_crop_shapes_randomness_and_edges():
+    imgs = torch.arange(2 * 8 * 8 * 3, dtype=torch.int64).reshape(2, 8, 8, 3).to(torch.uint8)
+    out = random_crop(imgs.repeat(16, 1, 1, 1), 2, torch.Generator().manual_seed(0))
+    assert out.shape == (32, 8, 8, 3) and out.dtype == torch.uint8
+    assert len({bytes(o.numpy()) for o in out[::2]}) > 1  # different shifts per sample
+    # offset (padding, padding) is the identity; offset (0, 0) shifts down-right with edge copies
+    same = crop_with_offsets(imgs, torch.tensor([[2, 2], [2, 2]]), 2)
+    assert torch.equal(same, imgs)
+    shifted = crop_with_offsets(imgs, torch.tensor([[0, 0], [0, 0]]), 2)
+    assert torch.equal(shifted[:, 2:, 2:], imgs[:, :-2, :-2])
+    assert torch.equal(shifted[:, 0, 0], imgs[:, 0, 0])
+
+
+def test_spatial_embeddings_keep_position():
+    emb = SpatialLearnedEmbeddings(1, 4, 4, 2)
+    a = torch.zeros(1, 1, 4, 4)
+    b = torch.zeros(1, 1, 4, 4)
+    a[0, 0, 0, 0] = 1.0
+    b[0, 0, 3, 3] = 1.0
+    assert not torch.allclose(emb(a), emb(b))  # global pooling would make these equal
+
+
+def test_resnet10_shapes_and_weight_checks(tmp_path):
+    model = ResNet10()
+    out = model(torch.zeros(2, 128, 128, 3, dtype=torch.uint8))
+    assert out.shape == (2, *feature_shape(128)) == (2, 512, 4, 4)
+    state = model.state_dict()
+    bad = dict(state)
+    bad["stages.3.conv2.weight"] = torch.zeros(3, 3, 3, 3)
+    with pytest.raises(WeightsMismatch, match=r"stages.3.conv2.weight has shape \(3, 3, 3, 3\)"):
+        load_weights(ResNet10(), bad, "other.safetensors")
+    with pytest.raises(WeightsMismatch, match="not a ResNet-10"):
+        load_weights(ResNet10(), {"fc.weight": torch.zeros(2)}, "x")
+
+
+def test_resnet10_loads_hugging_face_layout():
+    ours = ResNet10().state_dict()
+    inverse = {
+        "stem.0.": "embedder.embedder.convolution.", "stem.1.": "embedder.embedder.normalization.",
+    }
+    hf = {}
+    for k, v in ours.items():
+        new = k
+        for a, b in inverse.items():
+            new = new.replace(a, b)
+        for i in range(4):
+            for ours_name, hf_name in (("conv1.", "layer.0.convolution."), ("bn1.", "layer.0.normalization."),
+                                       ("conv2.", "layer.1.convolution."), ("bn2.", "layer.1.normalization."),
+                                       ("shortcut.0.", "shortcut.convolution."), ("shortcut.1.", "shortcut.normalization.")):
+                new = new.replace(f"stages.{i}.{ours_name}", f"encoder.stages.{i}.layers.0.{hf_name}")
+        hf[new] = v + 1.0 if v.is_floating_point() else v
+    hf["classifier.1.weight"] = torch.zeros(10, 512)
+    converted = convert_hf_state_dict(hf)
+    assert set(converted) == set(ours)
+    model = ResNet10()
+    load_weights(model, hf, "helper2424/resnet10")
+    assert torch.equal(model.state_dict()["stem.0.weight"], ours["stem.0.weight"] + 1.0)
+
+
+def test_fine_tuning_needs_exact_augmentation():
+    from hilserl.config import ConfigError
+
+    with pytest.raises(ConfigError, match="agent.feature_cache"):
+        AgentConfig(encoder=EncoderConfig(freeze=False)).validate()
+    AgentConfig(feature_cache=False, encoder=EncoderConfig(freeze=False)).validate()

@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import torch
+
+from hilserl.agent.resnet import ResNet10
+from hilserl.config import Config, EnvConfig, load_config
+from hilserl.data.episodes import DatasetMismatch, EpisodeWriter, iter_transitions
+from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer, sample_mixed
+from hilserl.data.routing import route
+from hilserl.data.transition import Transition
+from hilserl.data.transition_store import TransitionStore, transition_specs
+from hilserl.distributed.learner import Learner
+
+
+def scalar_buffer(capacity, seed=0):
+    return ReplayBuffer(capacity, {"x": FieldSpec((), np.int64), "v": FieldSpec((2,), np.float32)}, seed=seed)
+
+
+def test_buffer_wraps_around_fifo():
+    buf = scalar_buffer(5)
+    for i in range(12):
+        buf.add({"x": np.int64(i), "v": np.full(2, i, np.float32)})
+    assert len(buf) == 5 and buf.added == 12
+    assert sorted(buf.state_dict()["x"].tolist()) == [7, 8, 9, 10, 11]
+    assert buf.state_dict()["x"].tolist() == [7, 8, 9, 10, 11]  # oldest first
+    assert set(buf.sample(200)["x"].tolist()) == {7, 8, 9, 10, 11}
+
+
+def test_buffer_grows_lazily_and_keeps_data():
+    buf = scalar_buffer(100_000)
+    for i in range(3000):
+        buf.add({"x": np.int64(i), "v": np.zeros(2, np.float32)})
+    assert buf._rows < 100_000  # did not reserve the whole capacity
+    assert buf.state_dict()["x"].tolist() == list(range(3000))
+
+
+def test_buffer_refuses_wrong_shapes_naming_the_field():
+    buf = scalar_buffer(4)
+    with pytest.raises(ValueError, match=r"field 'v': got shape \(3,\)"):
+        buf.add({"x": np.int64(0), "v": np.zeros(3, np.float32)})
+    with pytest.raises(KeyError, match="lacks"):
+        buf.add({"x": np.int64(0)})
+
+
+def test_buffer_checkpoint_roundtrip():
+    buf = scalar_buffer(4)
+    for i in range(6):
+        buf.add({"x": np.int64(i), "v": np.full(2, i, np.float32)})
+    other = scalar_buffer(4)
+    other.load_state_dict(buf.state_dict())
+    assert other.state_dict()["x"].tolist() == [2, 3, 4, 5]
+
+
+def test_sampling_is_half_demo_half_online():
+    online, demo = scalar_buffer(100, 1), scalar_buffer(100, 2)
+    for i in range(50):
+        online.add({"x": np.int64(i), "v": np.zeros(2, np.float32)})
+        demo.add({"x": np.int64(1000 + i), "v": np.zeros(2, np.float32)})
+    b = sample_mixed(online, demo, 256, 0.5)
+    assert (b["x"] >= 1000).sum() == 128 and (b["x"] < 1000).sum() == 128
+    b = sample_mixed(online, demo, 100, 0.25)
+    assert (b["x"] >= 1000).sum() == 25
+    empty = scalar_buffer(10)
+    assert (sample_mixed(online, empty, 64, 0.5)["x"] < 1000).all()
+
+
+def transition(intervened, state_dim=21, value=0.0):
+    obs = {"state": np.full(state_dim, value, np.float32)}
+    return Transition(obs, np.zeros(4, np.float32), 0.0, obs, False, False, intervened)
+
+
+class Recorder:
+    def __init__(self):
+        self.items = []
+
+    def add_transition(self, t):
+        self.items.append(t)
+
+
+def test_routing_interventions_to_both_policy_steps_to_online_only():
+    online, demo = Recorder(), Recorder()
+    # policy steps before, an intervention, policy steps after: as in the paper
+    steps = [transition(False), transition(False), transition(True), transition(True), transition(False)]
+    for t in steps:
+        route(t, online, demo)
+    assert online.items == steps
+    assert demo.items == [steps[2], steps[3]]
+
+
+def test_learner_routes_and_counts():
+    cfg = load_config(None, ["env.state_only=true"])
+    learner = Learner(cfg)
+    for flag in (False, True, False):
+        learner.add(transition(flag))
+    learner.add_demo(transition(True))
+    assert len(learner.online) == 3 and len(learner.demo) == 2
+    assert learner.buffer_composition() == {"demo_steps": 1, "policy_steps": 2, "intervention_steps": 1}
+
+
+def test_feature_cache_shapes_memo_and_crops():
+    backbone = ResNet10().eval()
+    cache = CropFeatureCache(backbone, padding=4, crops=3, seed=0)
+    rng = np.random.default_rng(0)
+    images = {"wrist": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8),
+              "front": rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)}
+    feats = cache(images)
+    assert feats["wrist"].shape == (3, 512, 2, 2) and feats["wrist"].dtype == np.float16
+    assert not np.allclose(feats["wrist"][0], feats["wrist"][1])  # different crops
+    again = cache({k: v.copy() for k, v in images.items()})
+    assert again is feats and cache.computed == 1  # next obs of one step = obs of the next
+
+
+def test_feature_specs_store_crops_in_half_precision():
+    specs = transition_specs(16, {"wrist": (128, 128, 3)}, (512, 4, 4), 4)
+    assert specs["obs.wrist"].shape == (4, 512, 4, 4) and specs["obs.wrist"].dtype == np.float16
+    image_specs = transition_specs(16, {"wrist": (128, 128, 3)}, None, 4)
+    assert image_specs["next_obs.wrist"].dtype == np.uint8
+
+
+def test_episode_dataset_roundtrip_and_refusals(tmp_path):
+    cams = {"wrist": (8, 8, 3)}
+    w = EpisodeWriter(tmp_path, cams, 3, 10, source="test")
+    for i in range(4):
+        obs = {"state": np.full(3, i, np.float32), "wrist": np.full((8, 8, 3), i, np.uint8)}
+        nxt = {"state": np.full(3, i + 1, np.float32), "wrist": np.full((8, 8, 3), i + 1, np.uint8)}
+        w.add(Transition(obs, np.full(4, 0.5, np.float32), float(i), nxt, i == 3, False, True, i == 3))
+    w.end_episode()
+    ts = list(iter_transitions(tmp_path, 3, cams))
+    assert len(ts) == 4
+    assert ts[2].next_observation["state"][0] == 3 and ts[2].observation["wrist"][0, 0, 0] == 2
+    assert ts[3].terminated and ts[3].success and all(t.intervened for t in ts)
+    with pytest.raises(DatasetMismatch, match="camera 'front' is missing"):
+        list(iter_transitions(tmp_path, 3, {"front": (8, 8, 3)}))
+    with pytest.raises(DatasetMismatch, match="state has 3 dims, the env gives 5"):
+        list(iter_transitions(tmp_path, 5, cams))
+    with pytest.raises(DatasetMismatch, match=r"images are \(8, 8, 3\), the env gives \(16, 16, 3\)"):
+        list(iter_transitions(tmp_path, 3, {"wrist": (16, 16, 3)}))
