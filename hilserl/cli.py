@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config
@@ -53,6 +54,38 @@ def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record_demos(args: argparse.Namespace) -> int:
+    """Record demonstrations with the scripted expert into an episode dataset."""
+    from hilserl.data.demos import record_demos
+
+    cfg = _config(args)
+    kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed)
+    print(f"recorded {kept} successful expert episodes into {args.out} (format: docs/data_format.md)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train on the simulation with the simulated human and demonstrations (actor and learner in
+    one process)."""
+    from hilserl.train import TrainingDiverged, train
+
+    cfg = _config(args)
+    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
+    try:
+        result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes)
+    except TrainingDiverged as exc:
+        print(f"hilserl: training stopped: {exc}", file=sys.stderr)
+        return 3
+    print(f"{result.episodes} episodes, {result.env_steps} env steps, {result.updates} learner updates")
+    print(f"success over the last 20 training episodes: {result.success_rate_last_20:.0%}")
+    if result.final_eval is not None:
+        e = result.final_eval
+        regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
+        print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hilserl",
@@ -82,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("outputs/resnet10_sim.safetensors"), help="weights file")
     p.set_defaults(func=cmd_pretrain_encoder)
+
+    p = sub.add_parser("record-demos", help="record demonstrations with the scripted expert")
+    _add_config_args(p)
+    p.add_argument("--episodes", type=int, default=20, help="successful episodes to record (default 20)")
+    p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
+    p.set_defaults(func=cmd_record_demos)
+
+    p = sub.add_parser(
+        "train",
+        help="train a policy on the simulation with the simulated human (HIL-SERL)",
+        description="Records demos with the scripted expert if none exist, then trains SAC with "
+        "50/50 online/demo batches while the simulated human intervenes (human.strategy). Prints "
+        "the user's step-metric lines, writes JSON lines and TensorBoard logs, and evaluates the "
+        "final policy without interventions.",
+    )
+    _add_config_args(p)
+    p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
+    p.add_argument("--eval-episodes", type=int, default=50, help="final evaluation episodes (default 50)")
+    p.set_defaults(func=cmd_train)
     return parser
 
 

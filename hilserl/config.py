@@ -277,6 +277,8 @@ class AgentConfig:
     """Encode ``cache_crops`` random crops of each frame once, when it enters the buffer, with the
     frozen backbone; batches then sample among them. False: exact per-batch crops and encoding."""
     cache_crops: int = 4
+    normalize_state: bool = True
+    """Standardise each state dimension with the demonstrations' mean and std (fixed for the run)."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
     def validate(self) -> None:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -53,11 +54,13 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path) -> int:
     root = demo_dir_for(cfg, run_dir)
     if not (root / "meta.json").exists():
         record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed)
-    count = 0
+    states = []
     for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes):
         learner.add_demo(t)
-        count += 1
-    return count
+        states.append(t.observation["state"])
+    if states and cfg.agent.normalize_state:
+        learner.agent.set_state_normalizer(np.stack(states))
+    return len(states)
 
 
 def save_checkpoint(learner: Learner, path: Path, counters: dict[str, int]) -> Path:

@@ -8,6 +8,7 @@ from hilserl.agent.augment import crop_with_offsets, random_crop
 from hilserl.agent.networks import SpatialLearnedEmbeddings, tanh_gaussian_log_prob
 from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, load_weights, feature_shape
 from hilserl.agent.sac import (
+    Latents,
     SACAgent,
     actor_loss,
     critic_loss,
@@ -19,7 +20,7 @@ from hilserl.agent.sac import (
 )
 from hilserl.config import AgentConfig, EncoderConfig
 
-STATE_DIM = 21
+STATE_DIM = 24
 
 
 def small_config(**kw) -> AgentConfig:
@@ -52,7 +53,7 @@ def test_critic_target_by_hand():
         torch.nn.init.zeros_(member[-1].weight)
         torch.nn.init.constant_(member[-1].bias, 0.0)  # predicted Q = 0
     b = batch(4, reward=torch.tensor([1.0, 0.0, 1.0, 0.5]), terminated=torch.tensor([0.0, 0.0, 1.0, 0.0]))
-    loss, info = critic_loss(agent, b)
+    loss, info = critic_loss(agent, b, Latents.of(agent, b))
     target = torch.tensor([1 + 0.97 * 2, 0.97 * 2, 1.0, 0.5 + 0.97 * 2])
     assert info["target_mean"] == pytest.approx(target.mean().item(), rel=1e-5)
     assert loss.item() == pytest.approx((target**2).mean().item(), rel=1e-5)
@@ -63,7 +64,7 @@ def test_backup_entropy_lowers_the_target():
     targets = {}
     for flag in (False, True):
         agent = SACAgent(small_config(backup_entropy=flag, temperature_init=1.0), STATE_DIM, {}, seed=0)
-        targets[flag] = critic_loss(agent, b, torch.Generator().manual_seed(0))[1]["target_mean"]
+        targets[flag] = critic_loss(agent, b, Latents.of(agent, b), torch.Generator().manual_seed(0))[1]["target_mean"]
     # log pi of a 3-d tanh Gaussian with std ~1 is negative... the entropy bonus is then positive;
     # either way the two targets differ by alpha * E[log pi], which is not zero.
     assert targets[True] != pytest.approx(targets[False])
@@ -73,7 +74,7 @@ def test_actor_loss_by_hand():
     agent = SACAgent(small_config(temperature_init=0.5), STATE_DIM, {}, seed=0)
     b = batch(8)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    loss, _ = actor_loss(agent, b, g1)
+    loss, _ = actor_loss(agent, Latents.of(agent, b), g1)
     latent = agent.critic.encoder(b["obs"]).detach()
     a, logp = agent.actor.sample(latent, g2)
     expected = (0.5 * logp - agent.critic.ensemble(latent, a).mean(0)).mean()
@@ -82,7 +83,8 @@ def test_actor_loss_by_hand():
 
 def test_actor_loss_does_not_train_the_encoder():
     agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
-    loss, _ = actor_loss(agent, batch(8))
+    b = batch(8)
+    loss, _ = actor_loss(agent, Latents.of(agent, b))
     loss.backward()
     assert all(p.grad is None for p in agent.critic.encoder.parameters())
     assert any(p.grad is not None for p in agent.actor.parameters())
@@ -141,7 +143,7 @@ def test_grasp_critic_double_q_target_by_hand():
         target_last.bias.copy_(torch.tensor([9.0, 2.0, 4.0]))  # target's own max would be 9
     actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 0.0]])  # close (from open: penalty), stay
     b = batch(2, reward=torch.tensor([1.0, 0.0]), terminated=torch.zeros(2), actions=actions, closed=[0.0, 0.0])
-    loss, _ = grasp_critic_loss(agent, b)
+    loss, _ = grasp_critic_loss(agent, b, Latents.of(agent, b))
     # double Q: argmax by online (stay) valued by target (2.0), not the target's max (9.0)
     target = torch.tensor([1.0 - 0.02 + 0.97 * 2.0, 0.0 + 0.97 * 2.0])
     q = torch.tensor([0.0, 5.0])
@@ -228,3 +230,17 @@ def test_fine_tuning_needs_exact_augmentation():
     with pytest.raises(ConfigError, match="agent.feature_cache"):
         AgentConfig(encoder=EncoderConfig(freeze=False)).validate()
     AgentConfig(feature_cache=False, encoder=EncoderConfig(freeze=False)).validate()
+
+
+def test_state_normalizer_is_fitted_and_saved():
+    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    states = np.random.default_rng(0).normal(5.0, 3.0, (500, STATE_DIM)).astype(np.float32)
+    states[:, 0] = 1.0  # a constant dimension keeps the floor std
+    agent.set_state_normalizer(states)
+    enc = agent.critic.encoder
+    assert torch.allclose(enc.state_mean[1:], torch.full((STATE_DIM - 1,), 5.0), atol=0.5)
+    assert enc.state_std[0].item() == pytest.approx(1e-2)
+    other = SACAgent(small_config(), STATE_DIM, {}, seed=1)
+    other.load_state_dict(agent.state_dict())
+    assert torch.equal(other.critic.encoder.state_std, enc.state_std)
+    assert torch.equal(other.target_critic.encoder.state_mean, enc.state_mean)

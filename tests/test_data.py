@@ -65,7 +65,7 @@ def test_sampling_is_half_demo_half_online():
     assert (sample_mixed(online, empty, 64, 0.5)["x"] < 1000).all()
 
 
-def transition(intervened, state_dim=21, value=0.0):
+def transition(intervened, state_dim=24, value=0.0):
     obs = {"state": np.full(state_dim, value, np.float32)}
     return Transition(obs, np.zeros(4, np.float32), 0.0, obs, False, False, intervened)
 

@@ -66,12 +66,17 @@ class Encoder(nn.Module):
     def __init__(self, state_dim: int, cameras: dict[str, tuple[int, int, int]], cfg: EncoderConfig):
         super().__init__()
         self.cameras = list(cameras)
+        # Fixed per-dimension standardisation of the state (fitted on the demonstrations): the
+        # state mixes joint velocities of ~1 rad/s with centimetre-scale positions.
+        self.register_buffer("state_mean", torch.zeros(state_dim))
+        self.register_buffer("state_std", torch.ones(state_dim))
         self.state = nn.Sequential(nn.Linear(state_dim, cfg.state_latent_dim), nn.LayerNorm(cfg.state_latent_dim), nn.Tanh())
         self.images = nn.ModuleDict({name: ImageHead(shape, cfg) for name, shape in cameras.items()})
         self.out_dim = cfg.state_latent_dim + cfg.image_latent_dim * len(cameras)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        parts = [self.state(obs["state"])] + [self.images[name](obs[name]) for name in self.cameras]
+        state = (obs["state"] - self.state_mean) / self.state_std
+        parts = [self.state(state)] + [self.images[name](obs[name]) for name in self.cameras]
         return torch.cat(parts, dim=-1)
 
 

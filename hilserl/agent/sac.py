@@ -12,13 +12,15 @@ updates, then one actor and temperature update).
   from the target net, on the reward plus ``grasp_penalty`` whenever the gripper changes state.
 
 A batch is a dict: ``obs`` and ``next_obs`` (dicts of tensors: ``state`` and, per camera, backbone
-features or uint8 images), ``action`` (B, 4), ``reward`` (B,), ``terminated`` (B,).
+features or uint8 images), ``action`` (B, 4), ``reward`` (B,), ``terminated`` (B,). The losses take
+the batch's encoder outputs (:class:`Latents`), computed once per batch and shared.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,8 @@ from hilserl.envs.actions import (
 from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX
 
 Batch = dict[str, Any]
+STATE_STD_FLOOR = 1e-2
+"""Smallest std used to standardise a state dimension (constant dimensions are left near as is)."""
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -67,14 +71,28 @@ def grasp_penalties(state: torch.Tensor, classes: torch.Tensor, penalty: float) 
     return changed.float() * penalty
 
 
-def critic_loss(agent: "SACAgent", batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+@dataclass
+class Latents:
+    """Encoder outputs of one batch: ``obs`` with gradient (the critic trains the encoder), ``next_obs``
+    by the online and the target encoder without."""
+
+    obs: torch.Tensor
+    next_obs: torch.Tensor
+    target_next_obs: torch.Tensor
+
+    @classmethod
+    def of(cls, agent: "SACAgent", batch: Batch) -> "Latents":
+        with torch.no_grad():
+            next_obs = agent.critic.encoder(batch["next_obs"])
+            target_next = agent.target_critic.encoder(batch["next_obs"])
+        return cls(agent.critic.encoder(batch["obs"]), next_obs, target_next)
+
+
+def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     cfg = agent.config
-    latent = agent.critic.encoder(batch["obs"])
     with torch.no_grad():
-        next_latent = agent.critic.encoder(batch["next_obs"])
-        next_action, next_log_prob = agent.actor.sample(next_latent, generator)
-        target_latent = agent.target_critic.encoder(batch["next_obs"])
-        next_q = agent.target_critic.ensemble(target_latent, next_action)
+        next_action, next_log_prob = agent.actor.sample(z.next_obs, generator)
+        next_q = agent.target_critic.ensemble(z.target_next_obs, next_action)
         if cfg.critic_subsample_size is not None:
             pick = torch.randperm(next_q.shape[0], generator=generator)[: cfg.critic_subsample_size]
             next_q = next_q[pick]
@@ -82,13 +100,13 @@ def critic_loss(agent: "SACAgent", batch: Batch, generator: torch.Generator | No
         if cfg.backup_entropy:
             next_v = next_v - agent.alpha.detach() * next_log_prob
         target = batch["reward"] + cfg.discount * (1.0 - batch["terminated"]) * next_v
-    q = agent.critic.ensemble(latent, batch["action"][:, :ARM_DIMS])
+    q = agent.critic.ensemble(z.obs, batch["action"][:, :ARM_DIMS])
     loss = ((q - target.unsqueeze(0)) ** 2).mean()
     return loss, {"critic_loss": loss.item(), "q_mean": q.mean().item(), "target_mean": target.mean().item()}
 
 
-def actor_loss(agent: "SACAgent", batch: Batch, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
-    latent = agent.critic.encoder(batch["obs"]).detach()
+def actor_loss(agent: "SACAgent", z: Latents, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    latent = z.obs.detach()
     action, log_prob = agent.actor.sample(latent, generator)
     q = agent.critic.ensemble(latent, action).mean(dim=0)
     loss = (agent.alpha.detach() * log_prob - q).mean()
@@ -100,13 +118,12 @@ def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entr
     return log_alpha.exp() * (entropy - target_entropy)
 
 
-def grasp_critic_loss(agent: "SACAgent", batch: Batch) -> tuple[torch.Tensor, dict]:
+def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torch.Tensor, dict]:
     cfg = agent.config
+    latent = z.obs.detach()
     with torch.no_grad():
-        latent = agent.critic.encoder(batch["obs"])
-        next_latent = agent.target_critic.encoder(batch["next_obs"])
-        best_next = agent.grasp_critic(next_latent).argmax(dim=-1, keepdim=True)
-        next_q = agent.target_grasp_critic(next_latent).gather(-1, best_next).squeeze(-1)
+        best_next = agent.grasp_critic(z.next_obs).argmax(dim=-1, keepdim=True)
+        next_q = agent.target_grasp_critic(z.target_next_obs).gather(-1, best_next).squeeze(-1)
         classes = gripper_classes(batch["action"])
         reward = batch["reward"] + grasp_penalties(batch["obs"]["state"], classes, cfg.grasp_penalty)
         target = reward + cfg.discount * (1.0 - batch["terminated"]) * next_q
@@ -147,12 +164,22 @@ class SACAgent(nn.Module):
         critic_params = list(self.critic.parameters())
         if backbone is not None and not config.encoder.freeze:
             critic_params += list(backbone.parameters())
-        self.critic_opt = torch.optim.Adam(critic_params, lr=config.critic_lr)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr)
+        # Fused Adam: one kernel per step instead of one per tensor (about 15% of an update on a CPU).
+        self.critic_opt = torch.optim.Adam(critic_params, lr=config.critic_lr, fused=True)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, fused=True)
         self.temperature_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
-        self.grasp_opt = torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr)
+        self.grasp_opt = torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr, fused=True)
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0
+
+    def set_state_normalizer(self, states: np.ndarray) -> None:
+        """Standardise the state with the mean and std of ``states`` (the demonstrations'); the
+        statistics are buffers of the encoder, so they are saved and restored with the agent."""
+        mean = torch.as_tensor(states.mean(0), dtype=torch.float32)
+        std = torch.as_tensor(states.std(0), dtype=torch.float32).clamp_min(STATE_STD_FLOOR)
+        for enc in (self.critic.encoder, self.target_critic.encoder):
+            enc.state_mean.copy_(mean)
+            enc.state_std.copy_(std)
 
     def train(self, mode: bool = True) -> "SACAgent":
         super().train(mode)
@@ -200,15 +227,18 @@ class SACAgent(nn.Module):
         info: dict[str, float] = {}
         for batch in batches:
             batch = {**batch, "obs": self.featurize(batch["obs"], True), "next_obs": self.featurize(batch["next_obs"], True)}
-            loss, info_c = critic_loss(self, batch, self.generator)
+            z = Latents.of(self, batch)
+            loss_g, info_g = grasp_critic_loss(self, batch, z)
+            self._step(self.grasp_opt, loss_g, "grasp_critic_loss")
+            loss, info_c = critic_loss(self, batch, z, self.generator)
             self._step(self.critic_opt, loss, "critic_loss")
-            loss, info_g = grasp_critic_loss(self, batch)
-            self._step(self.grasp_opt, loss, "grasp_critic_loss")
             soft_update(self.target_critic, self.critic, cfg.soft_target_update_rate)
             soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
             info.update(info_c)
             info.update(info_g)
-        loss, info_a = actor_loss(self, batch, self.generator)
+        with torch.no_grad():
+            z_actor = self.critic.encoder(batch["obs"])  # after the last critic step
+        loss, info_a = actor_loss(self, Latents(z_actor, z.next_obs, z.target_next_obs), self.generator)
         self._step(self.actor_opt, loss, "actor_loss")
         t_loss = temperature_loss(self.log_alpha, info_a.pop("_entropy"), self.target_entropy)
         self._step(self.temperature_opt, t_loss, "temperature_loss")

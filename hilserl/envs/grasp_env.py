@@ -16,8 +16,8 @@ Observation ``state`` (proprioception, float32), index by index:
 ====  =========================================================
 
 In ``state_only`` mode there are no images and the state gains the cube's true pose (privileged):
-16-18 cube centre position (m), 19-20 sin and cos of 4 x cube yaw (a cube looks the same every 90
-degrees).
+16-18 cube centre position (m), 19-21 cube centre minus fingertip (m), 22-23 sin and cos of 4 x cube
+yaw (a cube looks the same every 90 degrees).
 
 Ground truth (``info["grasped"]``, ``info["is_success"]``) comes from contacts and the cube's height;
 it is for evaluation, labelling and the simulated human, never part of the observation.
@@ -49,7 +49,7 @@ from hilserl.reward.success_rule import SuccessRule
 PROPRIO_DIMS = 16
 GRIPPER_STATE_INDEX = 15
 """Index of the gripper command state (1 closed, 0 open) in ``state``."""
-PRIVILEGED_DIMS = 5
+PRIVILEGED_DIMS = 8
 GRIPPER_OPEN_Q = 1.0
 """Gripper joint target when open (rad): the pads are about 6 cm apart."""
 GRIPPER_CLOSED_Q = -0.15
@@ -299,7 +299,9 @@ class GraspCubeEnv(gym.Env):
         if self.config.state_only:
             d, ix = self.data, self.index
             yaw = _quat_yaw(d.qpos[ix.cube_qpos + 3 : ix.cube_qpos + 7])
-            state = np.concatenate([state, d.xpos[ix.cube_body], [np.sin(4 * yaw), np.cos(4 * yaw)]])
+            cube = d.xpos[ix.cube_body]
+            rel = cube - d.site_xpos[ix.ee_site]
+            state = np.concatenate([state, cube, rel, [np.sin(4 * yaw), np.cos(4 * yaw)]])
         obs: dict[str, np.ndarray] = {"state": state.astype(np.float32)}
         if self._cameras is not None:
             obs.update(self._cameras.render(self.data))

@@ -16,6 +16,11 @@ from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, make
 from hilserl.envs.grasp_env import TrueState
 
 
+NOT_CLOSED_BY_ME = 10**6
+"""Steps-since-close value meaning the expert did not close the jaws itself (taking over from
+someone else): if they hold nothing, it opens them at once instead of waiting for them to close."""
+
+
 @dataclass(frozen=True)
 class ExpertConfig:
     hover_height: float = 0.03
@@ -40,10 +45,10 @@ class ScriptedExpert:
         self.action_scale = action_scale
         self.cube_half = cube_size / 2.0
         self.config = config
-        self._closed_for = 0
+        self._closed_for = NOT_CLOSED_BY_ME
 
     def reset(self) -> None:
-        self._closed_for = 0
+        self._closed_for = NOT_CLOSED_BY_ME
 
     def _move(self, ee: np.ndarray, goal: np.ndarray) -> np.ndarray:
         return np.clip(self.config.gain * (goal - ee) / self.action_scale, -1.0, 1.0)
@@ -62,11 +67,11 @@ class ScriptedExpert:
                 return make_action(arm, GRIPPER_STAY)
             if self._closed_for <= cfg.close_steps:
                 return make_action(np.zeros(3), GRIPPER_STAY)
-            # Closed on nothing (missed, or the cube slipped): open and try again.
-            self._closed_for = 0
+            # Closed on nothing (missed, the cube slipped, or someone else closed it): open, retry.
+            self._closed_for = NOT_CLOSED_BY_ME
             return make_action(np.array([0.0, 0.0, 1.0]), GRIPPER_OPEN)
 
-        self._closed_for = 0
+        self._closed_for = NOT_CLOSED_BY_ME
         if xy_err > cfg.align_tolerance:
             # Align above the cube; rise first if low, so the jaws do not knock it away.
             hover_z = cube_top + cfg.hover_height
@@ -78,6 +83,7 @@ class ScriptedExpert:
         goal = np.array([s.cube_pos[0], s.cube_pos[1], grasp_z])
         if s.ee_pos[2] - grasp_z > cfg.height_tolerance:
             return make_action(self._move(s.ee_pos, goal), GRIPPER_OPEN)
+        self._closed_for = 0
         return make_action(self._move(s.ee_pos, goal), GRIPPER_CLOSE)
 
 
