@@ -205,8 +205,15 @@ class SACAgent(nn.Module):
     def featurize(self, obs: dict[str, torch.Tensor], augment: bool) -> dict[str, torch.Tensor]:
         """Replace uint8 camera images by backbone features; features pass through unchanged."""
         out = dict(obs)
-        for name in self.camera_names:
-            if obs[name].dtype == torch.uint8:
+        raw = [n for n in self.camera_names if obs[n].dtype == torch.uint8]
+        if not raw:
+            return out
+        if len({obs[n].shape for n in raw}) == 1:  # one backbone call for all cameras
+            feats = self.image_features(torch.cat([obs[n] for n in raw]), augment)
+            for name, f in zip(raw, feats.chunk(len(raw))):
+                out[name] = f
+        else:
+            for name in raw:
                 out[name] = self.image_features(obs[name], augment)
         return out
 

@@ -50,8 +50,8 @@ PROPRIO_DIMS = 16
 GRIPPER_STATE_INDEX = 15
 """Index of the gripper command state (1 closed, 0 open) in ``state``."""
 PRIVILEGED_DIMS = 8
-GRIPPER_OPEN_Q = 1.0
-"""Gripper joint target when open (rad): the pads are about 6 cm apart."""
+GRIPPER_OPEN_Q = 0.7
+"""Gripper joint target when open (rad): the pads' inner faces are about 5 cm apart."""
 GRIPPER_CLOSED_Q = -0.15
 """Gripper joint target when closed; below the cube's width, so the actuator squeezes it."""
 GRIPPER_YAW = 0.0

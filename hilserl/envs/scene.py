@@ -20,9 +20,12 @@ from hilserl.envs.mesh_simplify import cluster_decimate
 ARM_JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll")
 GRIPPER_JOINT = "gripper"
 EE_SITE = "grasp_center"
-GRASP_CENTER_POS = (0.011, -0.0002, -0.097)
-"""Between the jaw pads when they hold a 2.5 cm cube, in the gripper body's frame. The package's
-``gripperframe`` site is the fixed jaw's tip: aligning that with the cube puts a pad on top of it."""
+GRASP_CENTER_POS = (0.019, -0.0002, -0.097)
+"""Between the jaw pads, in the gripper body's frame: half a cube (12.5 mm) plus an 8 mm clearance
+from the fixed pad's inner face. The SO-101's jaw is asymmetric (one pad fixed, one swinging), so a
+centre with no clearance lands the fixed pad on the cube at the slightest offset or yaw; with it, the
+closing jaw slides the cube against the fixed pad. The package's ``gripperframe`` site is the fixed
+jaw's tip: aligning that with the cube puts a pad on top of it."""
 GRASP_CENTER_QUAT = (0.707107, 0.0, 0.707107, 0.0)
 """Same axes as ``gripperframe``: x is the approach direction, z the jaws' closing direction."""
 CUBE_BODY = "cube"
@@ -37,6 +40,15 @@ CAMERA_GEOM_GROUPS = (1, 1, 0, 0, 0, 0)
 """Groups the cameras render: 0 (table, cube) and the proxies; not the full meshes (2) or collision (3)."""
 
 CUBE_MASS = 0.03
+CONTACT_DIM = 4
+"""Pads and cube resist rotation about the contact normal (torsional friction)."""
+GRASP_SOLREF = (0.004, 1.0)
+GRASP_SOLIMP = (0.95, 0.99, 0.001, 0.5, 2.0)
+"""Stiff contacts for the cube and the pads: with MuJoCo's soft defaults, squeezing a 30 g cube
+lets the jaws sink a centimetre into it."""
+GRIPPER_FORCE_LIMIT = 1.5
+"""Gripper actuator torque limit (N m), about 18 N at the pads: firm for a 30 g cube without the
+jaws sinking into it. The package's 3.35 N m is the servo's stall torque."""
 CUBE_FRICTION = (1.5, 0.02, 0.001)
 JAW_PAD_FRICTION = (2.0, 0.02, 0.001)
 TABLE_RGBA = (0.55, 0.45, 0.35, 1.0)
@@ -141,7 +153,13 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
             geom.contype = 1
             geom.conaffinity = 1
             geom.friction = list(JAW_PAD_FRICTION)
+            geom.condim = CONTACT_DIM
+            geom.solref = list(GRASP_SOLREF)
+            geom.solimp = list(GRASP_SOLIMP)
             geom.group = PROXY_GROUP
+    for actuator in spec.actuators:
+        if actuator.name == GRIPPER_JOINT:
+            actuator.forcerange = [-GRIPPER_FORCE_LIMIT, GRIPPER_FORCE_LIMIT]
 
     _add_render_proxies(spec)
 
@@ -169,6 +187,9 @@ def build_spec(cfg: EnvConfig) -> mujoco.MjSpec:
     cube_geom.size = [half, half, half]
     cube_geom.mass = CUBE_MASS
     cube_geom.friction = list(CUBE_FRICTION)
+    cube_geom.condim = CONTACT_DIM
+    cube_geom.solref = list(GRASP_SOLREF)
+    cube_geom.solimp = list(GRASP_SOLIMP)
     cube_geom.rgba = list(CUBE_RGBA)
 
     front = world.add_camera()

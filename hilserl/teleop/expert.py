@@ -32,7 +32,7 @@ class ExpertConfig:
     align_tolerance: float = 0.006
     """Horizontal error under which the expert descends (m)."""
     height_tolerance: float = 0.005
-    close_steps: int = 3
+    close_steps: int = 4
     """Steps the jaws need to close on the cube before the expert lifts."""
     retry_steps: int = 6
     """Steps with closed jaws and no grasp after which the expert opens and tries again."""

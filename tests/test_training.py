@@ -1,0 +1,73 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hilserl.config import load_config
+from hilserl.data.episodes import DatasetMismatch, read_meta
+from hilserl.diagnostics.run_log import read_jsonl
+from hilserl.train import TrainingDiverged, train
+
+SMALL_AGENT = ["agent.hidden_dims=[32,32]", "agent.batch_size=16", "agent.encoder.image_latent_dim=32"]
+
+
+def test_image_training_with_feature_cache_runs_end_to_end(tmp_path):
+    cfg = load_config(None, [
+        "train.env_steps=120", "train.learning_starts=40", "train.demo_episodes=2", "train.log_every=20",
+        "agent.cache_crops=2", "env.episode_seconds=4", *SMALL_AGENT,
+    ])
+    result = train(cfg, tmp_path, progress=False, tensorboard=False)
+    assert result.env_steps >= 120 and result.updates > 50
+    metrics = read_jsonl(tmp_path / "metrics.jsonl")
+    assert metrics and {"critic_loss", "actor_loss", "temperature_loss", "alpha", "online_buffer"} <= set(metrics[-1])
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert len(episodes) == result.episodes and {"intervention_rate", "success", "q_start"} <= set(episodes[0])
+    assert read_meta(tmp_path / "demos")["episodes"] == 2  # recorded because none existed
+    assert (tmp_path / "checkpoints" / "latest.pt").exists()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # two cameras x (obs, next obs) x 2 crops x 512x4x4 float16 features, plus the small fields
+    assert summary["bytes_per_transition"] > 2 * 2 * 2 * 512 * 16 * 2
+
+
+def test_exact_per_batch_augmentation_mode_runs(tmp_path):
+    cfg = load_config(None, [
+        "train.env_steps=30", "train.learning_starts=20", "train.demo_episodes=1",
+        "agent.feature_cache=false", "agent.batch_size=4", "agent.critic_actor_ratio=1",
+        "agent.hidden_dims=[16]", "env.episode_seconds=3",
+    ])
+    result = train(cfg, tmp_path, progress=False, tensorboard=False)
+    assert result.updates >= 10
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["bytes_per_transition"] > 4 * 128 * 128 * 3  # uint8 images stored
+
+
+def test_nan_loss_stops_with_step_and_name_after_a_checkpoint(tmp_path, monkeypatch):
+    from hilserl.agent import sac
+
+    real = sac.critic_loss
+
+    def poisoned(agent, batch, z, generator=None):
+        loss, info = real(agent, batch, z, generator)
+        if agent.updates >= 5:
+            loss = loss * float("nan")
+        return loss, info
+
+    monkeypatch.setattr(sac, "critic_loss", poisoned)
+    cfg = load_config(None, ["env.state_only=true", "train.env_steps=400", "train.learning_starts=20",
+                             "train.demo_episodes=1", *SMALL_AGENT])
+    with pytest.raises(TrainingDiverged, match=r"critic_loss became nan at learner update 5") as info:
+        train(cfg, tmp_path, progress=False, tensorboard=False)
+    saved = list((tmp_path / "checkpoints").glob("diverged_*.pt"))
+    assert saved and str(saved[0]) in str(info.value)
+    assert torch.load(saved[0], weights_only=False)["counters"]["updates"] == 5
+
+
+def test_demos_with_another_camera_layout_are_refused(tmp_path):
+    demo_cfg = load_config(None, ["env.state_only=true", "train.demo_episodes=1"])
+    from hilserl.data.demos import record_demos
+
+    record_demos(demo_cfg.env, 1, tmp_path / "demos")
+    cfg = load_config(None, ["train.env_steps=10", f"train.demo_dir={tmp_path / 'demos'}"])
+    with pytest.raises(DatasetMismatch, match="state has 24 dims, the env gives 16"):
+        train(cfg, tmp_path / "run", progress=False, tensorboard=False)
