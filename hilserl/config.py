@@ -322,9 +322,10 @@ class TrainConfig:
     env_steps: int = 15_000
     learning_starts: int = 100
     """Online transitions before the first update (HIL-SERL: 100)."""
-    updates_per_env_step: int = 1
+    updates_per_env_step: int = 2
     """Learner updates (each: ``critic_actor_ratio`` critic steps and one actor step) per env step,
-    when actor and learner share one process."""
+    when actor and learner share one process. HIL-SERL's learner runs asynchronously and does several
+    updates per 10 Hz env step (SERL's examples use an update-to-data ratio of 8)."""
     demo_episodes: int = 20
     demo_dir: str = ""
     """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""

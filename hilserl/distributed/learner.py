@@ -46,17 +46,16 @@ class Learner:
         self.layout = ObservationLayout.of(cfg)
         self.agent = agent or build_agent(cfg, self.layout)
         cameras = list(self.layout.image_shapes)
-        use_cache = bool(cameras) and cfg.agent.feature_cache
         self.cache = None
         fshape = None
-        if use_cache:
+        crops = cfg.agent.cache_crops if cfg.agent.augmentation else 1
+        if cameras and cfg.agent.feature_cache:
             assert self.agent.backbone is not None
             padding = cfg.agent.crop_padding if cfg.agent.augmentation else 0
-            crops = cfg.agent.cache_crops if cfg.agent.augmentation else 1
             self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
             fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
-        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, fshape, cfg.agent.cache_crops if cfg.agent.augmentation else 1)
-        crop_fields = tuple(k for k in specs if fshape is not None and k.split(".", 1)[-1] in cameras)
+        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, fshape, crops)
+        crop_fields = tuple(f"{p}.{c}" for p in ("obs", "next_obs") for c in cameras) if fshape else ()
         self.online = TransitionStore(ReplayBuffer(cfg.buffer.online_capacity, specs, crop_fields, cfg.seed), cameras, self.cache)
         self.demo = TransitionStore(ReplayBuffer(cfg.buffer.demo_capacity, specs, crop_fields, cfg.seed + 1), cameras, self.cache)
         self.cameras = cameras
