@@ -52,28 +52,24 @@ class SimulatedHuman:
         self.truth = truth
         self.rng = rng
         self.watching = False
-        self._t = 0
         self._explore_until = 0
+        self._clear_episode()
+
+    def _clear_episode(self) -> None:
+        self._t = 0
         self._correcting = 0
         self._cooldown = 0
         self._last_dist = np.inf
         self._best_dist = np.inf
         self._stalled = 0
-        self._taken_over = False
 
     def reset(self, episode: int) -> None:
         cfg = self.config
         self.expert.reset()
-        self._t = 0
+        self._clear_episode()
         lo, hi = cfg.explore_steps
         self._explore_until = int(self.rng.integers(lo, hi + 1))
         self.watching = cfg.strategy != "none" and bool(self.rng.random() < watch_probability(cfg, episode))
-        self._correcting = 0
-        self._cooldown = 0
-        self._last_dist = np.inf
-        self._best_dist = np.inf
-        self._stalled = 0
-        self._taken_over = False
 
     def step(self, policy_action: np.ndarray) -> Intervention:
         self._t += 1
@@ -84,7 +80,6 @@ class SimulatedHuman:
             self._observe(state)
             return NO_INTERVENTION
         if self.config.strategy == "takeover":
-            self._taken_over = True
             return Intervention(self.expert.act(state))
         return self._brief(state)
 
