@@ -86,6 +86,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose_config(args: argparse.Namespace) -> int:
+    """Compare a config file (or a run folder's config.json) with the HIL-SERL reference values."""
+    from hilserl.diagnostics.config_audit import audit, format_table, load_raw
+
+    rows = audit(load_raw(args.target))
+    print(format_table(rows))
+    return 1 if args.strict and any(r.status == "different" for r in rows) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hilserl",
@@ -134,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
     p.add_argument("--eval-episodes", type=int, default=50, help="final evaluation episodes (default 50)")
     p.set_defaults(func=cmd_train)
+
+    diagnose = sub.add_parser("diagnose", help="diagnostics of a config or a run (see subcommands)")
+    dsub = diagnose.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = dsub.add_parser(
+        "config",
+        help="compare a config with the HIL-SERL reference values, parameter by parameter",
+        description="Marks each parameter equal, different or missing (not set in the file) against "
+        "HIL-SERL's reference values, with one line on why each difference matters.",
+    )
+    p.add_argument("target", type=Path, help="a config JSON file, or a run folder with config.json")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any parameter differs")
+    p.set_defaults(func=cmd_diagnose_config)
     return parser
 
 

@@ -1,0 +1,123 @@
+"""The user's "Our Config vs HIL-SERL" table, done automatically.
+
+Each parameter of a run's config is compared with the HIL-SERL reference value and marked
+``equal``, ``different`` or ``missing`` (not set in the file, so hilserl's default is used), with one
+line on why a difference matters. The reference values are those of DESIGN.md (the paper and
+rail-berkeley/hil-serl's launcher).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hilserl.config import Config, from_dict, to_dict
+
+
+@dataclass(frozen=True)
+class Reference:
+    path: str
+    """Dotted path in our config."""
+    value: Any
+    why: str
+
+
+REFERENCE = (
+    Reference("agent.discount", 0.97, "a higher discount lengthens the horizon and slows value propagation of the sparse reward"),
+    Reference("agent.temperature_init", 0.01, "a higher temperature makes human interventions less effective and slows learning"),
+    Reference("agent.backup_entropy", False, "an entropy bonus in the target inflates values of long episodes (LeRobot turns it on)"),
+    Reference("agent.critic_ensemble_size", 2, "the target takes the min over the ensemble: its size sets how pessimistic it is"),
+    Reference("agent.critic_subsample_size", None, "sub-sampling the ensemble (REDQ-style) changes the target's pessimism"),
+    Reference("agent.hidden_dims", [256, 256], "network size changes capacity and update cost"),
+    Reference("agent.activation", "tanh", "HIL-SERL's MLPs use tanh"),
+    Reference("agent.use_layer_norm", True, "LayerNorm in the critic curbs value overestimation with demo data (RLPD)"),
+    Reference("agent.actor_lr", 3e-4, "all networks learn at 3e-4 in HIL-SERL"),
+    Reference("agent.critic_lr", 3e-4, "all networks learn at 3e-4 in HIL-SERL"),
+    Reference("agent.temperature_lr", 3e-4, "all networks learn at 3e-4 in HIL-SERL"),
+    Reference("agent.soft_target_update_rate", 0.005, "a faster target update destabilises the critic"),
+    Reference("agent.target_entropy", None, "None means -action_dim/2, HIL-SERL's target entropy"),
+    Reference("agent.batch_size", 256, "batch 256, half online and half demo"),
+    Reference("agent.critic_actor_ratio", 2, "more critic steps per actor step is fine (the log ran 20) but costs compute"),
+    Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels (the log's key finding)"),
+    Reference("agent.crop_padding", 4, "HIL-SERL's batched_random_crop pads by 4 pixels"),
+    Reference("agent.encoder.freeze", True, "HIL-SERL freezes the pretrained ResNet-10 and trains the spatial embeddings on top"),
+    Reference("agent.encoder.num_spatial_features", 8, "spatial learned embeddings keep where things are in the image"),
+    Reference("buffer.online_capacity", 200_000, "a small online buffer forgets early successes (the log had 30,000)"),
+    Reference("buffer.demo_ratio", 0.5, "RLPD draws half of each batch from the demo buffer"),
+    Reference("env.control_hz", 10.0, "HIL-SERL's tasks run at 10 Hz"),
+    Reference("env.action_scale", 0.02, "a coarse step limits fine adjustments near the cube"),
+    Reference("env.reward.min_steps_before_success", 30, "too low lets a brief false positive end the episode"),
+    Reference("env.reward.consecutive_success_frames", 10, "consecutive frames filter single-frame classifier errors"),
+    Reference("train.demo_episodes", 20, "20-30 demonstrations seed the demo buffer in the paper"),
+)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    path: str
+    reference: Any
+    value: Any
+    status: str
+    why: str
+
+
+def _get(tree: dict[str, Any], path: str) -> tuple[bool, Any]:
+    node: Any = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return list(a) == list(b)
+    return a == b
+
+
+def audit(raw: dict[str, Any]) -> list[AuditRow]:
+    """Compare a config as written in a file (``raw``, possibly partial) with the reference."""
+    effective = to_dict(from_dict(Config, raw))
+    rows = []
+    for ref in REFERENCE:
+        present, _ = _get(raw, ref.path)
+        _, value = _get(effective, ref.path)
+        if not present:
+            status = "missing"
+        else:
+            status = "equal" if _same(value, ref.value) else "different"
+        rows.append(AuditRow(ref.path, ref.value, value, status, ref.why))
+    return rows
+
+
+def load_raw(path: Path) -> dict[str, Any]:
+    """A config file, or a run folder holding ``config.json``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    return json.loads(path.read_text())
+
+
+def format_table(rows: list[AuditRow]) -> str:
+    mark = {"equal": "✓", "different": "✗", "missing": "?"}
+    width = max(len(r.path) for r in rows)
+    lines = [f"{'parameter':<{width}}  {'HIL-SERL':>12}  {'this config':>12}  status"]
+    for r in rows:
+        lines.append(f"{r.path:<{width}}  {str(r.reference):>12}  {str(r.value):>12}  {mark[r.status]} {r.status}")
+    diffs = [r for r in rows if r.status == "different"]
+    if diffs:
+        lines.append("")
+        lines.append("Why the differences matter:")
+        lines += [f"- {r.path}: {r.why}" for r in diffs]
+    counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing")}
+    lines.append("")
+    lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing")
+    if counts["missing"]:
+        lines.append("missing: not set in the file, so hilserl's default (shown above) is used")
+    return "\n".join(lines)

@@ -1,0 +1,49 @@
+import json
+
+from hilserl.cli import main
+from hilserl.config import Config, to_dict
+from hilserl.diagnostics.config_audit import REFERENCE, audit
+
+
+def statuses(raw):
+    return {r.path: r.status for r in audit(raw)}
+
+
+def test_defaults_match_the_reference_everywhere():
+    assert set(statuses(to_dict(Config())).values()) == {"equal"}
+
+
+def test_each_planted_difference_is_found():
+    raw = to_dict(Config())
+    planted = {
+        ("agent", "backup_entropy"): True,
+        ("agent", "augmentation"): False,
+        ("agent", "use_layer_norm"): False,
+        ("agent", "temperature_init"): 1.0,
+        ("agent", "discount"): 0.99,
+        ("buffer", "online_capacity"): 30_000,
+        ("agent", "critic_actor_ratio"): 20,
+    }
+    for (section, key), value in planted.items():
+        raw[section][key] = value
+    got = statuses(raw)
+    for (section, key) in planted:
+        assert got[f"{section}.{key}"] == "different", key
+    assert sum(s == "different" for s in got.values()) == len(planted)
+
+
+def test_keys_absent_from_the_file_are_missing():
+    got = statuses({"agent": {"discount": 0.97}})
+    assert got["agent.discount"] == "equal"
+    assert got["agent.augmentation"] == "missing" and got["buffer.online_capacity"] == "missing"
+    assert len(got) == len(REFERENCE)
+
+
+def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
+    path = tmp_path / "user.json"
+    path.write_text(json.dumps({"agent": {"backup_entropy": True}, "buffer": {"online_capacity": 30000}}))
+    assert main(["diagnose", "config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "agent.backup_entropy" in out and "✗ different" in out
+    assert "a small online buffer forgets early successes" in out
+    assert main(["diagnose", "config", str(path), "--strict"]) == 1
