@@ -86,6 +86,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
+    from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
+    from hilserl.diagnostics.success_map import plot_success_map
+    from hilserl.train import load_agent
+
+    cfg, agent = load_agent(args.checkpoint)
+    grid = Grid.covering(cfg.env, args.nx, args.ny, args.nyaw)
+    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=args.seeds)
+    split = cfg.env.front_back_split_x
+    print(f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {args.seeds} seeds)")
+    for region, rate in result.by_region(split).items():
+        print(f"  {region:<6} {rate:.0%}")
+    out = args.out or Path(args.checkpoint).parent.parent / "success_map.png"
+    print(f"wrote {plot_success_map(result, split, out)}")
+    return 0
+
+
 def cmd_diagnose_config(args: argparse.Namespace) -> int:
     """Compare a config file (or a run folder's config.json) with the HIL-SERL reference values."""
     from hilserl.diagnostics.config_audit import audit, format_table, load_raw
@@ -144,6 +162,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=50, help="final evaluation episodes (default 50)")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
+    p.add_argument("--checkpoint", type=Path, required=True, help="e.g. runs/RUN/checkpoints/latest.pt")
+    p.add_argument("--nx", type=int, default=3, help="cube x positions (default 3)")
+    p.add_argument("--ny", type=int, default=3, help="cube y positions (default 3)")
+    p.add_argument("--nyaw", type=int, default=3, help="cube rotations (default 3)")
+    p.add_argument("--seeds", type=int, default=2, help="repeats per cell, with other EE offsets (default 2)")
+    p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
+    p.set_defaults(func=cmd_eval)
+
     diagnose = sub.add_parser("diagnose", help="diagnostics of a config or a run (see subcommands)")
     dsub = diagnose.add_subparsers(dest="what", required=True, metavar="WHAT")
     p = dsub.add_parser(
@@ -165,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"hilserl: config error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        # Missing files, datasets or weights that do not fit the env (DatasetMismatch and
+        # WeightsMismatch are ValueErrors): a message, not a traceback.
+        print(f"hilserl: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("hilserl: interrupted", file=sys.stderr)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from hilserl.agent.sac import NonFiniteLoss
+from hilserl.agent.sac import NonFiniteLoss, SACAgent
 from hilserl.config import Config, save_json
 from hilserl.data.demos import record_demos
 from hilserl.data.episodes import iter_transitions
@@ -76,6 +76,20 @@ def save_checkpoint(learner: Learner, path: Path, counters: dict[str, int]) -> P
     torch.save(state, tmp)
     tmp.replace(path)
     return path
+
+
+def load_agent(checkpoint: Path) -> tuple[Config, SACAgent]:
+    """The config (``config.json`` of the run folder above ``checkpoints/``) and the trained agent."""
+    from hilserl.config import load_config
+
+    checkpoint = Path(checkpoint)
+    config_path = checkpoint.parent.parent / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} not found: a checkpoint must sit in <run>/checkpoints/")
+    cfg = load_config(config_path)
+    learner = Learner(cfg)
+    learner.agent.load_state_dict(torch.load(checkpoint, weights_only=False)["agent"])
+    return cfg, learner.agent
 
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,

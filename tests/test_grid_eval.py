@@ -21,3 +21,27 @@ def test_grid_places_the_cube_and_scores_the_expert(state_env):
     for (x, y, _), runs in result.episodes.items():
         np.testing.assert_allclose(runs[0].cube_start[:2], [x, y], atol=0.003)
     assert set(result.by_region(state_env.config.front_back_split_x)) == {"front", "back"}
+
+
+def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
+    from hilserl.cli import main
+    from hilserl.config import load_config
+    from hilserl.train import train
+
+    cfg = load_config(None, ["env.state_only=true", "train.env_steps=100", "train.learning_starts=50",
+                             "train.demo_episodes=1", "agent.hidden_dims=[16]", "agent.batch_size=8"])
+    train(cfg, tmp_path, progress=False, tensorboard=False)
+    out = tmp_path / "map.png"
+    code = main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "latest.pt"),
+                 "--nx", "2", "--ny", "2", "--nyaw", "1", "--seeds", "1", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "success over the grid" in text and "front" in text and "back" in text
+    assert out.exists() and out.stat().st_size > 5000
+
+
+def test_eval_of_a_missing_checkpoint_is_a_message_not_a_traceback(tmp_path, capsys):
+    from hilserl.cli import main
+
+    assert main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "latest.pt")]) == 2
+    assert "config.json not found" in capsys.readouterr().err

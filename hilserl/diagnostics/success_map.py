@@ -1,0 +1,45 @@
+"""A success heatmap over cube positions (averaged over rotations), front/back regions marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from hilserl.diagnostics.grid_eval import GridResult  # noqa: E402
+
+
+def success_table(result: GridResult) -> np.ndarray:
+    """Success rate per (x, y) cell, averaged over yaws: array (len(xs), len(ys))."""
+    grid = result.grid
+    table = np.zeros((len(grid.xs), len(grid.ys)))
+    for i, x in enumerate(grid.xs):
+        for j, y in enumerate(grid.ys):
+            table[i, j] = np.mean([result.success[(x, y, yaw)] for yaw in grid.yaws])
+    return table
+
+
+def plot_success_map(result: GridResult, split_x: float, path: Path, title: str = "") -> Path:
+    grid = result.grid
+    table = success_table(result)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    image = ax.imshow(table, origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto",
+                      extent=(min(grid.ys) * 100, max(grid.ys) * 100, min(grid.xs) * 100, max(grid.xs) * 100))
+    for i, x in enumerate(grid.xs):
+        for j, y in enumerate(grid.ys):
+            ax.text(y * 100, x * 100, f"{table[i, j]:.0%}", ha="center", va="center", fontsize=9)
+    ax.axhline(split_x * 100, color="k", linestyle="--", linewidth=1)
+    ax.text(max(grid.ys) * 100, split_x * 100, " front ^\n back v", va="center", fontsize=8)
+    ax.set_xlabel("cube y (cm)")
+    ax.set_ylabel("cube x (cm), away from the base")
+    ax.set_title(title or f"success over {len(grid.yaws)} rotations x {result.seeds} seeds")
+    fig.colorbar(image, ax=ax, label="success")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
