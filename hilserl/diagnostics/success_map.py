@@ -27,13 +27,20 @@ def plot_success_map(result: GridResult, split_x: float, path: Path, title: str 
     grid = result.grid
     table = success_table(result)
     fig, ax = plt.subplots(figsize=(5, 4))
+
+    def edges(values: tuple[float, ...]) -> tuple[float, float]:
+        half = (max(values) - min(values)) / (2 * max(len(values) - 1, 1)) or 0.005
+        return (min(values) - half) * 100, (max(values) + half) * 100
+
     image = ax.imshow(table, origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto",
-                      extent=(min(grid.ys) * 100, max(grid.ys) * 100, min(grid.xs) * 100, max(grid.xs) * 100))
+                      extent=(*edges(grid.ys), *edges(grid.xs)))
     for i, x in enumerate(grid.xs):
         for j, y in enumerate(grid.ys):
             ax.text(y * 100, x * 100, f"{table[i, j]:.0%}", ha="center", va="center", fontsize=9)
     ax.axhline(split_x * 100, color="k", linestyle="--", linewidth=1)
-    ax.text(max(grid.ys) * 100, split_x * 100, " front ^\n back v", va="center", fontsize=8)
+    left = edges(grid.ys)[0]
+    ax.text(left, split_x * 100, " front\n", va="bottom", fontsize=8)
+    ax.text(left, split_x * 100, " back", va="top", fontsize=8)
     ax.set_xlabel("cube y (cm)")
     ax.set_ylabel("cube x (cm), away from the base")
     ax.set_title(title or f"success over {len(grid.yaws)} rotations x {result.seeds} seeds")
