@@ -257,12 +257,16 @@ class SACAgent(nn.Module):
 
     # -------------------------------------------------------------------------------- acting
     @torch.no_grad()
-    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
-        """Action [dx, dy, dz, gripper] for one observation (images uint8 or features)."""
+    def _latent(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
+        """Encoder output for one observation (images uncropped), as a batch of one."""
         self.eval()
         batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
         batch["state"] = batch["state"].float()
-        latent = self.critic.encoder(self.featurize(batch, augment=False))
+        return self.critic.encoder(self.featurize(batch, augment=False))
+
+    def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Action [dx, dy, dz, gripper] for one observation (images uint8 or features)."""
+        latent = self._latent(obs)
         arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
         grip = self.grasp_critic(latent).argmax(dim=-1)
         action = np.empty(ARM_DIMS + 1, dtype=np.float32)
@@ -273,10 +277,7 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def value(self, obs: dict[str, np.ndarray]) -> float:
         """Mean ensemble Q of the deterministic action: the value the agent predicts for a state."""
-        self.eval()
-        batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
-        batch["state"] = batch["state"].float()
-        latent = self.critic.encoder(self.featurize(batch, augment=False))
+        latent = self._latent(obs)
         return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
