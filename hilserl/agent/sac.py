@@ -264,6 +264,7 @@ class SACAgent(nn.Module):
         batch["state"] = batch["state"].float()
         return self.critic.encoder(self.featurize(batch, augment=False))
 
+    @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """Action [dx, dy, dz, gripper] for one observation (images uint8 or features)."""
         latent = self._latent(obs)
