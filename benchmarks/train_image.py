@@ -22,8 +22,7 @@ from benchmarks.common import RESULTS, write_result  # noqa: E402
 from hilserl.config import load_config  # noqa: E402
 from hilserl.diagnostics.grid_eval import Grid, evaluate_grid  # noqa: E402
 from hilserl.diagnostics.run_log import read_jsonl  # noqa: E402
-from hilserl.distributed.learner import Learner  # noqa: E402
-from hilserl.train import train  # noqa: E402
+from hilserl.train import load_agent, train  # noqa: E402
 
 WINDOW = 20
 """Running-average window of the learning curve, as in the paper's figures."""
@@ -38,12 +37,9 @@ def main() -> None:
     cfg = load_config(None, [f"train.env_steps={args.env_steps}", "train.log_every=500", *args.overrides])
     result = train(cfg, args.run_dir, progress=True)
 
-    learner = Learner(cfg)
-    import torch
-
-    learner.agent.load_state_dict(torch.load(args.run_dir / "checkpoints" / "latest.pt", weights_only=False)["agent"])
+    _, agent = load_agent(args.run_dir / "checkpoints" / "latest.pt")
     grid = Grid.covering(cfg.env, 3, 3, 3)
-    graded = evaluate_grid(lambda o: learner.agent.act(o, deterministic=True), cfg.env, grid, seeds=2)
+    graded = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=2)
 
     episodes = read_jsonl(args.run_dir / "episodes.jsonl")
     steps = np.array([e["env_steps"] for e in episodes])

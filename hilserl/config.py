@@ -331,11 +331,8 @@ class TrainConfig:
     """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""
     log_every: int = 100
     """Learner updates between step-metric lines (as in the user's log)."""
-    eval_every_episodes: int = 0
-    """0: no periodic evaluation."""
     checkpoint_every: int = 2_000
-    """Learner updates between checkpoints."""
-    keep_checkpoints: int = 3
+    """Learner updates between checkpoints (``checkpoints/latest.pt``)."""
 
     def validate(self) -> None:
         _check_range("train.env_steps", self.env_steps, 1, 10**9)
@@ -344,7 +341,6 @@ class TrainConfig:
         _check_range("train.demo_episodes", self.demo_episodes, 0, 100_000)
         _check_range("train.log_every", self.log_every, 1, 10**9)
         _check_range("train.checkpoint_every", self.checkpoint_every, 1, 10**9)
-        _check_range("train.keep_checkpoints", self.keep_checkpoints, 1, 1000)
 
 
 @dataclass(frozen=True)

@@ -63,14 +63,15 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path) -> int:
     return len(states)
 
 
-def save_checkpoint(learner: Learner, path: Path, counters: dict[str, int]) -> Path:
+def save_checkpoint(learner: Learner, actor: Actor, path: Path) -> Path:
+    """Agent, optimisers and the run's counters, written atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     agent = learner.agent
     state = {
         "agent": agent.state_dict(),
         "optimizers": {name: getattr(agent, name).state_dict()
                        for name in ("critic_opt", "actor_opt", "temperature_opt", "grasp_opt")},
-        "counters": counters,
+        "counters": {"updates": agent.updates, "env_steps": actor.env_steps, "episodes": actor.episode},
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -119,8 +120,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
             try:
                 last_info = learner.update()
             except NonFiniteLoss as exc:
-                path = save_checkpoint(learner, run_dir / "checkpoints" / f"diverged_{learner.agent.updates:08d}.pt",
-                                       {"updates": learner.agent.updates, "env_steps": actor.env_steps})
+                path = save_checkpoint(learner, actor, run_dir / "checkpoints" / f"diverged_{learner.agent.updates:08d}.pt")
                 raise TrainingDiverged(
                     f"{exc.name} became {exc.value} at learner update {learner.agent.updates} "
                     f"(env step {actor.env_steps}); checkpoint saved to {path}"
@@ -131,8 +131,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
                 if progress:
                     bar.write(STEP_LINE.format(update=u, **last_info))
             if u % cfg.train.checkpoint_every == 0:
-                save_checkpoint(learner, run_dir / "checkpoints" / "latest.pt",
-                                {"updates": u, "env_steps": actor.env_steps, "episodes": actor.episode})
+                save_checkpoint(learner, actor, run_dir / "checkpoints" / "latest.pt")
 
     try:
         while actor.env_steps < cfg.train.env_steps:
@@ -146,8 +145,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
         bar.close()
         actor.close()
 
-    save_checkpoint(learner, run_dir / "checkpoints" / "latest.pt",
-                    {"updates": learner.agent.updates, "env_steps": actor.env_steps, "episodes": actor.episode})
+    save_checkpoint(learner, actor, run_dir / "checkpoints" / "latest.pt")
     final = evaluate(learner.agent, cfg.env, eval_episodes, seed=cfg.seed) if eval_episodes else None
     summary = {
         "episodes": actor.episode,

@@ -33,9 +33,8 @@ class ExpertConfig:
     """Horizontal error under which the expert descends (m)."""
     height_tolerance: float = 0.005
     close_steps: int = 4
-    """Steps the jaws need to close on the cube before the expert lifts."""
-    retry_steps: int = 6
-    """Steps with closed jaws and no grasp after which the expert opens and tries again."""
+    """Steps the jaws need to close on the cube before the expert lifts; if they then hold nothing,
+    the expert opens them and tries again."""
     gain: float = 1.0
     """Proportional gain: action = gain * error / action_scale, clipped to [-1, 1]."""
 
