@@ -89,6 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
     from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
+    from hilserl.diagnostics.local_optimum import analyse
     from hilserl.diagnostics.success_map import plot_success_map
     from hilserl.train import load_agent
 
@@ -97,10 +98,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=args.seeds)
     split = cfg.env.front_back_split_x
     print(f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {args.seeds} seeds)")
-    for region, rate in result.by_region(split).items():
-        print(f"  {region:<6} {rate:.0%}")
+    report = analyse(result, split)
+    for line in report.lines():
+        print(f"  {line}")
     out = args.out or Path(args.checkpoint).parent.parent / "success_map.png"
     print(f"wrote {plot_success_map(result, split, out)}")
+    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": args.seeds,
+               **report.to_dict()}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {out.with_suffix('.json')}")
     return 0
 
 

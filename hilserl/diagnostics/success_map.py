@@ -1,4 +1,5 @@
-"""A success heatmap over cube positions (averaged over rotations), front/back regions marked."""
+"""A success heatmap over cube positions (averaged over rotations), front/back regions marked, and
+success by cube rotation beside it (averaged over positions)."""
 
 from __future__ import annotations
 
@@ -23,10 +24,16 @@ def success_table(result: GridResult) -> np.ndarray:
     return table
 
 
+def success_by_yaw(result: GridResult) -> np.ndarray:
+    """Success rate per cube rotation, averaged over positions: array (len(yaws),)."""
+    grid = result.grid
+    return np.array([np.mean([result.success[(x, y, yaw)] for x in grid.xs for y in grid.ys]) for yaw in grid.yaws])
+
+
 def plot_success_map(result: GridResult, split_x: float, path: Path, title: str = "") -> Path:
     grid = result.grid
     table = success_table(result)
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, (ax, ax_yaw) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [3, 2]})
 
     def edges(values: tuple[float, ...]) -> tuple[float, float]:
         half = (max(values) - min(values)) / (2 * max(len(values) - 1, 1)) or 0.005
@@ -45,6 +52,13 @@ def plot_success_map(result: GridResult, split_x: float, path: Path, title: str 
     ax.set_ylabel("cube x (cm), away from the base")
     ax.set_title(title or f"success over {len(grid.yaws)} rotations x {result.seeds} seeds")
     fig.colorbar(image, ax=ax, label="success")
+    yaw_deg = np.degrees(grid.yaws)
+    width = (np.ptp(yaw_deg) / max(len(yaw_deg) - 1, 1) or 10.0) * 0.8
+    ax_yaw.bar(yaw_deg, success_by_yaw(result), width=width, color="tab:blue")
+    ax_yaw.set_ylim(0, 1)
+    ax_yaw.set_xlabel("cube rotation (deg)")
+    ax_yaw.set_ylabel("success, over positions")
+    ax_yaw.set_title("by rotation")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
