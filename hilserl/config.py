@@ -318,6 +318,27 @@ class BufferConfig:
 
 
 @dataclass(frozen=True)
+class CurriculumConfig:
+    """A reset-range curriculum (the log's first proposed fix for a policy stuck on easy cubes):
+    cubes start in a narrow range around the centre of ``env.cube_region`` (and of the yaw range),
+    which widens by ``step`` each time success over the last ``window`` episodes reaches
+    ``success_threshold``, up to the full range."""
+
+    enabled: bool = False
+    start_fraction: float = 0.25
+    """Share of the full range (half-extents and yaw) used at first."""
+    step: float = 0.25
+    success_threshold: float = 0.7
+    window: int = 20
+
+    def validate(self) -> None:
+        _check_range("train.curriculum.start_fraction", self.start_fraction, 0.0, 1.0, lo_open=True)
+        _check_range("train.curriculum.step", self.step, 0.0, 1.0, lo_open=True)
+        _check_range("train.curriculum.success_threshold", self.success_threshold, 0.0, 1.0)
+        _check_range("train.curriculum.window", self.window, 1, 10_000)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     env_steps: int = 15_000
     learning_starts: int = 100
@@ -333,8 +354,10 @@ class TrainConfig:
     """Learner updates between step-metric lines (as in the user's log)."""
     checkpoint_every: int = 2_000
     """Learner updates between checkpoints (``checkpoints/latest.pt``)."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
     def validate(self) -> None:
+        self.curriculum.validate()
         _check_range("train.env_steps", self.env_steps, 1, 10**9)
         _check_range("train.learning_starts", self.learning_starts, 1, 10**9)
         _check_range("train.updates_per_env_step", self.updates_per_env_step, 0, 1000)

@@ -127,7 +127,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
                 ) from exc
             u = learner.agent.updates
             if u % cfg.train.log_every == 0:
-                log.metrics(u, actor.env_steps, last_info)
+                log.metrics(u, actor.env_steps, {**last_info, **learner.buffer_composition()})
                 if progress:
                     bar.write(STEP_LINE.format(update=u, **last_info))
             if u % cfg.train.checkpoint_every == 0:

@@ -71,3 +71,21 @@ def test_demos_with_another_camera_layout_are_refused(tmp_path):
     cfg = load_config(None, ["train.env_steps=10", f"train.demo_dir={tmp_path / 'demos'}"])
     with pytest.raises(DatasetMismatch, match="state has 24 dims, the env gives 16"):
         train(cfg, tmp_path / "run", progress=False, tensorboard=False)
+
+
+def test_episodes_log_the_curriculum_range_and_the_discounted_return(tmp_path):
+    cfg = load_config(None, [
+        "env.state_only=true", "train.env_steps=200", "train.learning_starts=50", "train.demo_episodes=1",
+        "train.log_every=10", "agent.hidden_dims=[16]", "agent.batch_size=8",
+        "train.curriculum.enabled=true", "train.curriculum.start_fraction=0.5",
+        "train.curriculum.window=1", "train.curriculum.success_threshold=0.0",
+    ])
+    train(cfg, tmp_path, progress=False, tensorboard=False)
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    # threshold 0 with a window of 1: every episode widens the range by one step, up to the full one
+    assert [e["reset_scale"] for e in episodes[:3]] == [0.5, 0.75, 1.0]
+    for e in episodes:
+        assert 0.0 <= e["discounted_return"] <= e["episode_return"] + 1e-9
+        if e["success"]:
+            assert e["discounted_return"] == pytest.approx(0.97 ** (e["length"] - 1))
+    assert {"demo_steps", "policy_steps", "intervention_steps"} <= set(read_jsonl(tmp_path / "metrics.jsonl")[-1])

@@ -32,7 +32,7 @@ class RunLog:
         self._episodes.flush()
         if self._tb is not None:
             step = record["env_steps"]
-            for key in ("episode_return", "success", "intervention_rate", "length", "q_start"):
+            for key in ("episode_return", "success", "intervention_rate", "length", "q_start", "reset_scale"):
                 self._tb.add_scalar(f"episode/{key}", float(record[key]), step)
 
     def metrics(self, update: int, env_steps: int, values: dict[str, float]) -> None:

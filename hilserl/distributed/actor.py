@@ -11,6 +11,7 @@ import numpy as np
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.transition import Transition
+from hilserl.envs.curriculum import ResetCurriculum
 from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.envs.rollout import run_episode
 from hilserl.teleop.expert import ScriptedExpert
@@ -24,6 +25,8 @@ class EpisodeStats:
     env_steps: int
     """Env steps of the run when the episode ended."""
     episode_return: float
+    discounted_return: float
+    """Sum of discount^t * reward: what ``q_start`` predicts, if the critic is right."""
     length: int
     success: bool
     intervention_steps: int
@@ -34,6 +37,8 @@ class EpisodeStats:
     cube_y: float
     q_start: float
     """The critic's value of the first state: compared with the return, it shows overestimation."""
+    reset_scale: float
+    """The curriculum's share of the cube's reset range in this episode (1.0: the full range)."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,11 +53,13 @@ class Actor:
             expert = ScriptedExpert(cfg.env.action_scale, cfg.env.cube_size)
             human = SimulatedHuman(cfg.human, expert, self.env.true_state, np.random.default_rng(cfg.seed + 7))
         self.human = human
+        self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0
         self.env_steps = 0
 
     def run_episode(self, on_transition: Callable[[Transition], None]) -> EpisodeStats:
         first_obs: list[dict] = []
+        discounted = [0.0, 1.0]  # running sum, current discount factor
 
         def policy(obs: dict) -> np.ndarray:
             if not first_obs:
@@ -61,14 +68,20 @@ class Actor:
 
         def emit(t: Transition) -> None:
             self.env_steps += 1
+            discounted[0] += discounted[1] * t.reward
+            discounted[1] *= self.cfg.agent.discount
             on_transition(t)
 
+        scale = self.curriculum.fraction
         result = run_episode(self.env, policy, human=self.human, episode_index=self.episode,
-                             seed=self.cfg.seed * 1_000_003 + self.episode, on_transition=emit)
+                             seed=self.cfg.seed * 1_000_003 + self.episode, on_transition=emit,
+                             options=self.curriculum.reset_options())
+        self.curriculum.record(result.success)
         stats = EpisodeStats(
             episode=self.episode,
             env_steps=self.env_steps,
             episode_return=result.episode_return,
+            discounted_return=discounted[0],
             length=result.length,
             success=result.success,
             intervention_steps=result.intervention_steps,
@@ -78,6 +91,7 @@ class Actor:
             cube_x=float(result.cube_start[0]),
             cube_y=float(result.cube_start[1]),
             q_start=self.agent.value(first_obs[0]),
+            reset_scale=scale,
         )
         self.episode += 1
         return stats

@@ -137,7 +137,8 @@ class GraspCubeEnv(gym.Env):
 
     # ----------------------------------------------------------------------------------- reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Options: ``cube_xy``, ``cube_yaw``, ``ee_offset`` fix those parts of the reset (for grids)."""
+        """Options: ``cube_xy``, ``cube_yaw``, ``ee_offset`` fix those parts of the reset (for grids);
+        ``reset_scale`` in (0, 1] narrows the cube's range around its centre (for a curriculum)."""
         super().reset(seed=seed)
         options = options or {}
         cfg = self.config
@@ -157,16 +158,18 @@ class GraspCubeEnv(gym.Env):
 
         fixed_xy = options.get("cube_xy")
         fixed_yaw = options.get("cube_yaw")
+        scale = float(options.get("reset_scale", 1.0))
+        if not 0.0 < scale <= 1.0:
+            raise ValueError(f"reset option reset_scale must be in (0, 1], got {scale}")
+        low, high = np.array(cfg.cube_region.low[:2]), np.array(cfg.cube_region.high[:2])
+        centre, half = (low + high) / 2.0, (high - low) / 2.0 * scale
+        yaw_range = cfg.cube_yaw_range * scale
         for _ in range(MAX_CUBE_PLACEMENTS):
             if fixed_xy is None:
-                xy = self.np_random.uniform(cfg.cube_region.low[:2], cfg.cube_region.high[:2])
+                xy = self.np_random.uniform(centre - half, centre + half)
             else:
                 xy = np.asarray(fixed_xy, float)
-            yaw = (
-                float(self.np_random.uniform(-cfg.cube_yaw_range, cfg.cube_yaw_range))
-                if fixed_yaw is None
-                else float(fixed_yaw)
-            )
+            yaw = float(self.np_random.uniform(-yaw_range, yaw_range)) if fixed_yaw is None else float(fixed_yaw)
             self._place_cube(xy, yaw)
             if not self._cube_touches_arm() or fixed_xy is not None:
                 break
