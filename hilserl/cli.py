@@ -110,6 +110,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Plots and a text summary of a run from its logs."""
+    from hilserl.diagnostics.report import RunReport
+
+    report = RunReport.load(args.run_dir, window=args.window)
+    written = report.write(args.out)
+    print("\n".join(report.summary_lines()))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_diagnose_config(args: argparse.Namespace) -> int:
     """Compare a config file (or a run folder's config.json) with the HIL-SERL reference values."""
     from hilserl.diagnostics.config_audit import audit, format_table, load_raw
@@ -176,6 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=2, help="repeats per cell, with other EE offsets (default 2)")
     p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "report",
+        help="plots and a summary of a run: success, interventions, losses, value overestimation, buffers",
+        description="Reads RUN_DIR/episodes.jsonl and metrics.jsonl and writes RUN_DIR/report/: success and "
+        "return as running averages, the share of intervention steps with a trend line (warns when it is "
+        "not falling), losses and alpha, Q(start) against the discounted return obtained (warns on "
+        "overestimation), the buffers' composition, overview.png with all of them, and summary.txt.",
+    )
+    p.add_argument("run_dir", type=Path, help="a run folder of `hilserl train`")
+    p.add_argument("--window", type=int, default=20, help="episodes per running average (default 20, as the paper)")
+    p.add_argument("--out", type=Path, help="output folder (default RUN_DIR/report)")
+    p.set_defaults(func=cmd_report)
 
     diagnose = sub.add_parser("diagnose", help="diagnostics of a config or a run (see subcommands)")
     dsub = diagnose.add_subparsers(dest="what", required=True, metavar="WHAT")

@@ -1,0 +1,72 @@
+import json
+
+import numpy as np
+import pytest
+
+from hilserl.cli import main
+from hilserl.diagnostics.report import RunReport, running_mean, trend
+
+
+def write_run(run_dir, interventions, q_start, discounted, success):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "episodes.jsonl", "w") as f:
+        for i, (r, q, d, s) in enumerate(zip(interventions, q_start, discounted, success)):
+            f.write(json.dumps({"episode": i, "env_steps": 80 * (i + 1), "episode_return": float(s), "length": 80,
+                                "success": bool(s), "intervention_rate": r, "q_start": q, "discounted_return": d}) + "\n")
+    with open(run_dir / "metrics.jsonl", "w") as f:
+        for u in range(1, 11):
+            f.write(json.dumps({"update": 100 * u, "env_steps": 50 * u, "critic_loss": 1.0 / u, "actor_loss": -u,
+                                "temperature_loss": 0.01, "alpha": 0.01, "demo_steps": 1000,
+                                "intervention_steps": 10 * u, "policy_steps": 40 * u}) + "\n")
+
+
+def test_running_mean_and_trend():
+    np.testing.assert_allclose(running_mean(np.array([1, 0, 1, 1]), 2), [1, 0.5, 0.5, 1])
+    slope, intercept = trend(np.array([0.9, 0.7, 0.5, 0.3]))
+    assert slope == pytest.approx(-0.2) and intercept == pytest.approx(0.9)
+
+
+def test_a_healthy_run_has_no_warnings_and_all_plots(tmp_path):
+    n = 60
+    rng = np.random.default_rng(0)
+    falling = np.clip(np.linspace(0.6, 0.05, n) + rng.normal(0, 0.05, n), 0, 1)
+    success = (np.arange(n) > 20).astype(float)
+    write_run(tmp_path, falling, success * 0.7, success * 0.75, success)
+    report = RunReport.load(tmp_path)
+    written = report.write()
+    assert report.warnings == []
+    assert {p.name for p in written} == {"success.png", "interventions.png", "losses.png", "value.png",
+                                         "buffers.png", "overview.png", "summary.txt"}
+    for path in written:
+        assert path.stat().st_size > (3000 if path.suffix == ".png" else 100)
+    text = (tmp_path / "report" / "summary.txt").read_text()
+    assert "no warnings" in text and "intervention trend: -" in text
+
+
+def test_rising_interventions_and_overestimation_are_warned(tmp_path):
+    n = 40
+    write_run(tmp_path, np.linspace(0.1, 0.5, n), np.full(n, 0.9), np.full(n, 0.2), np.zeros(n))
+    report = RunReport.load(tmp_path)
+    lines = report.summary_lines()
+    assert len(report.warnings) == 2
+    assert any("interventions are not falling" in line for line in lines)
+    assert any("overestimates" in line and "0.70" in line for line in lines)
+
+
+def test_report_command_on_a_real_run(tmp_path, capsys):
+    from hilserl.config import load_config
+    from hilserl.train import train
+
+    cfg = load_config(None, ["env.state_only=true", "train.env_steps=250", "train.learning_starts=50",
+                             "train.demo_episodes=1", "train.log_every=20", "agent.hidden_dims=[16]",
+                             "agent.batch_size=8"])
+    train(cfg, tmp_path, progress=False, tensorboard=False)
+    assert main(["report", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "episodes: 4" in out and "buffers (steps added): demos" in out
+    assert (tmp_path / "report" / "overview.png").stat().st_size > 20_000
+
+
+def test_report_of_a_folder_without_logs_is_a_message(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "no episodes" in capsys.readouterr().err
