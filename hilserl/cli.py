@@ -64,12 +64,47 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_record_classifier_data(args: argparse.Namespace) -> int:
+    """Record labelled frames (simulator truth) for the reward classifier, hard negatives included."""
+    from hilserl.reward.classifier_data import record_classifier_data
+
+    cfg = _config(args)
+    counts = record_classifier_data(cfg.env, cfg.classifier, args.out, seed=cfg.seed)
+    print(f"recorded {counts['positives']} positive and {counts['negatives']} negative frames "
+          f"({counts['hard_negatives']} hard negatives) from {counts['episodes']} episodes into {args.out}")
+    for kind, n in counts["by_kind"].items():
+        print(f"  {kind:<18} {n}")
+    return 0
+
+
+def cmd_train_classifier(args: argparse.Namespace) -> int:
+    """Train the reward classifier's head on frozen features; report and save it."""
+    from hilserl.reward.train_classifier import plot_pr_curve, train_classifier
+
+    cfg = _config(args)
+    clf, report = train_classifier(cfg, args.data)
+    print("\n".join(report.lines()))
+    path = clf.save(args.out)
+    curve = plot_pr_curve(report, path.with_name(path.stem + "_pr_curve.png"))
+    print(f"wrote {path}, {path.with_suffix('.json')} and {curve}")
+    print(f"use it: hilserl train --reward classifier --classifier {path}")
+    return 0
+
+
+def _reward_overrides(args: argparse.Namespace) -> list[str]:
+    if getattr(args, "reward", None) == "classifier" or getattr(args, "classifier", None):
+        if not args.classifier:
+            raise ValueError("--reward classifier needs --classifier PATH (a file of `hilserl train-classifier`)")
+        return ["env.reward.source=classifier", f"env.reward.classifier={json.dumps(str(args.classifier))}"]
+    return []
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on the simulation with the simulated human and demonstrations (actor and learner in
     one process)."""
     from hilserl.train import TrainingDiverged, train
 
-    cfg = _config(args)
+    cfg = load_config(args.config, [*_reward_overrides(args), *args.overrides])
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     try:
@@ -129,6 +164,18 @@ def cmd_diagnose_config(args: argparse.Namespace) -> int:
     rows = audit(load_raw(args.target))
     print(format_table(rows))
     return 1 if args.strict and any(r.status == "different" for r in rows) else 0
+
+
+def cmd_diagnose_reward(args: argparse.Namespace) -> int:
+    """The classifier's reward against the simulator's truth, on expert or random episodes."""
+    from hilserl.diagnostics.reward_audit import audit_lines, audit_reward
+
+    cfg = load_config(args.config, [*_reward_overrides(args), *args.overrides])
+    for policy in args.policy:
+        summary = audit_reward(cfg.env, policy, args.episodes, seed=cfg.seed, out_dir=args.out / policy)
+        print("\n".join(audit_lines(summary)))
+        print(f"wrote {args.out / policy} (reward_audit.json, worst frames)")
+    return 0
 
 
 def cmd_diagnose_encoder(args: argparse.Namespace) -> int:
@@ -194,6 +241,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_record_demos)
 
     p = sub.add_parser(
+        "record-classifier-data",
+        help="record labelled frames for the reward classifier (simulator truth, hard negatives included)",
+        description="Runs episodes of the scripted expert, of hard-negative behaviours (cube lifted then "
+        "dropped, touched but not held, jaws closed beside it) and of random actions, and keeps frames "
+        "labelled by the simulator's truth (held and lifted) until classifier.positives and "
+        "classifier.negatives are reached (defaults 200 and 1000, as the paper).",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, default=Path("outputs/classifier_data"), help="dataset folder")
+    p.set_defaults(func=cmd_record_classifier_data)
+
+    p = sub.add_parser(
+        "train-classifier",
+        help="train the reward classifier on labelled frames: accuracy, precision, recall, PR curve",
+        description="Frozen backbone (agent.encoder.weights), a small head per camera, random-crop "
+        "augmentation, classes balanced, validation on held-out episodes. Warns when validation "
+        "accuracy is under classifier.accuracy_goal (95%).",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--data", type=Path, default=Path("outputs/classifier_data"), help="labelled frames folder")
+    p.add_argument("--out", type=Path, default=Path("outputs/classifier/classifier.safetensors"),
+                   help="classifier file (a .json beside it holds its settings and report)")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser(
         "train",
         help="train a policy on the simulation with the simulated human (HIL-SERL)",
         description="Records demos with the scripted expert if none exist, then trains SAC with "
@@ -204,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
     p.add_argument("--eval-episodes", type=int, default=50, help="final evaluation episodes (default 50)")
+    p.add_argument("--reward", choices=["sim", "classifier"], default=None,
+                   help="who says success: the simulator (default) or a learned classifier")
+    p.add_argument("--classifier", type=Path, help="classifier file for --reward classifier")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
@@ -257,6 +334,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", nargs=2, type=Path, metavar="PNG", help="also compare two image files")
     p.add_argument("--out", type=Path, default=Path("outputs/encoder"), help="folder for the plot and JSON")
     p.set_defaults(func=cmd_diagnose_encoder)
+
+    p = dsub.add_parser(
+        "reward",
+        help="audit a classifier's reward against the simulator's truth on expert and random episodes",
+        description="Runs episodes with the classifier giving the reward (its threshold, consecutive "
+        "frames and minimum steps from env.reward) and counts false-positive episodes (success declared "
+        "while the cube is not held and lifted) and missed successes; saves the worst frames.",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--classifier", type=Path, required=True, help="a file of `hilserl train-classifier`")
+    p.add_argument("--policy", nargs="+", choices=["expert", "random"], default=["expert", "random"])
+    p.add_argument("--episodes", type=int, default=100, help="episodes per policy (default 100)")
+    p.add_argument("--out", type=Path, default=Path("outputs/reward_audit"), help="folder for the audit")
+    p.set_defaults(func=cmd_diagnose_reward)
     return parser
 
 

@@ -89,10 +89,23 @@ class RewardConfig:
     success_reward: float = 1.0
     step_reward: float = 0.0
     terminate_on_success: bool = True
+    source: Literal["sim", "classifier"] = "sim"
+    """Who says "success" per frame: the simulator's truth (cube grasped and lifted) or a learned
+    classifier on the camera images (HIL-SERL; ``hilserl train --reward classifier``)."""
+    classifier: str = ""
+    """Path of a classifier saved by ``hilserl train-classifier`` (its .safetensors file)."""
+    classifier_threshold: float = 0.7
+    """Probability above which a frame counts as success (the user's 0.7, now a setting)."""
 
     def validate(self) -> None:
         _check_range("env.reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
         _check_range("env.reward.consecutive_success_frames", self.consecutive_success_frames, 1, 10_000)
+        _check_range("env.reward.classifier_threshold", self.classifier_threshold, 0.0, 1.0)
+        if self.source not in ("sim", "classifier"):
+            raise ConfigError(f"env.reward.source = {self.source!r}; allowed 'sim' or 'classifier'")
+        if self.source == "classifier" and not self.classifier:
+            raise ConfigError("env.reward.source = 'classifier' needs env.reward.classifier (a file of "
+                              "`hilserl train-classifier`)")
 
 
 @dataclass(frozen=True)
@@ -367,6 +380,42 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ClassifierConfig:
+    """The reward classifier: frozen backbone (``agent.encoder``'s weights), a small trainable head
+    per camera, trained on labelled frames (``hilserl record-classifier-data``)."""
+
+    positives: int = 200
+    negatives: int = 1000
+    """Frames to record per class (the paper: about 200 positives and 1000 negatives)."""
+    num_spatial_features: int = 8
+    latent_dim: int = 64
+    hidden_dim: int = 64
+    dropout: float = 0.2
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 1e-3
+    crops: int = 4
+    """Random crops per training frame, encoded once (pad ``crop_padding``, as the agent)."""
+    crop_padding: int = 4
+    validation_share: float = 0.2
+    """Share of the recorded episodes held out (whole episodes: their frames are alike)."""
+    min_per_class: int = 20
+    accuracy_goal: float = 0.95
+    """Validation accuracy under which training warns (the log: ">95% accuracy before RL")."""
+
+    def validate(self) -> None:
+        _check_range("classifier.positives", self.positives, 1, 10**6)
+        _check_range("classifier.negatives", self.negatives, 1, 10**6)
+        _check_range("classifier.epochs", self.epochs, 1, 10_000)
+        _check_range("classifier.batch_size", self.batch_size, 1, 10**5)
+        _check_range("classifier.crops", self.crops, 1, 64)
+        _check_range("classifier.crop_padding", self.crop_padding, 0, 32)
+        _check_range("classifier.validation_share", self.validation_share, 0.0, 0.9, lo_open=True)
+        _check_range("classifier.min_per_class", self.min_per_class, 1, 10**6)
+        _check_range("classifier.dropout", self.dropout, 0.0, 0.9)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs. ``hilserl <command> --config FILE --set env.action_scale=0.03``."""
 
@@ -375,6 +424,7 @@ class Config:
     agent: AgentConfig = field(default_factory=AgentConfig)
     buffer: BufferConfig = field(default_factory=BufferConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     seed: int = 0
 
     def validate(self) -> None:
@@ -383,6 +433,7 @@ class Config:
         self.agent.validate()
         self.buffer.validate()
         self.train.validate()
+        self.classifier.validate()
 
 
 T = TypeVar("T")

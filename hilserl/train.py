@@ -146,6 +146,8 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
         actor.close()
 
     save_checkpoint(learner, actor, run_dir / "checkpoints" / "latest.pt")
+    if actor.reward_audit is not None:
+        actor.reward_audit.write(run_dir / "reward_audit")
     final = evaluate(learner.agent, cfg.env, eval_episodes, seed=cfg.seed) if eval_episodes else None
     summary = {
         "episodes": actor.episode,
@@ -157,6 +159,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
         "seconds": round(time.time() - started, 1),
         "success_rate_last_20": sum(successes[-20:]) / max(1, len(successes[-20:])),
         "final_eval": final.to_dict() if final else None,
+        "reward_audit": actor.reward_audit.summary() if actor.reward_audit is not None else None,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.close()

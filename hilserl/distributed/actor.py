@@ -12,8 +12,8 @@ from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.transition import Transition
 from hilserl.envs.curriculum import ResetCurriculum
-from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.envs.rollout import run_episode
+from hilserl.reward.env_factory import make_env
 from hilserl.teleop.expert import ScriptedExpert
 from hilserl.teleop.interface import InterventionSource
 from hilserl.teleop.simulated_human import SimulatedHuman
@@ -39,6 +39,12 @@ class EpisodeStats:
     """The critic's value of the first state: compared with the return, it shows overestimation."""
     reset_scale: float
     """The curriculum's share of the cube's reset range in this episode (1.0: the full range)."""
+    sim_success: bool
+    """The simulator's verdict; differs from ``success`` only when a classifier gives the reward."""
+    reward_false_positive: bool = False
+    """The classifier declared success while the cube was not held and lifted."""
+    reward_missed_success: bool = False
+    """The simulator saw a success the classifier never declared."""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,10 +54,10 @@ class Actor:
     def __init__(self, cfg: Config, agent: SACAgent, human: InterventionSource | None = None):
         self.cfg = cfg
         self.agent = agent
-        self.env = GraspCubeEnv(cfg.env)
+        self.env, self.reward_audit = make_env(cfg.env)
         if human is None:
             expert = ScriptedExpert(cfg.env.action_scale, cfg.env.cube_size)
-            human = SimulatedHuman(cfg.human, expert, self.env.true_state, np.random.default_rng(cfg.seed + 7))
+            human = SimulatedHuman(cfg.human, expert, self.env.unwrapped.true_state, np.random.default_rng(cfg.seed + 7))
         self.human = human
         self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0
@@ -92,6 +98,9 @@ class Actor:
             cube_y=float(result.cube_start[1]),
             q_start=self.agent.value(first_obs[0]),
             reset_scale=scale,
+            sim_success=bool(result.final_info.get("sim_success", result.success)),
+            reward_false_positive=bool(result.final_info.get("reward_false_positive", False)),
+            reward_missed_success=bool(result.final_info.get("reward_missed_success", False)),
         )
         self.episode += 1
         return stats

@@ -23,6 +23,8 @@ class EpisodeResult:
     cube_start: np.ndarray
     frames: list[np.ndarray] = field(default_factory=list)
     ee_path: list[np.ndarray] = field(default_factory=list)
+    final_info: dict[str, Any] = field(default_factory=dict)
+    """The env's info after the last step (a reward wrapper's audit lands here)."""
 
     @property
     def intervention_rate(self) -> float:
@@ -75,4 +77,5 @@ def run_episode(
         cube_start=np.asarray(info["cube_start"]),
         frames=frames,
         ee_path=path,
+        final_info=info,
     )

@@ -1,0 +1,128 @@
+"""``hilserl record-classifier-data``: labelled frames for the reward classifier.
+
+In the simulation the label of a frame is the simulator's truth: the cube is held by both jaws and
+lifted. Episodes come from several behaviours, so that the negatives hold the hard cases the user
+worried about (a classifier that says "success" on them gives reward for failing):
+
+- ``expert``: the scripted grasp (its approach frames are negatives, its holding frames positives);
+- ``drop``: the expert lifts the cube, then opens the jaws (lifted, then dropped);
+- ``touch``: the expert's motion with the jaws never closing (cube touched, pushed, not held);
+- ``beside``: the expert aims a few cm beside the cube, closes and lifts (closed next to the cube);
+- ``random``: random actions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from hilserl.config import ClassifierConfig, EnvConfig, to_dict
+from hilserl.data.frames import FrameWriter
+from hilserl.envs.actions import GRIPPER_INDEX, GRIPPER_OPEN, make_action
+from hilserl.envs.grasp_env import GraspCubeEnv, TrueState
+from hilserl.teleop.expert import ScriptedExpert
+
+BEHAVIOURS = {"expert": 0.35, "drop": 0.2, "touch": 0.15, "beside": 0.15, "random": 0.15}
+"""Share of episodes per behaviour."""
+HARD_NEGATIVES = ("drop", "touch", "beside")
+KEEP_POSITIVE = 0.35
+KEEP_NEGATIVE = 0.2
+"""Chance of keeping a frame: below 1 so kept frames spread over more episodes."""
+DROP_AFTER_LIFTED = (2, 8)
+"""The ``drop`` behaviour opens the jaws this many steps (range) after the cube is first lifted."""
+BESIDE_OFFSET = (0.03, 0.045)
+"""Distance (m) between the cube and where the ``beside`` behaviour closes the jaws."""
+CLASSIFIER_SEED_OFFSET = 7 * 10**6
+MAX_EPISODES_PER_FRAME = 2
+"""Give up after this many episodes per requested frame (a class the behaviours cannot produce)."""
+
+
+def frame_label(s: TrueState) -> bool:
+    """The simulator's truth for one frame: held by both jaws and lifted."""
+    return bool(s.grasped and s.lifted)
+
+
+def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator) -> Callable[[], np.ndarray]:
+    cfg = env.config
+    expert = ScriptedExpert(cfg.action_scale, cfg.cube_size)
+    if name == "random":
+        return lambda: rng.uniform(-1.0, 1.0, 4).astype(np.float32)
+    if name == "expert":
+        return lambda: expert.act(env.true_state())
+    if name == "touch":
+        def touch() -> np.ndarray:
+            action = expert.act(env.true_state())
+            action[GRIPPER_INDEX] = 1.0  # jaws stay open
+            return action
+        return touch
+    if name == "beside":
+        angle = rng.uniform(0, 2 * np.pi)
+        offset = rng.uniform(*BESIDE_OFFSET) * np.array([np.cos(angle), np.sin(angle), 0.0])
+
+        def beside() -> np.ndarray:
+            s = env.true_state()
+            return expert.act(dataclasses.replace(s, cube_pos=s.cube_pos + offset))
+        return beside
+    if name == "drop":
+        lifted_for = [0]
+        drop_at = int(rng.integers(*DROP_AFTER_LIFTED))
+
+        def drop() -> np.ndarray:
+            s = env.true_state()
+            lifted_for[0] += int(s.lifted) if lifted_for[0] == 0 else 1
+            if lifted_for[0] >= drop_at:
+                return make_action(np.zeros(3), GRIPPER_OPEN)
+            return expert.act(s)
+        return drop
+    raise ValueError(f"unknown behaviour {name!r}; known: {sorted(BEHAVIOURS)}")
+
+
+def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path, seed: int = 0,
+                           progress: bool = True) -> dict:
+    """Record until ``cfg.positives`` positive and ``cfg.negatives`` negative frames are kept; returns
+    the counts by label and by behaviour."""
+    if env_cfg.state_only:
+        raise ValueError("classifier data needs cameras: env.state_only is true")
+    # Episodes run their full length: holding the cube after success gives varied positives.
+    env_cfg = dataclasses.replace(env_cfg, reward=dataclasses.replace(env_cfg.reward, terminate_on_success=False))
+    env = GraspCubeEnv(env_cfg)
+    cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras}
+    writer = FrameWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
+                         source="simulation, labels from the simulator's truth", env=to_dict(env_cfg))
+    rng = np.random.default_rng(seed)
+    names, weights = list(BEHAVIOURS), np.array(list(BEHAVIOURS.values()))
+    wanted = {True: cfg.positives, False: cfg.negatives}
+    kept = {True: 0, False: 0}
+    by_kind: Counter[str] = Counter()
+    episode = 0
+    bar = tqdm(total=cfg.positives + cfg.negatives, desc="recording labelled frames", unit="frame", disable=not progress)
+    while kept[True] < wanted[True] or kept[False] < wanted[False]:
+        if episode > MAX_EPISODES_PER_FRAME * (cfg.positives + cfg.negatives):
+            raise RuntimeError(f"gave up after {episode} episodes with {kept[True]} positives and {kept[False]} "
+                               f"negatives kept")
+        name = str(rng.choice(names, p=weights / weights.sum()))
+        obs, _ = env.reset(seed=CLASSIFIER_SEED_OFFSET + seed * 100_000 + episode)
+        act = _behaviour(name, env, rng)
+        for step in range(env_cfg.max_episode_steps):
+            obs, _, terminated, truncated, _ = env.step(act())
+            label = frame_label(env.true_state())
+            keep_chance = KEEP_POSITIVE if label else KEEP_NEGATIVE
+            if kept[label] < wanted[label] and rng.random() < keep_chance:
+                writer.add(obs, label, step + 1, name)
+                kept[label] += 1
+                by_kind[f"{name} {'positive' if label else 'negative'}"] += 1
+                bar.update(1)
+            if terminated or truncated:
+                break
+        writer.end_episode()
+        episode += 1
+    bar.close()
+    env.close()
+    hard = sum(v for k, v in by_kind.items() if k.split()[0] in HARD_NEGATIVES and k.endswith("negative"))
+    return {"positives": kept[True], "negatives": kept[False], "hard_negatives": hard,
+            "episodes": episode, "by_kind": dict(sorted(by_kind.items()))}
