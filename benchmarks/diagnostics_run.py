@@ -40,7 +40,7 @@ def main() -> None:
 
     assert hilserl_main(["report", str(args.run_dir)]) == 0
     success_map = args.run_dir / "success_map.png"
-    assert hilserl_main(["eval", "--checkpoint", str(args.run_dir / "checkpoints" / "latest.pt"),
+    assert hilserl_main(["eval", "--checkpoint", str(args.run_dir),
                          "--nx", "4", "--ny", "4", "--nyaw", "3", "--seeds", "2", "--out", str(success_map)]) == 0
 
     DOCS_IMAGES.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ def main() -> None:
     cfg = load_config(None, [f"train.env_steps={args.env_steps}", "train.log_every=500", *args.overrides])
     result = train(cfg, args.run_dir, progress=True)
 
-    _, agent = load_agent(args.run_dir / "checkpoints" / "latest.pt")
+    _, agent = load_agent(args.run_dir)
     grid = Grid.covering(cfg.env, 3, 3, 3)
     graded = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=2)
 

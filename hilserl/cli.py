@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config
+from hilserl.distributed.checkpoint import ResumeRefused
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
 --set section.field=value overrides (values are JSON), for example
@@ -107,8 +108,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [*_reward_overrides(args), *args.overrides])
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
+    if args.resume and not args.run_dir:
+        raise ValueError("--resume needs --run-dir (the run to continue)")
     try:
-        result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes)
+        result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes, resume=args.resume)
     except TrainingDiverged as exc:
         print(f"hilserl: training stopped: {exc}", file=sys.stderr)
         return 3
@@ -136,7 +139,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = analyse(result, split)
     for line in report.lines():
         print(f"  {line}")
-    out = args.out or Path(args.checkpoint).parent.parent / "success_map.png"
+    ckpt = Path(args.checkpoint)
+    out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
     print(f"wrote {plot_success_map(result, split, out)}")
     summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": args.seeds,
                **report.to_dict()}
@@ -281,10 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward", choices=["sim", "classifier"], default=None,
                    help="who says success: the simulator (default) or a learned classifier")
     p.add_argument("--classifier", type=Path, help="classifier file for --reward classifier")
+    p.add_argument("--resume", action="store_true",
+                   help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
+                   "append); config differences are listed, a change of network shape is refused")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
-    p.add_argument("--checkpoint", type=Path, required=True, help="e.g. runs/RUN/checkpoints/latest.pt")
+    p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_*.pt or an exported checkpoints/policy.safetensors")
     p.add_argument("--nx", type=int, default=3, help="cube x positions (default 3)")
     p.add_argument("--ny", type=int, default=3, help="cube y positions (default 3)")
     p.add_argument("--nyaw", type=int, default=3, help="cube rotations (default 3)")
@@ -357,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ResumeRefused as exc:
+        print(f"hilserl: resume refused: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"hilserl: config error: {exc}", file=sys.stderr)
         return 2

@@ -366,7 +366,9 @@ class TrainConfig:
     log_every: int = 100
     """Learner updates between step-metric lines (as in the user's log)."""
     checkpoint_every: int = 2_000
-    """Learner updates between checkpoints (``checkpoints/latest.pt``)."""
+    """Learner updates between full checkpoints (``checkpoints/ckpt_<update>.pt``, buffers included)."""
+    keep_checkpoints: int = 3
+    """The last this many checkpoints are kept."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
     def validate(self) -> None:
@@ -377,6 +379,7 @@ class TrainConfig:
         _check_range("train.demo_episodes", self.demo_episodes, 0, 100_000)
         _check_range("train.log_every", self.log_every, 1, 10**9)
         _check_range("train.checkpoint_every", self.checkpoint_every, 1, 10**9)
+        _check_range("train.keep_checkpoints", self.keep_checkpoints, 1, 1000)
 
 
 @dataclass(frozen=True)

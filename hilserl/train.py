@@ -6,24 +6,30 @@ parameters -> actor (here the actor holds the learner's agent itself).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from hilserl.agent.sac import NonFiniteLoss, SACAgent
-from hilserl.config import Config, save_json
+from hilserl.config import Config, from_dict, save_json
 from hilserl.data.demos import record_demos
 from hilserl.data.episodes import iter_transitions
 from hilserl.data.transition import Transition
 from hilserl.diagnostics.evaluate import EvalResult, evaluate
-from hilserl.diagnostics.run_log import RunLog
+from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl
 from hilserl.distributed.actor import Actor
-from hilserl.distributed.learner import Learner
+from hilserl.distributed.checkpoint import (POLICY_FILE, check_resume, checkpoint_dir, latest_checkpoint,
+                                            rng_state, set_rng_state, write_checkpoint)
+from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
 
 STEP_LINE = "Step {update}: critic={critic_loss:.4f} actor={actor_loss:.4f} temp={temperature_loss:.4f} α={alpha:.4f} buffer={online_buffer}"
 """The step-metric line of the user's log."""
@@ -63,51 +69,101 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path) -> int:
     return len(states)
 
 
-def save_checkpoint(learner: Learner, actor: Actor, path: Path) -> Path:
-    """Agent, optimisers and the run's counters, written atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    agent = learner.agent
-    state = {
-        "agent": agent.state_dict(),
-        "optimizers": {name: getattr(agent, name).state_dict()
-                       for name in ("critic_opt", "actor_opt", "temperature_opt", "grasp_opt")},
-        "counters": {"updates": agent.updates, "env_steps": actor.env_steps, "episodes": actor.episode},
-    }
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    return path
+def save_checkpoint(learner: Learner, actor: Actor, cfg: Config, run_dir: Path) -> Path:
+    """A full checkpoint (learner, actor side, buffers, config), written atomically."""
+    state = {**learner.state_dict(), "actor": actor.state_dict(), "rng": rng_state()}
+    return write_checkpoint(run_dir, state, learner.agent.updates, learner.agent.policy_state_dict(), cfg,
+                            keep=cfg.train.keep_checkpoints)
 
 
-def load_agent(checkpoint: Path) -> tuple[Config, SACAgent]:
-    """The config (``config.json`` of the run folder above ``checkpoints/``) and the trained agent."""
-    from hilserl.config import load_config
+def load_agent(path: Path) -> tuple[Config, SACAgent]:
+    """The config and the trained agent from a run folder (its latest checkpoint), a checkpoint file
+    (``ckpt_*.pt``), or an exported policy (``policy.safetensors`` with its ``policy.json``)."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        path = found if found is not None else checkpoint_dir(path) / POLICY_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: give a run folder, a checkpoints/ckpt_*.pt file or a "
+                                f"checkpoints/{POLICY_FILE}")
+    if path.suffix == ".safetensors":
+        meta = path.with_suffix(".json")
+        if not meta.exists():
+            raise FileNotFoundError(f"{meta} not found: an exported policy needs its config beside it")
+        cfg = from_dict(Config, json.loads(meta.read_text()))
+        agent = build_agent(cfg, ObservationLayout.of(cfg))
+        agent.load_policy_state_dict(load_file(str(path)))
+        return cfg, agent
+    state = torch.load(path, weights_only=False)
+    if "config" not in state:
+        raise ValueError(f"{path} is not a hilserl checkpoint (no config inside)")
+    cfg = from_dict(Config, state["config"])
+    agent = build_agent(cfg, ObservationLayout.of(cfg))
+    agent.load_state_dict(state["agent"])
+    agent.updates = int(state.get("updates", 0))
+    return cfg, agent
 
-    checkpoint = Path(checkpoint)
-    config_path = checkpoint.parent.parent / "config.json"
-    if not config_path.exists():
-        raise FileNotFoundError(f"{config_path} not found: a checkpoint must sit in <run>/checkpoints/")
-    cfg = load_config(config_path)
-    learner = Learner(cfg)
-    learner.agent.load_state_dict(torch.load(checkpoint, weights_only=False)["agent"])
-    return cfg, learner.agent
+
+def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
+    """The latest complete checkpoint of ``run_dir`` and the config's differences from it."""
+    path = latest_checkpoint(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"--resume: no complete checkpoint in {checkpoint_dir(run_dir)}")
+    state = torch.load(path, weights_only=False)
+    return state, check_resume(state["config"], cfg)
+
+
+class _StopRequested(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: a checkpoint, then exit."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _StopRequested(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
-          tensorboard: bool = True) -> TrainResult:
+          tensorboard: bool = True, resume: bool = False) -> TrainResult:
+    """Train in one process. ``resume``: continue ``run_dir`` from its latest checkpoint (counters,
+    buffers, optimisers, random states; logs append); config differences are printed and recorded."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    state, diffs = resume_state(cfg, run_dir) if resume else (None, [])
+    if resume:
+        print(f"resuming {run_dir} at learner update {state['updates']}, env step {state['actor']['env_steps']}")
+        for line in diffs or ["config unchanged"]:
+            print(f"  config: {line}")
+        with open(run_dir / "resumes.jsonl", "a") as f:
+            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "updates": state["updates"],
+                                "config_differences": diffs}) + "\n")
     save_json(cfg, run_dir / "config.json")
 
     learner = Learner(cfg)
-    demo_steps = load_demos(cfg, learner, run_dir)
     actor = Actor(cfg, learner.agent)
+    if state is not None:
+        learner.load_state_dict(state)
+        actor.load_state_dict(state["actor"])
+        set_rng_state(state["rng"])
+        demo_steps = learner.demo_loaded
+    else:
+        demo_steps = load_demos(cfg, learner, run_dir)
     log = RunLog(run_dir, tensorboard=tensorboard)
     started = time.time()
-    successes: list[bool] = []
-    bar = tqdm(total=cfg.train.env_steps, desc="training", unit="step", disable=not progress)
+    successes = [bool(e["success"]) for e in read_jsonl(run_dir / EPISODES)] if resume else []
+    bar = tqdm(total=cfg.train.env_steps, initial=actor.env_steps, desc="training", unit="step", disable=not progress)
     last_info: dict[str, float] = {}
 
     def on_transition(t: Transition) -> None:
@@ -120,7 +176,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
             try:
                 last_info = learner.update()
             except NonFiniteLoss as exc:
-                path = save_checkpoint(learner, actor, run_dir / "checkpoints" / f"diverged_{learner.agent.updates:08d}.pt")
+                path = save_checkpoint(learner, actor, cfg, run_dir)
                 raise TrainingDiverged(
                     f"{exc.name} became {exc.value} at learner update {learner.agent.updates} "
                     f"(env step {actor.env_steps}); checkpoint saved to {path}"
@@ -131,21 +187,27 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
                 if progress:
                     bar.write(STEP_LINE.format(update=u, **last_info))
             if u % cfg.train.checkpoint_every == 0:
-                save_checkpoint(learner, actor, run_dir / "checkpoints" / "latest.pt")
+                save_checkpoint(learner, actor, cfg, run_dir)
 
     try:
-        while actor.env_steps < cfg.train.env_steps:
-            stats = actor.run_episode(on_transition)
-            successes.append(stats.success)
-            log.episode(stats.to_dict())
-            recent = successes[-20:]
-            bar.set_postfix(ep=stats.episode, success20=f"{sum(recent) / len(recent):.0%}",
-                            interv=f"{stats.intervention_rate:.0%}")
+        with _sigterm_as_interrupt():
+            while actor.env_steps < cfg.train.env_steps:
+                stats = actor.run_episode(on_transition)
+                successes.append(stats.success)
+                log.episode(stats.to_dict())
+                recent = successes[-20:]
+                bar.set_postfix(ep=stats.episode, success20=f"{sum(recent) / len(recent):.0%}",
+                                interv=f"{stats.intervention_rate:.0%}")
+    except KeyboardInterrupt:
+        path = save_checkpoint(learner, actor, cfg, run_dir)
+        bar.write(f"stopped at env step {actor.env_steps}; checkpoint {path}; continue with --resume")
+        log.close()
+        raise
     finally:
         bar.close()
         actor.close()
 
-    save_checkpoint(learner, actor, run_dir / "checkpoints" / "latest.pt")
+    save_checkpoint(learner, actor, cfg, run_dir)
     if actor.reward_audit is not None:
         actor.reward_audit.write(run_dir / "reward_audit")
     final = evaluate(learner.agent, cfg.env, eval_episodes, seed=cfg.seed) if eval_episodes else None

@@ -32,7 +32,7 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
                              "train.demo_episodes=1", "agent.hidden_dims=[16]", "agent.batch_size=8"])
     train(cfg, tmp_path, progress=False, tensorboard=False)
     out = tmp_path / "map.png"
-    code = main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "latest.pt"),
+    code = main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "policy.safetensors"),
                  "--nx", "2", "--ny", "2", "--nyaw", "1", "--seeds", "1", "--out", str(out)])
     assert code == 0
     text = capsys.readouterr().out
@@ -43,5 +43,5 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
 def test_eval_of_a_missing_checkpoint_is_a_message_not_a_traceback(tmp_path, capsys):
     from hilserl.cli import main
 
-    assert main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "latest.pt")]) == 2
-    assert "config.json not found" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "policy.safetensors")]) == 2
+    assert "not found" in capsys.readouterr().err

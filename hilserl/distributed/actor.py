@@ -105,5 +105,19 @@ class Actor:
         self.episode += 1
         return stats
 
+    def state_dict(self) -> dict:
+        """Counters, the curriculum and the simulated human's random state (episodes are seeded by
+        their index, so the env needs nothing more)."""
+        state = {"episode": self.episode, "env_steps": self.env_steps, "curriculum": self.curriculum.state_dict()}
+        if isinstance(getattr(self.human, "rng", None), np.random.Generator):
+            state["human_rng"] = self.human.rng.bit_generator.state
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.episode, self.env_steps = int(state["episode"]), int(state["env_steps"])
+        self.curriculum.load_state_dict(state["curriculum"])
+        if "human_rng" in state and isinstance(getattr(self.human, "rng", None), np.random.Generator):
+            self.human.rng.bit_generator.state = state["human_rng"]
+
     def close(self) -> None:
         self.env.close()

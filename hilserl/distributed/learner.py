@@ -92,6 +92,40 @@ class Learner:
     def buffer_composition(self) -> dict[str, int]:
         return {"demo_steps": self.demo_loaded, **{f"{k}_steps": v for k, v in self.online_added_by_kind.items()}}
 
+    # --------------------------------------------------------------------------- checkpoint
+    OPTIMIZERS = ("critic_opt", "actor_opt", "temperature_opt", "grasp_opt")
+
+    def state_dict(self) -> dict:
+        """Everything the learner needs to continue exactly: networks (targets and temperature
+        included), optimisers, update count, both buffers with their random states."""
+        agent = self.agent
+        state = {
+            "agent": agent.state_dict(),
+            "optimizers": {name: getattr(agent, name).state_dict() for name in self.OPTIMIZERS},
+            "updates": agent.updates,
+            "buffers": {name: {"rows": store.buffer.state_dict(), "rng": store.buffer.rng.bit_generator.state}
+                        for name, store in (("online", self.online), ("demo", self.demo))},
+            "online_added_by_kind": dict(self.online_added_by_kind),
+            "demo_loaded": self.demo_loaded,
+        }
+        if self.cache is not None:
+            state["cache_rng"] = self.cache.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        agent = self.agent
+        agent.load_state_dict(state["agent"])
+        for name in self.OPTIMIZERS:
+            getattr(agent, name).load_state_dict(state["optimizers"][name])
+        agent.updates = int(state["updates"])
+        for name, store in (("online", self.online), ("demo", self.demo)):
+            store.buffer.load_state_dict(state["buffers"][name]["rows"])
+            store.buffer.rng.bit_generator.state = state["buffers"][name]["rng"]
+        self.online_added_by_kind = dict(state["online_added_by_kind"])
+        self.demo_loaded = int(state["demo_loaded"])
+        if self.cache is not None and "cache_rng" in state:
+            self.cache.generator.set_state(state["cache_rng"])
+
     @property
     def bytes_per_transition(self) -> int:
         return self.online.buffer.bytes_per_transition

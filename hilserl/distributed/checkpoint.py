@@ -1,0 +1,120 @@
+"""Checkpoints that resume exactly: networks, targets, optimisers, temperature, counters, random
+states, both buffers and the config, in one file per checkpoint.
+
+A checkpoint is written to ``ckpt_NNNNNNNN.pt.tmp`` and renamed into place, so a crash mid-write
+(even kill -9) leaves the previous checkpoint whole; the last ``keep`` are kept. The policy alone
+(``policy.safetensors`` + ``policy.json``) is exported beside them for acting and ``hilserl eval``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from hilserl.config import Config, to_dict
+
+CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d{8})\.pt$")
+POLICY_FILE = "policy.safetensors"
+KEEP_LAST = 3
+
+SHAPE_FIELDS = (
+    "env.state_only", "env.cameras", "agent.hidden_dims", "agent.use_layer_norm", "agent.critic_ensemble_size",
+    "agent.encoder.backbone", "agent.encoder.num_spatial_features", "agent.encoder.image_latent_dim",
+    "agent.encoder.state_latent_dim",
+)
+"""Config fields that change the networks' shapes: a resume that changes them is refused."""
+
+
+class ResumeRefused(ValueError):
+    pass
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of a run, oldest first (``.tmp`` leftovers of a crash are ignored)."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.exists():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def _atomic_torch_save(state: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: dict[str, torch.Tensor],
+                     cfg: Config, keep: int = KEEP_LAST) -> Path:
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ckpt_{step:08d}.pt"
+    _atomic_torch_save({**state, "config": to_dict(cfg)}, path)
+    export_policy(policy, cfg, folder / POLICY_FILE)
+    for old in list_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path) -> Path:
+    """The policy's parameters (safetensors) and the config to rebuild it (JSON beside it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in policy.items()}, str(tmp))
+    os.replace(tmp, path)
+    path.with_suffix(".json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    return path
+
+
+def rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
+        return out
+    return {prefix: data}
+
+
+def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``field: stored -> current`` for every field that differs."""
+    a, b = _flatten(stored), _flatten(current)
+    return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+def check_resume(stored: dict[str, Any], current: Config) -> list[str]:
+    """The differences between a run's stored config and the one it resumes with; refused when one
+    changes the networks' shapes (the checkpoint's weights would not fit)."""
+    diffs = config_differences(stored, to_dict(current))
+    shape = [d for d in diffs if any(d.startswith(f + ":") or d.startswith(f + ".") for f in SHAPE_FIELDS)]
+    if shape:
+        raise ResumeRefused("the config changes the networks' shapes, so the checkpoint cannot be resumed: "
+                            + "; ".join(shape))
+    return diffs
