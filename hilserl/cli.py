@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config
 from hilserl.distributed.checkpoint import ResumeRefused
+from hilserl.distributed.service import TokenRequired
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
 --set section.field=value overrides (values are JSON), for example
@@ -110,6 +111,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir (the run to continue)")
+    if args.distributed:
+        return _train_distributed(cfg, run_dir, args)
     try:
         result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes, resume=args.resume)
     except TrainingDiverged as exc:
@@ -119,6 +122,83 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"success over the last 20 training episodes: {result.success_rate_last_20:.0%}")
     if result.final_eval is not None:
         e = result.final_eval
+        regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
+        print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> str | None:
+    from hilserl.distributed.service import read_token
+
+    return read_token(args.token_file)
+
+
+def cmd_learner(args: argparse.Namespace) -> int:
+    """Serve the learner: actors send transitions, get parameters; checkpoints; resume."""
+    from hilserl.distributed.learner_process import run_learner
+
+    cfg = _config(args)
+    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
+                         port_file=args.port_file, progress=not args.quiet)
+    print(f"learner: {result.env_steps} env steps received, {result.updates} updates, {result.episodes} episodes; "
+          f"dropped by actors' queues: {result.dropped_by_actors or 0}")
+    return 0
+
+
+def cmd_actor(args: argparse.Namespace) -> int:
+    """Run the env loop with the learner's policy; send it transitions."""
+    from dataclasses import asdict
+
+    from hilserl.distributed.actor_process import run_actor
+
+    try:
+        report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
+                           realtime=args.realtime, patience_s=args.patience, progress=not args.quiet)
+    except (ConnectionError, PermissionError) as exc:
+        print(f"hilserl actor: {exc}", file=sys.stderr)
+        return 4
+    print("actor report: " + json.dumps(asdict(report)))
+    return 0
+
+
+def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> int:
+    """A learner process and an actor (this process) on this machine, over loopback gRPC."""
+    import subprocess
+
+    from hilserl.config import save_json
+    from hilserl.diagnostics.evaluate import evaluate
+    from hilserl.distributed.actor_process import run_actor
+    from hilserl.train import load_agent
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
+    save_json(cfg, launch)
+    port_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
+           "--port", "0", "--port-file", str(port_file), "--quiet"] + (["--resume"] if args.resume else [])
+    learner = subprocess.Popen(cmd)
+    try:
+        while not port_file.exists():
+            if learner.poll() is not None:
+                print("hilserl: the learner process ended before listening", file=sys.stderr)
+                return 2
+            time.sleep(0.1)
+        time.sleep(0.1)  # the file is written; let its content land
+        # At the control rate, as on a robot: the learner updates while the episode goes on.
+        report = run_actor(f"127.0.0.1:{port_file.read_text().strip()}", realtime=True, progress=False)
+        print(f"actor: {report.env_steps} env steps in {report.episodes} episodes, policy step "
+              f"{report.policy_ms.get('mean', 0):.1f} ms mean, parameters v{report.params_version}, "
+              f"dropped {report.dropped}")
+        if learner.wait() != 0:
+            return learner.returncode
+    finally:
+        if learner.poll() is None:
+            learner.terminate()
+            learner.wait(timeout=60)
+    if args.eval_episodes:
+        _, agent = load_agent(run_dir)
+        e = evaluate(agent, cfg.env, args.eval_episodes, seed=cfg.seed)
         regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
         print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
     return 0
@@ -285,10 +365,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward", choices=["sim", "classifier"], default=None,
                    help="who says success: the simulator (default) or a learned classifier")
     p.add_argument("--classifier", type=Path, help="classifier file for --reward classifier")
+    p.add_argument("--distributed", action="store_true",
+                   help="run the learner and the actor as two processes over loopback gRPC (as on a robot) "
+                   "instead of one process")
     p.add_argument("--resume", action="store_true",
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
                    "append); config differences are listed, a change of network shape is refused")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "learner",
+        help="serve the learner over gRPC (the training computer): buffers, updates, parameters, checkpoints",
+        description="Actors connect with `hilserl actor --learner HOST:PORT`. Listens on loopback unless "
+        "--host says otherwise; any other address needs a shared token (HILSERL_TOKEN or --token-file) "
+        "that every actor presents. Checkpoints every train.checkpoint_every updates and on Ctrl-C or "
+        "SIGTERM; --resume continues the run folder's latest checkpoint.",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=50051, help="port (default 50051; 0 picks a free one)")
+    p.add_argument("--port-file", type=Path, help="write the port listened on to this file")
+    p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
+    p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_learner)
+
+    p = sub.add_parser(
+        "actor",
+        help="run the env loop (the robot computer) with the learner's policy, sending it transitions",
+        description="Gets the config and the policy from the learner, then acts without ever waiting on "
+        "it: transitions queue (train.actor_queue, oldest dropped and counted when full) while the learner "
+        "is away, and the actor reconnects with back-off.",
+    )
+    p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's address")
+    p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
+    p.add_argument("--index", type=int, default=0, help="this actor's index when several feed one learner")
+    p.add_argument("--env-steps", type=int, help="steps to run (default: the learner's train.env_steps)")
+    p.add_argument("--realtime", action="store_true", help="hold the control rate (env.control_hz), as on a robot")
+    p.add_argument("--patience", type=float, default=60.0, help="seconds to wait for the learner at start")
+    p.add_argument("--quiet", action="store_true", help="no per-episode lines")
+    p.set_defaults(func=cmd_actor)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_*.pt or an exported checkpoints/policy.safetensors")
@@ -364,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except TokenRequired as exc:
+        print(f"hilserl: {exc}", file=sys.stderr)
+        return 2
     except ResumeRefused as exc:
         print(f"hilserl: resume refused: {exc}", file=sys.stderr)
         return 2

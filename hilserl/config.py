@@ -369,6 +369,11 @@ class TrainConfig:
     """Learner updates between full checkpoints (``checkpoints/ckpt_<update>.pt``, buffers included)."""
     keep_checkpoints: int = 3
     """The last this many checkpoints are kept."""
+    params_every: int = 50
+    """Learner updates between parameter pushes to actors (HIL-SERL's steps_per_update: 50)."""
+    actor_queue: int = 2_000
+    """Transitions an actor holds while the learner is away; when full the oldest is dropped (and
+    counted): 2,000 is 200 s at 10 Hz, about 400 MB with two 128x128 cameras."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
 
     def validate(self) -> None:
@@ -380,6 +385,8 @@ class TrainConfig:
         _check_range("train.log_every", self.log_every, 1, 10**9)
         _check_range("train.checkpoint_every", self.checkpoint_every, 1, 10**9)
         _check_range("train.keep_checkpoints", self.keep_checkpoints, 1, 1000)
+        _check_range("train.params_every", self.params_every, 1, 10**9)
+        _check_range("train.actor_queue", self.actor_queue, 1, 10**7)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ transitions and per-episode statistics."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -62,6 +63,9 @@ class Actor:
         self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0
         self.env_steps = 0
+        self.before_act: Callable[[], None] | None = None
+        """Called before each policy step: a remote actor loads new parameters and keeps its rate here."""
+        self.policy_seconds: list[float] = []
 
     def run_episode(self, on_transition: Callable[[Transition], None]) -> EpisodeStats:
         first_obs: list[dict] = []
@@ -70,7 +74,12 @@ class Actor:
         def policy(obs: dict) -> np.ndarray:
             if not first_obs:
                 first_obs.append(obs)
-            return self.agent.act(obs)
+            if self.before_act is not None:
+                self.before_act()
+            start = time.perf_counter()
+            action = self.agent.act(obs)
+            self.policy_seconds.append(time.perf_counter() - start)
+            return action
 
         def emit(t: Transition) -> None:
             self.env_steps += 1
@@ -115,7 +124,8 @@ class Actor:
 
     def load_state_dict(self, state: dict) -> None:
         self.episode, self.env_steps = int(state["episode"]), int(state["env_steps"])
-        self.curriculum.load_state_dict(state["curriculum"])
+        if "curriculum" in state:
+            self.curriculum.load_state_dict(state["curriculum"])
         if "human_rng" in state and isinstance(getattr(self.human, "rng", None), np.random.Generator):
             self.human.rng.bit_generator.state = state["human_rng"]
 

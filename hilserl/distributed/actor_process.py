@@ -1,0 +1,274 @@
+"""``hilserl actor --learner HOST:PORT``: the robot computer's process.
+
+The actor never waits on the learner to act. It keeps its control rate with the parameters it has;
+a sender thread ships transitions in batches; a parameters thread polls for newer ones, which the
+control loop swaps in between steps. While the learner is away, transitions wait in a bounded queue:
+when it is full the **oldest** transition is dropped and counted (recent data matters most to an
+off-policy learner, and the demo buffer keeps the human's steps that were sent). A batch whose call
+fails stays at the head of the queue and is sent again, with back-off, until the learner is back;
+the learner drops repeats by sequence number.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from hilserl.config import Config, from_dict
+from hilserl.data.transition import Transition
+from hilserl.distributed.actor import Actor
+from hilserl.distributed.learner import ObservationLayout, build_agent
+from hilserl.distributed.proto import learner_pb2 as pb
+from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
+from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
+from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
+
+log = logging.getLogger("hilserl.actor")
+
+BATCH_BYTES = 4 << 20
+"""A batch's size, under the channel's 8 MiB limit."""
+BACKOFF_S = (0.2, 5.0)
+"""Retry delays double from the first to the second while the learner is away."""
+PARAMS_POLL_S = 0.5
+CALL_TIMEOUT_S = 10.0
+ACTOR_SEED_STRIDE = 7919
+"""Actor k runs seeds offset by k times this, so several actors see different episodes."""
+
+
+class Backoff:
+    def __init__(self, low: float = BACKOFF_S[0], high: float = BACKOFF_S[1]):
+        self.low, self.high, self.delay = low, high, low
+
+    def fail(self, stop: threading.Event) -> None:
+        stop.wait(self.delay)
+        self.delay = min(self.high, self.delay * 2)
+
+    def ok(self) -> None:
+        self.delay = self.low
+
+
+class TransitionQueue:
+    """Bounded FIFO of protocol messages; when full, the oldest is dropped and counted."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._items: collections.deque[pb.ActorMessage] = collections.deque()
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, message: pb.ActorMessage) -> None:
+        with self._cond:
+            if len(self._items) >= self.capacity:
+                self._items.popleft()
+                self.dropped += 1
+            self._items.append(message)
+            self._cond.notify()
+
+    def peek_batch(self, max_bytes: int, timeout: float) -> list[pb.ActorMessage]:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            batch, size = [], 0
+            for m in self._items:
+                n = m.ByteSize()
+                if batch and size + n > max_bytes:
+                    break
+                batch.append(m)
+                size += n
+            return batch
+
+    def pop(self, count: int) -> None:
+        """Remove the first ``count`` messages (a batch the learner acknowledged). Drops while the
+        batch was in flight shifted the queue: only messages still at its head are removed."""
+        with self._cond:
+            for _ in range(min(count, len(self._items))):
+                self._items.popleft()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+class LearnerClient:
+    def __init__(self, address: str, token: str | None = None):
+        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.stub = pb_grpc.LearnerStub(self.channel)
+        self.metadata = ((TOKEN_METADATA, token),) if token else ()
+
+    def config(self) -> Config:
+        reply = self.stub.GetConfig(pb.ConfigRequest(), metadata=self.metadata, timeout=CALL_TIMEOUT_S)
+        return from_dict(Config, json.loads(reply.config_json))
+
+    def send(self, batch: list[pb.ActorMessage]) -> pb.Ack:
+        return self.stub.SendTransitions(pb.ActorBatch(messages=batch), metadata=self.metadata, timeout=CALL_TIMEOUT_S)
+
+    def parameters(self, have_version: int):
+        chunks = list(self.stub.GetParameters(pb.ParametersRequest(have_version=have_version),
+                                              metadata=self.metadata, timeout=CALL_TIMEOUT_S))
+        return parameters_from_chunks(chunks) if chunks else None
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+@dataclass
+class ActorReport:
+    env_steps: int
+    episodes: int
+    sent: int
+    dropped: int
+    params_version: int
+    params_updates: int
+    policy_ms: dict[str, float] = field(default_factory=dict)
+    period_ms: dict[str, float] = field(default_factory=dict)
+    missed_deadlines: int = 0
+    reconnects: int = 0
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    if not seconds:
+        return {}
+    ms = np.asarray(seconds) * 1000
+    return {"mean": float(ms.mean()), "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max())}
+
+
+def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float) -> Config:
+    backoff, start = Backoff(), time.time()
+    while True:
+        try:
+            return client.config()
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise PermissionError(f"the learner refused this actor: {exc.details()}") from exc
+            if time.time() - start > patience_s or stop.is_set():
+                raise ConnectionError(f"no learner answered within {patience_s:.0f} s ({exc.code().name})") from exc
+            backoff.fail(stop)
+
+
+def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
+              realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
+              progress: bool = True) -> ActorReport:
+    stop = stop or threading.Event()
+    client = LearnerClient(address, token)
+    cfg = wait_for_learner(client, stop, patience_s)
+    cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
+    actor_id = f"actor-{actor_index}"
+    agent = build_agent(cfg, ObservationLayout.of(cfg))
+    queue = TransitionQueue(cfg.train.actor_queue)
+    pending: list[dict] = []  # newest parameters, swapped in by the control loop
+    status = {"version": 0, "loads": 0, "sent": 0, "reconnects": 0, "sequence": 0}
+    lock = threading.Lock()
+
+    def fetch_parameters() -> None:
+        got = client.parameters(status["version"])
+        if got is not None:
+            with lock:
+                pending[:] = [got]
+
+    # The first parameters carry the state normaliser fitted on the demos: wait for them.
+    backoff = Backoff()
+    while status["version"] == 0 and not stop.is_set():
+        try:
+            fetch_parameters()
+            if pending:
+                version, params = pending.pop()
+                agent.load_policy_state_dict(params)
+                status["version"] = version
+        except grpc.RpcError:
+            backoff.fail(stop)
+
+    def sender() -> None:
+        backoff = Backoff()
+        while not (stop.is_set() and len(queue) == 0):
+            batch = queue.peek_batch(BATCH_BYTES, timeout=0.2)
+            if not batch:
+                continue
+            try:
+                client.send(batch)
+                queue.pop(len(batch))
+                status["sent"] += len(batch)
+                backoff.ok()
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+                    log.error("the learner refused a batch: %s; dropping it", exc.details())
+                    queue.pop(len(batch))
+                    continue
+                status["reconnects"] += 1
+                if stop.is_set():
+                    # Done acting: keep trying to deliver the rest for ``patience_s``, then give up.
+                    stopped_at = status.setdefault("stopped_at", time.time())
+                    if time.time() - stopped_at > patience_s:
+                        log.error("the learner is gone: %d transitions undelivered", len(queue))
+                        return
+                    time.sleep(backoff.delay)
+                    backoff.delay = min(backoff.high, backoff.delay * 2)
+                else:
+                    backoff.fail(stop)
+
+    def poller() -> None:
+        while not stop.is_set():
+            try:
+                fetch_parameters()
+            except grpc.RpcError:
+                pass
+            stop.wait(PARAMS_POLL_S)
+
+    period = 1.0 / cfg.env.control_hz
+    clock = {"next": None, "missed": 0, "periods": []}
+
+    def before_act() -> None:
+        with lock:
+            got = pending.pop() if pending else None
+        if got is not None:
+            agent.load_policy_state_dict(got[1])
+            status["version"], status["loads"] = got[0], status["loads"] + 1
+        now = time.perf_counter()
+        if clock["next"] is not None:
+            if realtime:
+                if now > clock["next"]:
+                    clock["missed"] += 1
+                else:
+                    time.sleep(clock["next"] - now)
+                    now = time.perf_counter()
+            clock["periods"].append(now - clock["last"])
+        clock["last"] = now
+        clock["next"] = now + period
+
+    def enqueue(message: pb.ActorMessage) -> None:
+        status["sequence"] += 1
+        message.actor_id, message.sequence, message.dropped = actor_id, status["sequence"], queue.dropped
+        queue.put(message)
+
+    actor = Actor(cfg, agent)
+    actor.before_act = before_act
+    threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
+    for t in threads:
+        t.start()
+    total = env_steps or cfg.train.env_steps
+    try:
+        while actor.env_steps < total and not stop.is_set():
+            stats = actor.run_episode(lambda t: enqueue(pb.ActorMessage(transition=transition_to_pb(t))))
+            record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": status["version"]}
+            enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
+            clock["next"] = None  # a reset is not a control step
+            if progress:
+                print(f"{actor_id}: episode {stats.episode} success={stats.success} interventions="
+                      f"{stats.intervention_rate:.0%} params v{status['version']} queue {len(queue)} "
+                      f"dropped {queue.dropped}", flush=True)
+    finally:
+        stop.set()
+        threads[0].join(timeout=patience_s + CALL_TIMEOUT_S)
+        actor.close()
+        client.close()
+    return ActorReport(actor.env_steps, actor.episode, status["sent"], queue.dropped, status["version"], status["loads"],
+                       _percentiles(actor.policy_seconds), _percentiles(clock["periods"]), clock["missed"],
+                       status["reconnects"])

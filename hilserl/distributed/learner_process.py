@@ -1,0 +1,181 @@
+"""``hilserl learner``: the training computer's process.
+
+It serves the gRPC service, takes the transitions that actors send into the buffers (routed as the
+paper says), updates the agent at ``train.updates_per_env_step`` updates per received env step
+(actors on a busy CPU are not starved by a runaway learner), publishes the policy's parameters every
+``train.params_every`` updates, logs episodes and step metrics, and checkpoints every
+``train.checkpoint_every`` updates and when stopped (Ctrl-C, SIGTERM). ``resume`` continues a run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from hilserl.agent.sac import NonFiniteLoss
+from hilserl.config import Config, save_json, to_dict
+from hilserl.diagnostics.run_log import RunLog
+from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_checkpoint
+from hilserl.distributed.learner import Learner
+from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
+from hilserl.distributed.wire import parameters_to_chunks
+from hilserl.train import STEP_LINE, TrainingDiverged, load_demos, resume_state
+
+log = logging.getLogger("hilserl.learner")
+
+INBOX_SIZE = 512
+"""Decoded messages waiting for the learner loop; when full, the service blocks (back-pressure)."""
+IDLE_WAIT_S = 0.05
+
+
+@dataclass
+class LearnerProcessResult:
+    env_steps: int
+    updates: int
+    episodes: int
+    port: int
+    dropped_by_actors: dict[str, int] = field(default_factory=dict)
+
+
+def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
+                resume: bool = False, progress: bool = True, tensorboard: bool = True,
+                port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state, diffs = resume_state(cfg, run_dir) if resume else (None, [])
+    if resume:
+        print(f"resuming {run_dir} at learner update {state['updates']}")
+        for line in diffs or ["config unchanged"]:
+            print(f"  config: {line}")
+    save_json(cfg, run_dir / "config.json")
+
+    learner = Learner(cfg)
+    counters = {"env_steps": 0, "episode": 0}
+    seen: dict[str, int] = {}
+    if state is not None:
+        learner.load_state_dict(state)
+        set_rng_state(state["rng"])
+        counters = {"env_steps": int(state["actor"]["env_steps"]), "episode": int(state["actor"]["episode"])}
+        seen = state.get("actor_sequences", {})
+    else:
+        load_demos(cfg, learner, run_dir)
+
+    params = ParameterStore()
+    version = [int(state.get("params_version", 0)) if state else 0]
+
+    def publish() -> None:
+        version[0] += 1
+        params.publish(parameters_to_chunks(learner.agent.policy_state_dict(), version[0]), version[0])
+
+    publish()
+    inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_SIZE)
+    service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token)
+    service.restore_seen(seen)
+    server, bound = start_server(service, host, port)
+    if port_file is not None:
+        Path(port_file).write_text(str(bound))
+    print(f"learner listening on {host}:{bound} ({'token required' if token else 'loopback, no token'})", flush=True)
+
+    run_log = RunLog(run_dir, tensorboard=tensorboard)
+    dropped: dict[str, int] = {}
+    stop = stop or threading.Event()
+    bar = tqdm(total=cfg.train.env_steps, initial=counters["env_steps"], desc="learner: env steps received",
+               unit="step", disable=not progress)
+
+    def checkpoint() -> Path:
+        extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": service.seen_state(),
+                 "params_version": version[0]}
+        return write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
+                                learner.agent.policy_state_dict(), cfg, keep=cfg.train.keep_checkpoints)
+
+    mid_episode: dict[str, bool] = {}
+
+    def handle(item: Received) -> None:
+        mid_episode[item.actor_id] = item.transition is not None
+        if item.transition is not None:
+            learner.add(item.transition)
+            counters["env_steps"] += 1
+            bar.update(1)
+        else:
+            record = json.loads(item.episode_json)
+            record["episode"], record["env_steps"] = counters["episode"], counters["env_steps"]
+            record["actor_id"] = item.actor_id
+            dropped[item.actor_id] = int(record.pop("dropped", dropped.get(item.actor_id, 0)))
+            counters["episode"] += 1
+            run_log.episode(record)
+
+    def update_budget() -> int:
+        if not learner.ready:
+            return 0
+        allowed = (counters["env_steps"] - cfg.train.learning_starts + 1) * cfg.train.updates_per_env_step
+        return max(0, allowed - learner.agent.updates)
+
+    def update() -> None:
+        try:
+            info = learner.update()
+        except NonFiniteLoss as exc:
+            path = checkpoint()
+            raise TrainingDiverged(f"{exc.name} became {exc.value} at learner update "
+                                   f"{learner.agent.updates}; checkpoint saved to {path}") from exc
+        u = learner.agent.updates
+        if u % cfg.train.params_every == 0:
+            publish()
+        if u % cfg.train.log_every == 0:
+            run_log.metrics(u, counters["env_steps"], {**info, **learner.buffer_composition()})
+            if progress:
+                bar.write(STEP_LINE.format(update=u, **info))
+        if u % cfg.train.checkpoint_every == 0:
+            checkpoint()
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        # Run to the step budget, then to the end of the actors' current episodes (their last
+        # transitions and statistics are still coming).
+        while (counters["env_steps"] < cfg.train.env_steps or any(mid_episode.values())) and not stop.is_set():
+            try:
+                handle(inbox.get(timeout=IDLE_WAIT_S if update_budget() == 0 else 0))
+            except queue.Empty:
+                pass
+            while not inbox.empty():
+                handle(inbox.get_nowait())
+            if update_budget() > 0:
+                update()
+        # Episodes that ended with the last transitions may still be in flight.
+        deadline = time.time() + 1.0
+        while time.time() < deadline:
+            try:
+                handle(inbox.get(timeout=0.1))
+            except queue.Empty:
+                break
+        # An actor faster than the learner (a simulation runs faster than real time) leaves updates
+        # owed: the learner finishes them, so a run's update-to-data ratio is what its config says.
+        while update_budget() > 0 and not stop.is_set():
+            update()
+        path = checkpoint()
+        bar.write(f"learner stopped at env step {counters['env_steps']}, update {learner.agent.updates}; "
+                  f"checkpoint {path}")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        bar.close()
+        server.stop(grace=1.0)
+        run_log.close()
+    summary = {"env_steps": counters["env_steps"], "updates": learner.agent.updates, "episodes": counters["episode"],
+               "buffer_composition": learner.buffer_composition(), "dropped_by_actors": dropped,
+               "refused_calls": service.refused, "malformed_batches": service.malformed}
+    (run_dir / "learner_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return LearnerProcessResult(counters["env_steps"], learner.agent.updates, counters["episode"], bound, dropped)

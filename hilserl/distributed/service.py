@@ -1,0 +1,159 @@
+"""The learner's gRPC service: actors fetch the config and the policy's parameters, and send
+batches of transitions and episode statistics.
+
+The service only decodes, checks and queues: the learner's own loop (``learner_process``) owns the
+buffers and the agent. A wrong or missing token is refused and logged; a malformed or oversized
+message is refused with INVALID_ARGUMENT (or by gRPC's size limit) and the service carries on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import queue
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from hilserl.distributed.proto import learner_pb2 as pb
+from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
+from hilserl.distributed.wire import MAX_MESSAGE_BYTES, MalformedMessage, transition_from_pb
+
+log = logging.getLogger("hilserl.learner")
+
+TOKEN_METADATA = "x-hilserl-token"
+TOKEN_ENV = "HILSERL_TOKEN"
+"""The shared token comes from this environment variable, or from a file (``--token-file``)."""
+SERVER_THREADS = 8
+CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                   ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+
+
+class TokenRequired(ValueError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: Path | None = None) -> str | None:
+    if token_file is not None:
+        token = Path(token_file).read_text().strip()
+        if not token:
+            raise TokenRequired(f"token file {token_file} is empty")
+        return token
+    return os.environ.get(TOKEN_ENV) or None
+
+
+@dataclass
+class Received:
+    actor_id: str
+    sequence: int
+    transition: object | None = None
+    episode_json: str | None = None
+
+
+class ParameterStore:
+    """The latest policy parameters, as ready-to-send chunks, with their version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.version = 0
+        self._chunks: list[pb.ParametersChunk] = []
+
+    def publish(self, chunks: list[pb.ParametersChunk], version: int) -> None:
+        with self._lock:
+            self.version, self._chunks = version, chunks
+
+    def newer_than(self, version: int) -> list[pb.ParametersChunk]:
+        with self._lock:
+            return list(self._chunks) if self.version > version else []
+
+
+class LearnerService(pb_grpc.LearnerServicer):
+    def __init__(self, config_json: str, inbox: "queue.Queue[Received]", params: ParameterStore, token: str | None):
+        self.config_json = config_json
+        self.inbox = inbox
+        self.params = params
+        self.token = token
+        self._seen: dict[str, int] = {}
+        self._seen_lock = threading.Lock()
+        self.refused = 0
+        self.malformed = 0
+
+    def _authorise(self, context: grpc.ServicerContext) -> None:
+        if self.token is None:
+            return
+        given = dict(context.invocation_metadata()).get(TOKEN_METADATA)
+        if given != self.token:
+            self.refused += 1
+            log.warning("refused a call from %s: %s token", context.peer(), "wrong" if given else "missing")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid token is required (HILSERL_TOKEN or --token-file)")
+
+    def GetConfig(self, request, context):
+        self._authorise(context)
+        return pb.ConfigReply(config_json=self.config_json)
+
+    def GetParameters(self, request, context):
+        self._authorise(context)
+        yield from self.params.newer_than(request.have_version)
+
+    def SendTransitions(self, request, context):
+        self._authorise(context)
+        decoded: list[Received] = []
+        try:
+            for m in request.messages:
+                kind = m.WhichOneof("payload")
+                if not m.actor_id or kind is None:
+                    raise MalformedMessage("a message needs an actor_id and a payload")
+                if kind == "transition":
+                    decoded.append(Received(m.actor_id, m.sequence, transition=transition_from_pb(m.transition)))
+                else:
+                    decoded.append(Received(m.actor_id, m.sequence, episode_json=m.episode_json))
+        except MalformedMessage as exc:
+            self.malformed += 1
+            log.warning("refused a malformed batch from %s: %s", context.peer(), exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        new = dups = 0
+        for item in decoded:
+            with self._seen_lock:
+                if item.sequence <= self._seen.get(item.actor_id, 0):
+                    dups += 1
+                    continue
+                self._seen[item.actor_id] = item.sequence
+            self.inbox.put(item)  # blocks while the learner is behind: back-pressure to the actor's queue
+            new += 1
+        return pb.Ack(received=new, duplicates=dups)
+
+    def seen_state(self) -> dict[str, int]:
+        with self._seen_lock:
+            return dict(self._seen)
+
+    def restore_seen(self, seen: dict[str, int]) -> None:
+        with self._seen_lock:
+            self._seen = dict(seen)
+
+
+def start_server(service: LearnerService, host: str, port: int) -> tuple[grpc.Server, int]:
+    """Serve on ``host:port`` (port 0: any free port); returns the server and its port. A
+    non-loopback host requires the service to have a token."""
+    if not is_loopback(host) and service.token is None:
+        raise TokenRequired(f"the learner listens on {host}, beyond this machine: set {TOKEN_ENV} or --token-file "
+                            "(every actor must present the same token)")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS), options=CHANNEL_OPTIONS)
+    pb_grpc.add_LearnerServicer_to_server(service, server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot listen on {host}:{port}")
+    server.start()
+    return server, bound

@@ -1,0 +1,136 @@
+"""Actor and learner over gRPC on loopback: training across processes, restart and resume, tokens,
+malformed messages."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from hilserl.config import load_config
+from hilserl.diagnostics.run_log import read_jsonl
+from hilserl.distributed.actor_process import LearnerClient, TransitionQueue, run_actor
+from hilserl.distributed.learner_process import run_learner
+from hilserl.distributed.proto import learner_pb2 as pb
+from hilserl.distributed.service import TokenRequired
+from hilserl.distributed.wire import parameters_from_chunks, parameters_to_chunks, tensor_from_pb, tensor_to_pb
+
+SMALL = ["env.state_only=true", "train.learning_starts=40", "train.demo_episodes=1", "agent.hidden_dims=[16]",
+         "agent.batch_size=8", "train.params_every=10", "train.checkpoint_every=100"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_learner_thread(cfg, run_dir, **kw):
+    stop = threading.Event()
+    port_file = run_dir / "port"
+    thread = threading.Thread(target=run_learner, args=(cfg, run_dir),
+                              kwargs=dict(port=0, port_file=port_file, progress=False, tensorboard=False, stop=stop, **kw),
+                              daemon=True)
+    thread.start()
+    while not port_file.exists():
+        time.sleep(0.05)
+    time.sleep(0.05)
+    return f"127.0.0.1:{port_file.read_text()}", stop, thread
+
+
+def test_wire_round_trips_and_refuses_bad_tensors():
+    a = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(tensor_from_pb(tensor_to_pb("a", a)), a)
+    bad = tensor_to_pb("a", a)
+    bad.shape[:] = [5, 4]
+    with pytest.raises(ValueError, match="needs 80 bytes, got 48"):
+        tensor_from_pb(bad)
+    import torch
+
+    state = {"w": torch.randn(600, 600), "b": torch.zeros(3)}  # 1.4 MB: two chunks
+    chunks = parameters_to_chunks(state, version=7)
+    assert len(chunks) == 2
+    version, back = parameters_from_chunks(list(reversed(chunks)))
+    assert version == 7 and torch.equal(back["w"], state["w"])
+    with pytest.raises(ValueError, match="incomplete"):
+        parameters_from_chunks(chunks[:1])
+
+
+def test_the_queue_drops_the_oldest_and_counts():
+    q = TransitionQueue(capacity=3)
+    for i in range(5):
+        q.put(pb.ActorMessage(sequence=i + 1))
+    assert q.dropped == 2 and [m.sequence for m in q.peek_batch(1 << 20, 0)] == [3, 4, 5]
+    q.pop(2)
+    assert [m.sequence for m in q.peek_batch(1 << 20, 0)] == [5]
+
+
+def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
+    cfg = load_config(None, [*SMALL, "train.env_steps=100000"])
+    address, stop, thread = start_learner_thread(cfg, tmp_path, token="s3cret")
+    try:
+        for token in (None, "wrong"):
+            with pytest.raises(grpc.RpcError) as info:
+                LearnerClient(address, token).config()
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(PermissionError, match="refused this actor"):
+            run_actor(address, token="wrong", patience_s=5, progress=False)
+        good = LearnerClient(address, "s3cret")
+        assert good.config().train.env_steps == 100000
+        bad = pb.ActorMessage(actor_id="a", sequence=1, transition=pb.Transition(action=pb.Tensor(name="action", dtype="float32", shape=[4], data=b"xx")))
+        with pytest.raises(grpc.RpcError) as info:
+            good.send([bad])
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "needs 16 bytes" in info.value.details()
+        oversized = pb.ActorMessage(actor_id="a", sequence=2, episode_json="x" * (9 << 20))
+        with pytest.raises(grpc.RpcError) as info:
+            good.send([oversized])
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert good.config().seed == cfg.seed  # still serving
+    finally:
+        stop.set()
+        thread.join(30)
+    with pytest.raises(TokenRequired, match="HILSERL_TOKEN"):
+        run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False)
+
+
+def _learner_proc(run_dir, port, *extra):
+    args = [a for o in [*SMALL, "train.env_steps=400", 'env.control_hz=50', 'env.episode_seconds=1.6'] for a in ("--set", o)]
+    return subprocess.Popen([sys.executable, "-m", "hilserl.cli", "learner", "--run-dir", str(run_dir), "--port",
+                             str(port), "--quiet", *args, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_learner_restart_with_resume_loses_no_transition(tmp_path):
+    """Separate processes: parameters reach the actor; the learner is stopped mid-run and resumed; the
+    actor keeps acting, queues, reconnects; every transition it made reaches the learner once."""
+    port = free_port()
+    learner = _learner_proc(tmp_path, port)
+    actor = subprocess.Popen([sys.executable, "-m", "hilserl.cli", "actor", "--learner", f"127.0.0.1:{port}",
+                              "--realtime", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while len(read_jsonl(tmp_path / "episodes.jsonl")) < 2 and time.time() < deadline and learner.poll() is None:
+        time.sleep(0.2)
+    learner.send_signal(signal.SIGTERM)  # a clean stop: checkpoint with buffers, then exit
+    out, _ = learner.communicate(timeout=60)
+    assert learner.returncode == 0, out
+    stopped_at = json.loads((tmp_path / "learner_summary.json").read_text())["env_steps"]
+    assert 0 < stopped_at < 400
+    time.sleep(1.0)  # the actor goes on alone, queueing
+    learner = _learner_proc(tmp_path, port, "--resume")
+    out_l, _ = learner.communicate(timeout=180)
+    out_a, _ = actor.communicate(timeout=60)
+    assert learner.returncode == 0 and actor.returncode == 0, out_l + out_a
+    report = json.loads(out_a.split("actor report: ")[1].splitlines()[0])
+    summary = json.loads((tmp_path / "learner_summary.json").read_text())
+    assert report["dropped"] == 0 and report["reconnects"] >= 1
+    assert summary["env_steps"] == report["env_steps"] >= 400  # none lost, none twice
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert len(episodes) == report["episodes"]
+    assert max(e["params_version"] for e in episodes) > 1  # the learner's updates reached the actor
+    assert "resuming" in out_l
