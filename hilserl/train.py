@@ -27,8 +27,9 @@ from hilserl.data.transition import Transition
 from hilserl.diagnostics.evaluate import EvalResult, evaluate
 from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl
 from hilserl.distributed.actor import Actor
-from hilserl.distributed.checkpoint import (POLICY_FILE, check_resume, checkpoint_dir, latest_checkpoint,
-                                            rng_state, set_rng_state, write_checkpoint)
+from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, check_resume, checkpoint_dir,
+                                            latest_checkpoint, read_checkpoint, rng_state, set_rng_state,
+                                            write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
 
 STEP_LINE = "Step {update}: critic={critic_loss:.4f} actor={actor_loss:.4f} temp={temperature_loss:.4f} α={alpha:.4f} buffer={online_buffer}"
@@ -73,18 +74,18 @@ def save_checkpoint(learner: Learner, actor: Actor, cfg: Config, run_dir: Path) 
     """A full checkpoint (learner, actor side, buffers, config), written atomically."""
     state = {**learner.state_dict(), "actor": actor.state_dict(), "rng": rng_state()}
     return write_checkpoint(run_dir, state, learner.agent.updates, learner.agent.policy_state_dict(), cfg,
-                            keep=cfg.train.keep_checkpoints)
+                            buffers=learner.buffers(), keep=cfg.train.keep_checkpoints)
 
 
 def load_agent(path: Path) -> tuple[Config, SACAgent]:
-    """The config and the trained agent from a run folder (its latest checkpoint), a checkpoint file
-    (``ckpt_*.pt``), or an exported policy (``policy.safetensors`` with its ``policy.json``)."""
+    """The config and the trained agent from a run folder (its latest checkpoint), a checkpoint folder
+    (``checkpoints/ckpt_*``), or an exported policy (``policy.safetensors`` with its ``policy.json``)."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not (path / STATE_FILE).exists():
         found = latest_checkpoint(path)
         path = found if found is not None else checkpoint_dir(path) / POLICY_FILE
     if not path.exists():
-        raise FileNotFoundError(f"{path} not found: give a run folder, a checkpoints/ckpt_*.pt file or a "
+        raise FileNotFoundError(f"{path} not found: give a run folder, a checkpoints/ckpt_* folder or a "
                                 f"checkpoints/{POLICY_FILE}")
     if path.suffix == ".safetensors":
         meta = path.with_suffix(".json")
@@ -94,7 +95,7 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
         agent = build_agent(cfg, ObservationLayout.of(cfg))
         agent.load_policy_state_dict(load_file(str(path)))
         return cfg, agent
-    state = torch.load(path, weights_only=False)
+    state = read_checkpoint(path) if path.is_dir() else torch.load(path, weights_only=False)
     if "config" not in state:
         raise ValueError(f"{path} is not a hilserl checkpoint (no config inside)")
     cfg = from_dict(Config, state["config"])
@@ -109,8 +110,28 @@ def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
     path = latest_checkpoint(run_dir)
     if path is None:
         raise FileNotFoundError(f"--resume: no complete checkpoint in {checkpoint_dir(run_dir)}")
-    state = torch.load(path, weights_only=False)
+    state = read_checkpoint(path)
+    state["_folder"] = path  # the buffers, loaded by Learner.load_state_dict
     return state, check_resume(state["config"], cfg)
+
+
+def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
+    """Validate, seed, create the run folder; when resuming, the latest checkpoint's state, with the
+    config's differences from it printed and recorded in ``resumes.jsonl``. Saves ``config.json``."""
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = None
+    if resume:
+        state, diffs = resume_state(cfg, run_dir)
+        print(f"resuming {run_dir} at learner update {state['updates']}, env step {state['actor']['env_steps']}")
+        for line in diffs or ["config unchanged"]:
+            print(f"  config: {line}")
+        with open(run_dir / "resumes.jsonl", "a") as f:
+            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "updates": state["updates"],
+                                "config_differences": diffs}) + "\n")
+    save_json(cfg, run_dir / "config.json")
+    return state
 
 
 class _StopRequested(KeyboardInterrupt):
@@ -137,20 +158,8 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
           tensorboard: bool = True, resume: bool = False) -> TrainResult:
     """Train in one process. ``resume``: continue ``run_dir`` from its latest checkpoint (counters,
     buffers, optimisers, random states; logs append); config differences are printed and recorded."""
-    cfg.validate()
-    torch.manual_seed(cfg.seed)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state, diffs = resume_state(cfg, run_dir) if resume else (None, [])
-    if resume:
-        print(f"resuming {run_dir} at learner update {state['updates']}, env step {state['actor']['env_steps']}")
-        for line in diffs or ["config unchanged"]:
-            print(f"  config: {line}")
-        with open(run_dir / "resumes.jsonl", "a") as f:
-            f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "updates": state["updates"],
-                                "config_differences": diffs}) + "\n")
-    save_json(cfg, run_dir / "config.json")
-
+    state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     actor = Actor(cfg, learner.agent)
     if state is not None:

@@ -2,7 +2,6 @@
 malformed messages."""
 
 import json
-import os
 import signal
 import socket
 import subprocess

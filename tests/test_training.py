@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -24,7 +23,7 @@ def test_image_training_with_feature_cache_runs_end_to_end(tmp_path):
     episodes = read_jsonl(tmp_path / "episodes.jsonl")
     assert len(episodes) == result.episodes and {"intervention_rate", "success", "q_start"} <= set(episodes[0])
     assert read_meta(tmp_path / "demos")["episodes"] == 2  # recorded because none existed
-    assert (tmp_path / "checkpoints" / "policy.safetensors").exists() and len(list((tmp_path / "checkpoints").glob("ckpt_*.pt"))) >= 1
+    assert (tmp_path / "checkpoints" / "policy.safetensors").exists() and len(list((tmp_path / "checkpoints").glob("ckpt_*/state.pt"))) >= 1
     summary = json.loads((tmp_path / "summary.json").read_text())
     # two cameras x (obs, next obs) x 2 crops x 512x4x4 float16 features, plus the small fields
     assert summary["bytes_per_transition"] > 2 * 2 * 2 * 512 * 16 * 2
@@ -58,9 +57,9 @@ def test_nan_loss_stops_with_step_and_name_after_a_checkpoint(tmp_path, monkeypa
                              "train.demo_episodes=1", *SMALL_AGENT])
     with pytest.raises(TrainingDiverged, match=r"critic_loss became nan at learner update 5") as info:
         train(cfg, tmp_path, progress=False, tensorboard=False)
-    saved = list((tmp_path / "checkpoints").glob("ckpt_*.pt"))
+    saved = sorted((tmp_path / "checkpoints").glob("ckpt_*"))
     assert saved and str(saved[-1]) in str(info.value)
-    assert torch.load(saved[-1], weights_only=False)["updates"] == 5
+    assert torch.load(saved[-1] / "state.pt", weights_only=False)["updates"] == 5
 
 
 def test_demos_with_another_camera_layout_are_refused(tmp_path):

@@ -13,6 +13,7 @@ transitions of images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -93,19 +94,41 @@ class ReplayBuffer:
     def sample(self, n: int) -> dict[str, np.ndarray]:
         return self.gather(self.sample_indices(n))
 
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The stored rows in insertion order (oldest first), for checkpoints."""
+    def _segments(self) -> list[slice]:
+        """The stored rows in insertion order (oldest first), as at most two slices of storage."""
         if self._size < self.capacity:
-            order = np.arange(self._size)
-        else:
-            order = (np.arange(self.capacity) + self._next) % self.capacity
-        return {name: self._data[name][order] for name in self.specs} if self._size else {}
+            return [slice(0, self._size)]
+        return [slice(self._next, self.capacity), slice(0, self._next)]
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+    def save_rows(self, folder: Path, prefix: str) -> None:
+        """Each field to ``<prefix>.<field>.npy``, oldest row first, streamed from storage (a
+        checkpoint of a large buffer must not copy it in memory)."""
+        for name, spec in self.specs.items():
+            out = np.lib.format.open_memmap(folder / f"{prefix}.{name}.npy", mode="w+", dtype=spec.dtype,
+                                            shape=(self._size, *spec.shape))
+            row = 0
+            for seg in self._segments() if self._size else []:
+                n = seg.stop - seg.start
+                out[row:row + n] = self._data[name][seg]
+                row += n
+            out.flush()
+            del out
+
+    def load_rows(self, folder: Path, prefix: str) -> None:
+        """Restore what ``save_rows`` wrote (into a buffer of the same fields; the newest rows are
+        kept if this buffer's capacity is smaller)."""
+        arrays = {name: np.load(folder / f"{prefix}.{name}.npy", mmap_mode="r") for name in self.specs}
+        count = len(next(iter(arrays.values())))
+        keep = min(count, self.capacity)
         self._data, self._rows, self._size, self._next = {}, 0, 0, 0
-        count = len(next(iter(state.values()))) if state else 0
-        for i in range(count):
-            self.add({name: state[name][i] for name in self.specs})
+        if keep:
+            self._grow(max(INITIAL_ROWS, keep))
+            for name, arr in arrays.items():
+                if arr.shape[1:] != self.specs[name].shape:
+                    raise ValueError(f"checkpoint field {name!r} has rows of {arr.shape[1:]}, the buffer stores "
+                                     f"{self.specs[name].shape}")
+                self._data[name][:keep] = arr[count - keep:]
+        self._size, self._next = keep, keep % self.capacity
 
 
 def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:

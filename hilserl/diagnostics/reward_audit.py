@@ -15,7 +15,6 @@ from tqdm import tqdm
 
 from hilserl.config import EnvConfig
 from hilserl.envs.rollout import run_episode
-from hilserl.reward.classifier_reward import RewardAudit
 from hilserl.reward.env_factory import make_env
 from hilserl.teleop.expert import expert_policy
 

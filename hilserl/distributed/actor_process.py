@@ -23,7 +23,6 @@ import grpc
 import numpy as np
 
 from hilserl.config import Config, from_dict
-from hilserl.data.transition import Transition
 from hilserl.distributed.actor import Actor
 from hilserl.distributed.learner import ObservationLayout, build_agent
 from hilserl.distributed.proto import learner_pb2 as pb

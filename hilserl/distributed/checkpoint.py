@@ -1,9 +1,11 @@
 """Checkpoints that resume exactly: networks, targets, optimisers, temperature, counters, random
-states, both buffers and the config, in one file per checkpoint.
+states, both buffers and the config.
 
-A checkpoint is written to ``ckpt_NNNNNNNN.pt.tmp`` and renamed into place, so a crash mid-write
-(even kill -9) leaves the previous checkpoint whole; the last ``keep`` are kept. The policy alone
-(``policy.safetensors`` + ``policy.json``) is exported beside them for acting and ``hilserl eval``.
+A checkpoint is a folder ``ckpt_NNNNNNNN/``: ``state.pt`` (everything but the buffers) and one
+``.npy`` per buffer field, streamed from the buffers' storage (a buffer of images must not be copied
+in memory to be saved). It is written as ``ckpt_NNNNNNNN.tmp/`` and renamed into place, so a crash
+mid-write (even kill -9) leaves the previous checkpoint whole; the last ``keep`` are kept. The policy
+alone (``policy.safetensors`` + ``policy.json``) is exported beside them for acting and ``hilserl eval``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,10 @@ import torch
 from safetensors.torch import save_file
 
 from hilserl.config import Config, to_dict
+from hilserl.data.replay_buffer import ReplayBuffer
 
-CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d{8})\.pt$")
+CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d{8})$")
+STATE_FILE = "state.pt"
 POLICY_FILE = "policy.safetensors"
 KEEP_LAST = 3
 
@@ -45,7 +50,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     folder = checkpoint_dir(run_dir)
     if not folder.exists():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CHECKPOINT_PATTERN.match(p.name))]
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if (m := CHECKPOINT_PATTERN.match(p.name)) and (p / STATE_FILE).exists()]
     return [p for _, p in sorted(found)]
 
 
@@ -54,25 +60,45 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def _atomic_torch_save(state: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: dict[str, torch.Tensor],
-                     cfg: Config, keep: int = KEEP_LAST) -> Path:
+                     cfg: Config, buffers: dict[str, ReplayBuffer] | None = None, keep: int = KEEP_LAST) -> Path:
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"ckpt_{step:08d}.pt"
-    _atomic_torch_save({**state, "config": to_dict(cfg)}, path)
+    final, tmp = folder / f"ckpt_{step:08d}", folder / f"ckpt_{step:08d}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    with open(tmp / STATE_FILE, "wb") as f:
+        torch.save({**state, "config": to_dict(cfg)}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    for name, buffer in (buffers or {}).items():
+        buffer.save_rows(tmp, f"buffer_{name}")
+    for path in tmp.iterdir():
+        _fsync(path)
+    shutil.rmtree(final, ignore_errors=True)  # the same update checkpointed twice (a stop right after one)
+    os.replace(tmp, final)
     export_policy(policy, cfg, folder / POLICY_FILE)
     for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink(missing_ok=True)
-    return path
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """``state.pt`` of a checkpoint folder (the buffers stay on disk until ``load_buffers``)."""
+    return torch.load(Path(path) / STATE_FILE, weights_only=False)
+
+
+def load_buffers(path: Path, buffers: dict[str, ReplayBuffer]) -> None:
+    for name, buffer in buffers.items():
+        buffer.load_rows(Path(path), f"buffer_{name}")
 
 
 def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path) -> Path:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 
 from hilserl.agent.backbone import load_backbone
 from hilserl.agent.resnet import feature_shape
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.distributed.checkpoint import load_buffers
 from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
@@ -95,16 +95,19 @@ class Learner:
     # --------------------------------------------------------------------------- checkpoint
     OPTIMIZERS = ("critic_opt", "actor_opt", "temperature_opt", "grasp_opt")
 
+    def buffers(self) -> dict[str, ReplayBuffer]:
+        return {"online": self.online.buffer, "demo": self.demo.buffer}
+
     def state_dict(self) -> dict:
-        """Everything the learner needs to continue exactly: networks (targets and temperature
-        included), optimisers, update count, both buffers with their random states."""
+        """What the learner needs to continue exactly, but the buffers' rows (``buffers()``, saved
+        apart by the checkpoint): networks (targets and temperature included), optimisers, update
+        count, the buffers' random states."""
         agent = self.agent
         state = {
             "agent": agent.state_dict(),
             "optimizers": {name: getattr(agent, name).state_dict() for name in self.OPTIMIZERS},
             "updates": agent.updates,
-            "buffers": {name: {"rows": store.buffer.state_dict(), "rng": store.buffer.rng.bit_generator.state}
-                        for name, store in (("online", self.online), ("demo", self.demo))},
+            "buffer_rngs": {name: buf.rng.bit_generator.state for name, buf in self.buffers().items()},
             "online_added_by_kind": dict(self.online_added_by_kind),
             "demo_loaded": self.demo_loaded,
         }
@@ -118,9 +121,10 @@ class Learner:
         for name in self.OPTIMIZERS:
             getattr(agent, name).load_state_dict(state["optimizers"][name])
         agent.updates = int(state["updates"])
-        for name, store in (("online", self.online), ("demo", self.demo)):
-            store.buffer.load_state_dict(state["buffers"][name]["rows"])
-            store.buffer.rng.bit_generator.state = state["buffers"][name]["rng"]
+        if "_folder" in state:  # a checkpoint read from disk: its buffers' rows lie beside it
+            load_buffers(state["_folder"], self.buffers())
+        for name, buf in self.buffers().items():
+            buf.rng.bit_generator.state = state["buffer_rngs"][name]
         self.online_added_by_kind = dict(state["online_added_by_kind"])
         self.demo_loaded = int(state["demo_loaded"])
         if self.cache is not None and "cache_rng" in state:

@@ -18,17 +18,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 from hilserl.agent.sac import NonFiniteLoss
-from hilserl.config import Config, save_json, to_dict
+from hilserl.config import Config, to_dict
 from hilserl.diagnostics.run_log import RunLog
 from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_checkpoint
 from hilserl.distributed.learner import Learner
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
 from hilserl.distributed.wire import parameters_to_chunks
-from hilserl.train import STEP_LINE, TrainingDiverged, load_demos, resume_state
+from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, load_demos
 
 log = logging.getLogger("hilserl.learner")
 
@@ -49,17 +48,8 @@ class LearnerProcessResult:
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
                 resume: bool = False, progress: bool = True, tensorboard: bool = True,
                 port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
-    cfg.validate()
-    torch.manual_seed(cfg.seed)
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    state, diffs = resume_state(cfg, run_dir) if resume else (None, [])
-    if resume:
-        print(f"resuming {run_dir} at learner update {state['updates']}")
-        for line in diffs or ["config unchanged"]:
-            print(f"  config: {line}")
-    save_json(cfg, run_dir / "config.json")
-
+    state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     counters = {"env_steps": 0, "episode": 0}
     seen: dict[str, int] = {}
@@ -97,7 +87,8 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
         extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": service.seen_state(),
                  "params_version": version[0]}
         return write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
-                                learner.agent.policy_state_dict(), cfg, keep=cfg.train.keep_checkpoints)
+                                learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
+                                keep=cfg.train.keep_checkpoints)
 
     mid_episode: dict[str, bool] = {}
 
