@@ -95,14 +95,15 @@ def push_latency(address: str, cfg_overrides: list[str], repeats: int = 10) -> d
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--control-steps", type=int, default=300)
     args = ap.parse_args()
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name, extra in (("wire_and_buffers", ["agent.feature_cache=false"]), ("with_feature_cache", [])):
-            overrides = ["train.env_steps=10000000", "train.learning_starts=10000000", "train.demo_episodes=0", *extra]
+            overrides = ["train.env_steps=10000000", "train.learning_starts=10000000", "train.demo_episodes=0",
+                         "buffer.online_capacity=4000", *extra]  # a ring of 4,000: bounded memory
             proc, address = start_learner(tmp / name, overrides)
             try:
                 figures[f"ingest_{name}"] = ingest_rate(address, args.seconds)

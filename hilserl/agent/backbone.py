@@ -19,6 +19,12 @@ def default_weights_path() -> Path:
 
 
 def load_backbone(cfg: EncoderConfig) -> ResNet10:
+    """The backbone ``cfg`` names; a frozen one is fused for inference (``ResNet10.fuse_for_inference``)."""
+    model = _load(cfg)
+    return model.fuse_for_inference() if cfg.freeze else model
+
+
+def _load(cfg: EncoderConfig) -> ResNet10:
     model = ResNet10()
     if cfg.weights == "random":
         return model

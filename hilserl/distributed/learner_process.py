@@ -34,6 +34,10 @@ log = logging.getLogger("hilserl.learner")
 INBOX_SIZE = 512
 """Decoded messages waiting for the learner loop; when full, the service blocks (back-pressure)."""
 IDLE_WAIT_S = 0.05
+SHUTDOWN_GRACE_S = 5.0
+"""Calls in flight at a stop get this long to finish (their messages are then taken in)."""
+ACTOR_SILENCE_S = 10.0
+"""An actor silent this long is taken as lost: the learner no longer waits for its episode's end."""
 
 
 @dataclass
@@ -84,16 +88,22 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
                unit="step", disable=not progress)
 
     def checkpoint() -> Path:
-        extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": service.seen_state(),
+        extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": dict(delivered),
                  "params_version": version[0]}
         return write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
                                 learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
                                 keep=cfg.train.keep_checkpoints)
 
     mid_episode: dict[str, bool] = {}
+    last_heard: dict[str, float] = {}
+    delivered = dict(seen)
+    """Per actor, the last sequence number taken into the buffers (checkpointed: a resumed learner
+    drops repeats of these, and only these)."""
 
     def handle(item: Received) -> None:
         mid_episode[item.actor_id] = item.transition is not None
+        last_heard[item.actor_id] = time.time()
+        delivered[item.actor_id] = item.sequence
         if item.transition is not None:
             learner.add(item.transition)
             counters["env_steps"] += 1
@@ -105,6 +115,11 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
             dropped[item.actor_id] = int(record.pop("dropped", dropped.get(item.actor_id, 0)))
             counters["episode"] += 1
             run_log.episode(record)
+
+    def busy_actors() -> bool:
+        """Actors in the middle of an episode, not counting those silent for ACTOR_SILENCE_S (lost)."""
+        now = time.time()
+        return any(mid and now - last_heard[a] < ACTOR_SILENCE_S for a, mid in mid_episode.items())
 
     def update_budget() -> int:
         if not learner.ready:
@@ -136,7 +151,7 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
     try:
         # Run to the step budget, then to the end of the actors' current episodes (their last
         # transitions and statistics are still coming).
-        while (counters["env_steps"] < cfg.train.env_steps or any(mid_episode.values())) and not stop.is_set():
+        while (counters["env_steps"] < cfg.train.env_steps or busy_actors()) and not stop.is_set():
             try:
                 handle(inbox.get(timeout=IDLE_WAIT_S if update_budget() == 0 else 0))
             except queue.Empty:
@@ -145,13 +160,15 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
                 handle(inbox.get_nowait())
             if update_budget() > 0:
                 update()
-        # Episodes that ended with the last transitions may still be in flight.
-        deadline = time.time() + 1.0
-        while time.time() < deadline:
+        # Stop serving, and take in every message already acknowledged: the checkpoint's record of
+        # what each actor delivered must match what is in the buffers, or a resumed learner would
+        # wait for transitions the actors will never send again.
+        stopped = server.stop(grace=SHUTDOWN_GRACE_S)
+        while not (stopped.is_set() and inbox.empty()):
             try:
-                handle(inbox.get(timeout=0.1))
+                handle(inbox.get(timeout=IDLE_WAIT_S))
             except queue.Empty:
-                break
+                pass
         # An actor faster than the learner (a simulation runs faster than real time) leaves updates
         # owed: the learner finishes them, so a run's update-to-data ratio is what its config says.
         while update_budget() > 0 and not stop.is_set():

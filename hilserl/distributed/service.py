@@ -135,10 +135,6 @@ class LearnerService(pb_grpc.LearnerServicer):
             new += 1
         return pb.Ack(received=new, duplicates=dups)
 
-    def seen_state(self) -> dict[str, int]:
-        with self._seen_lock:
-            return dict(self._seen)
-
     def restore_seen(self, seen: dict[str, int]) -> None:
         with self._seen_lock:
             self._seen = dict(seen)
