@@ -111,7 +111,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir (the run to continue)")
-    if args.distributed:
+    if not args.single_process:
         return _train_distributed(cfg, run_dir, args)
     try:
         result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes, resume=args.resume)
@@ -165,6 +165,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
 def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> int:
     """A learner process and an actor (this process) on this machine, over loopback gRPC."""
     import subprocess
+    from dataclasses import asdict
 
     from hilserl.config import save_json
     from hilserl.diagnostics.evaluate import evaluate
@@ -178,6 +179,7 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
     cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
            "--port", "0", "--port-file", str(port_file), "--quiet"] + (["--resume"] if args.resume else [])
     learner = subprocess.Popen(cmd)
+    started = time.time()
     try:
         while not port_file.exists():
             if learner.poll() is not None:
@@ -196,11 +198,15 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
         if learner.poll() is None:
             learner.terminate()
             learner.wait(timeout=60)
+    final = None
     if args.eval_episodes:
         _, agent = load_agent(run_dir)
-        e = evaluate(agent, cfg.env, args.eval_episodes, seed=cfg.seed)
-        regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
-        print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
+        final = evaluate(agent, cfg.env, args.eval_episodes, seed=cfg.seed)
+        regions = ", ".join(f"{k} {v:.0%}" for k, v in final.by_region.items())
+        print(f"evaluation without interventions: {final.success_rate:.0%} over {final.episodes} episodes ({regions})")
+    summary = {**json.loads((run_dir / "learner_summary.json").read_text()), "actor": asdict(report),
+               "seconds": round(time.time() - started, 1), "final_eval": final.to_dict() if final else None}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return 0
 
 
@@ -354,10 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train a policy on the simulation with the simulated human (HIL-SERL)",
-        description="Records demos with the scripted expert if none exist, then trains SAC with "
-        "50/50 online/demo batches while the simulated human intervenes (human.strategy). Prints "
-        "the user's step-metric lines, writes JSON lines and TensorBoard logs, and evaluates the "
-        "final policy without interventions.",
+        description="Starts a learner process and an actor on this machine (as `hilserl learner` and "
+        "`hilserl actor --realtime`, over loopback gRPC), or one process with --single-process. "
+        "Records demos with the scripted expert if none exist, then trains SAC with 50/50 online/demo "
+        "batches while the simulated human intervenes (human.strategy). Writes JSON lines and "
+        "TensorBoard logs and checkpoints, and evaluates the final policy without interventions.",
     )
     _add_config_args(p)
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
@@ -365,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward", choices=["sim", "classifier"], default=None,
                    help="who says success: the simulator (default) or a learned classifier")
     p.add_argument("--classifier", type=Path, help="classifier file for --reward classifier")
-    p.add_argument("--distributed", action="store_true",
-                   help="run the learner and the actor as two processes over loopback gRPC (as on a robot) "
-                   "instead of one process")
+    p.add_argument("--single-process", action="store_true",
+                   help="actor and learner in one process, stepping in turn (no gRPC, no real-time pacing: "
+                   "the fastest way to train on the simulation, and what the tests and benchmarks use)")
     p.add_argument("--resume", action="store_true",
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
                    "append); config differences are listed, a change of network shape is refused")

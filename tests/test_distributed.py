@@ -133,3 +133,18 @@ def test_learner_restart_with_resume_loses_no_transition(tmp_path):
     assert len(episodes) == report["episodes"]
     assert max(e["params_version"] for e in episodes) > 1  # the learner's updates reached the actor
     assert "resuming" in out_l
+
+
+def test_train_runs_a_learner_process_and_an_actor(tmp_path, capsys):
+    from hilserl.cli import main
+
+    overrides = [*SMALL, "train.env_steps=160", "env.control_hz=50", "env.episode_seconds=1.6"]
+    code = main(["train", "--run-dir", str(tmp_path), "--eval-episodes", "2", *[a for o in overrides for a in ("--set", o)]])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "actor: 160 env steps in 2 episodes" in out and "evaluation without interventions" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["env_steps"] == summary["actor"]["env_steps"] == 160
+    assert summary["updates"] >= (160 - 40) * 2  # the learner finished the updates it owed
+    assert summary["actor"]["period_ms"]["p50"] == pytest.approx(20, abs=5)  # paced at 50 Hz
+    assert len(read_jsonl(tmp_path / "episodes.jsonl")) == 2

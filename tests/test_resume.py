@@ -49,7 +49,7 @@ def test_resume_refused_on_the_command_line(tmp_path, capsys):
     from hilserl.cli import main
 
     train(load_config(None, [*BASE, "train.env_steps=60"]), tmp_path, progress=False, tensorboard=False)
-    args = ["train", "--run-dir", str(tmp_path), "--resume", "--eval-episodes", "0"]
+    args = ["train", "--single-process", "--run-dir", str(tmp_path), "--resume", "--eval-episodes", "0"]
     assert main(args + [a for o in BASE for a in ("--set", o)] + ["--set", "agent.hidden_dims=[8]"]) == 2
     assert "network" in capsys.readouterr().err
 
@@ -85,5 +85,5 @@ def test_kill_9_during_a_checkpoint_write_resumes_from_the_last_complete_one(tmp
 def test_resume_without_a_checkpoint_is_a_message(tmp_path, capsys):
     from hilserl.cli import main
 
-    assert main(["train", "--run-dir", str(tmp_path), "--resume"]) == 2
+    assert main(["train", "--single-process", "--run-dir", str(tmp_path), "--resume"]) == 2
     assert "no complete checkpoint" in capsys.readouterr().err
