@@ -71,7 +71,20 @@ def cmd_record_classifier_data(args: argparse.Namespace) -> int:
     from hilserl.reward.classifier_data import record_classifier_data
 
     cfg = _config(args)
-    counts = record_classifier_data(cfg.env, cfg.classifier, args.out, seed=cfg.seed)
+    policy = teleop = None
+    if args.policy:
+        from hilserl.train import load_agent
+
+        _, agent = load_agent(args.policy)
+        policy = lambda obs: agent.act(obs, deterministic=True)  # noqa: E731
+    if args.teleop:
+        from hilserl.reward.classifier_data import SUCCESS_KEY, KeyLabels
+        from hilserl.teleop.devices import KeyboardTeleop, PynputKeys
+
+        keys = KeyLabels(PynputKeys())
+        teleop = (KeyboardTeleop(keys), keys)
+        print(f"drive with the keyboard (space takes over); hold '{SUCCESS_KEY}' while the cube is held and lifted")
+    counts = record_classifier_data(cfg.env, cfg.classifier, args.out, seed=cfg.seed, policy=policy, teleop=teleop)
     print(f"recorded {counts['positives']} positive and {counts['negatives']} negative frames "
           f"({counts['hard_negatives']} hard negatives) from {counts['episodes']} episodes into {args.out}")
     for kind, n in counts["by_kind"].items():
@@ -341,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.add_argument("--out", type=Path, default=Path("outputs/classifier_data"), help="dataset folder")
+    p.add_argument("--policy", type=Path, help="also record a trained policy's episodes (a run folder or checkpoint)")
+    p.add_argument("--teleop", choices=["keyboard"],
+                   help="a person drives and labels: hold the success key while the frame is a success")
     p.set_defaults(func=cmd_record_classifier_data)
 
     p = sub.add_parser(

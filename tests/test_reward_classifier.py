@@ -205,3 +205,34 @@ def test_reward_classifier_without_a_file_is_refused(capsys):
 
     assert main(["train", "--reward", "classifier"]) == 2
     assert "--classifier PATH" in capsys.readouterr().err
+
+
+def test_a_person_labels_frames_with_a_key_while_driving(tmp_path):
+    from hilserl.reward.classifier_data import SUCCESS_KEY, KeyLabels
+    from hilserl.teleop.devices import KeyboardTeleop, ScriptedKeys
+
+    # take over, drive down for 5 steps, then hold the success key for 4 steps
+    script = [({"s"}, {"space"})] + [({"s"}, set())] * 4 + [({SUCCESS_KEY}, set())] * 4
+    keys = KeyLabels(ScriptedKeys(list(script)))
+    cfg = load_config(None, [*FRONT_ONLY, "env.episode_seconds=1"])
+    counts = record_classifier_data(cfg.env, ClassifierConfig(positives=4, negatives=5), tmp_path,
+                                    progress=False, teleop=(KeyboardTeleop(keys), keys))
+    assert (counts["positives"], counts["negatives"]) == (4, 5)
+    frames = load_frames(tmp_path, PROPRIO_DIMS, {"front": (128, 128, 3)})
+    assert frames.labels.tolist() == [False] * 5 + [True] * 4  # every frame kept, labelled by the key
+    assert frames.states[4, EE_Z] < frames.states[0, EE_Z]  # the keys drove the arm down
+    assert set(frames.kinds) == {"teleop"}
+
+
+def test_a_trained_policy_adds_its_episodes(tmp_path):
+    cfg = load_config(None, FRONT_ONLY)
+    calls = []
+
+    def policy(obs):
+        calls.append(obs["front"].shape)
+        return np.zeros(4, np.float32)
+
+    counts = record_classifier_data(cfg.env, ClassifierConfig(positives=1, negatives=300), tmp_path, seed=3,
+                                    progress=False, policy=policy)
+    assert calls and calls[0] == (128, 128, 3)
+    assert any(k.startswith("policy") for k in counts["by_kind"])

@@ -8,7 +8,11 @@ worried about (a classifier that says "success" on them gives reward for failing
 - ``drop``: the expert lifts the cube, then opens the jaws (lifted, then dropped);
 - ``touch``: the expert's motion with the jaws never closing (cube touched, pushed, not held);
 - ``beside``: the expert aims a few cm beside the cube, closes and lifts (closed next to the cube);
-- ``random``: random actions.
+- ``random``: random actions;
+- ``policy``: a trained policy's episodes (``--policy RUN``), the frames the reward will really see.
+
+With a real device a person drives (keyboard or gamepad) and holds a key while the frame is a
+success (``SUCCESS_KEY``); the label is the key, not the simulator.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from hilserl.config import ClassifierConfig, EnvConfig, to_dict
 from hilserl.data.frames import FrameWriter
 from hilserl.envs.actions import GRIPPER_INDEX, GRIPPER_OPEN, make_action
 from hilserl.envs.grasp_env import GraspCubeEnv, TrueState
+from hilserl.teleop.devices import KeyBackend
 from hilserl.teleop.expert import ScriptedExpert
+from hilserl.teleop.interface import InterventionSource, resolve
 
 BEHAVIOURS = {"expert": 0.35, "drop": 0.2, "touch": 0.15, "beside": 0.15, "random": 0.15}
 """Share of episodes per behaviour."""
@@ -47,15 +53,44 @@ def frame_label(s: TrueState) -> bool:
     return bool(s.grasped and s.lifted)
 
 
-def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator) -> Callable[[], np.ndarray]:
+SUCCESS_KEY = "l"
+"""Held while the frame shows a success, when a person labels frames with the keyboard ("l" for
+label: the driving keys are the arrows, w/s, c/o and space)."""
+POLICY_SHARE = 0.3
+"""Share of episodes from a trained policy, when one is given."""
+
+Act = Callable[[dict], np.ndarray]
+
+
+class KeyLabels:
+    """A key backend that remembers which keys were held at the last poll: the teleop device drives
+    with it, and the label of the frame is whether ``key`` was held."""
+
+    def __init__(self, backend: KeyBackend, key: str = SUCCESS_KEY):
+        self.backend, self.key, self._held = backend, key, set()
+
+    def poll(self) -> tuple[set[str], set[str]]:
+        held, pressed = self.backend.poll()
+        self._held = set(held)
+        return held, pressed
+
+    @property
+    def success(self) -> bool:
+        return self.key in self._held
+
+
+def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator, policy: Act | None = None) -> Act:
     cfg = env.config
     expert = ScriptedExpert(cfg.action_scale, cfg.cube_size)
+    if name == "policy":
+        assert policy is not None
+        return policy
     if name == "random":
-        return lambda: rng.uniform(-1.0, 1.0, 4).astype(np.float32)
+        return lambda _obs: rng.uniform(-1.0, 1.0, 4).astype(np.float32)
     if name == "expert":
-        return lambda: expert.act(env.true_state())
+        return lambda _obs: expert.act(env.true_state())
     if name == "touch":
-        def touch() -> np.ndarray:
+        def touch(_obs: dict) -> np.ndarray:
             action = expert.act(env.true_state())
             action[GRIPPER_INDEX] = 1.0  # jaws stay open
             return action
@@ -64,7 +99,7 @@ def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator) -> Callab
         angle = rng.uniform(0, 2 * np.pi)
         offset = rng.uniform(*BESIDE_OFFSET) * np.array([np.cos(angle), np.sin(angle), 0.0])
 
-        def beside() -> np.ndarray:
+        def beside(_obs: dict) -> np.ndarray:
             s = env.true_state()
             return expert.act(dataclasses.replace(s, cube_pos=s.cube_pos + offset))
         return beside
@@ -72,7 +107,7 @@ def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator) -> Callab
         lifted_for = [0]
         drop_at = int(rng.integers(*DROP_AFTER_LIFTED))
 
-        def drop() -> np.ndarray:
+        def drop(_obs: dict) -> np.ndarray:
             s = env.true_state()
             lifted_for[0] += int(s.lifted) if lifted_for[0] == 0 else 1
             if lifted_for[0] >= drop_at:
@@ -83,19 +118,30 @@ def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator) -> Callab
 
 
 def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path, seed: int = 0,
-                           progress: bool = True) -> dict:
+                           progress: bool = True, policy: Act | None = None,
+                           teleop: tuple[InterventionSource, KeyLabels] | None = None) -> dict:
     """Record until ``cfg.positives`` positive and ``cfg.negatives`` negative frames are kept; returns
-    the counts by label and by behaviour."""
+    the counts by label and by behaviour. ``policy`` adds a trained policy's episodes; ``teleop`` (a
+    device and the key labels it drives with) replaces the behaviours and the simulator's labels by a
+    person's."""
     if env_cfg.state_only:
         raise ValueError("classifier data needs cameras: env.state_only is true")
     # Episodes run their full length: holding the cube after success gives varied positives.
     env_cfg = dataclasses.replace(env_cfg, reward=dataclasses.replace(env_cfg.reward, terminate_on_success=False))
     env = GraspCubeEnv(env_cfg)
     cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras}
+    source = ("teleoperation, labels from the success key" if teleop is not None
+              else "simulation, labels from the simulator's truth")
     writer = FrameWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
-                         source="simulation, labels from the simulator's truth", env=to_dict(env_cfg))
+                         source=source, env=to_dict(env_cfg))
     rng = np.random.default_rng(seed)
-    names, weights = list(BEHAVIOURS), np.array(list(BEHAVIOURS.values()))
+    behaviours = dict(BEHAVIOURS)
+    if policy is not None:
+        behaviours = {k: v * (1 - POLICY_SHARE) for k, v in behaviours.items()} | {"policy": POLICY_SHARE}
+    if teleop is not None:
+        behaviours = {"teleop": 1.0}
+        device, keys = teleop
+    names, weights = list(behaviours), np.array(list(behaviours.values()))
     wanted = {True: cfg.positives, False: cfg.negatives}
     kept = {True: 0, False: 0}
     by_kind: Counter[str] = Counter()
@@ -107,11 +153,15 @@ def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path,
                                f"negatives kept")
         name = str(rng.choice(names, p=weights / weights.sum()))
         obs, _ = env.reset(seed=CLASSIFIER_SEED_OFFSET + seed * 100_000 + episode)
-        act = _behaviour(name, env, rng)
+        if teleop is not None:
+            device.reset(episode)
+            act = lambda _obs: resolve(np.zeros(4, np.float32), device.step(np.zeros(4, np.float32)))[0]  # noqa: E731
+        else:
+            act = _behaviour(name, env, rng, policy)
         for step in range(env_cfg.max_episode_steps):
-            obs, _, terminated, truncated, _ = env.step(act())
-            label = frame_label(env.true_state())
-            keep_chance = KEEP_POSITIVE if label else KEEP_NEGATIVE
+            obs, _, terminated, truncated, _ = env.step(act(obs))
+            label = keys.success if teleop is not None else frame_label(env.true_state())
+            keep_chance = 1.0 if teleop is not None else KEEP_POSITIVE if label else KEEP_NEGATIVE
             if kept[label] < wanted[label] and rng.random() < keep_chance:
                 writer.add(obs, label, step + 1, name)
                 kept[label] += 1
