@@ -24,7 +24,10 @@ from pathlib import Path
 import hilserl  # noqa: F401
 import numpy as np
 
+import torch
+
 from benchmarks.common import write_result
+from hilserl.cli import shared_machine_threads
 from hilserl.config import load_config, save_json
 from hilserl.data.transition import Transition
 from hilserl.distributed.actor_process import LearnerClient, run_actor
@@ -35,13 +38,14 @@ from hilserl.distributed.wire import transition_to_pb
 BATCH = 16
 
 
-def start_learner(run_dir: Path, overrides: list[str]) -> tuple[subprocess.Popen, str]:
+def start_learner(run_dir: Path, overrides: list[str], threads: int | None = None) -> tuple[subprocess.Popen, str]:
     cfg = load_config(None, overrides)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_json(cfg, run_dir / "bench_config.json")
     port_file = run_dir / "port"
     proc = subprocess.Popen([sys.executable, "-m", "hilserl.cli", "learner", "--config", str(run_dir / "bench_config.json"),
-                             "--run-dir", str(run_dir), "--port", "0", "--port-file", str(port_file), "--quiet"],
+                             "--run-dir", str(run_dir), "--port", "0", "--port-file", str(port_file), "--quiet",
+                             *(["--threads", str(threads)] if threads else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while not port_file.exists():
         if proc.poll() is not None:
@@ -117,13 +121,16 @@ def main() -> None:
 
         # The control loop at 10 Hz while the learner updates on the same 2 cores.
         overrides = [f"train.env_steps={args.control_steps}", "train.learning_starts=50", "train.demo_episodes=2"]
-        proc, address = start_learner(tmp / "control", overrides)
+        # As `hilserl train` runs them: half the cores each.
+        threads = shared_machine_threads()
+        proc, address = start_learner(tmp / "control", overrides, threads)
+        torch.set_num_threads(threads)
         try:
             report = run_actor(address, realtime=True, progress=False)
         finally:
             proc.wait(600)
         learner = json.loads((tmp / "control" / "learner_summary.json").read_text())
-        figures["control_loop"] = {**{k: v for k, v in asdict(report).items()}, "learner_updates": learner["updates"]}
+        figures["control_loop"] = {**asdict(report), "learner_updates": learner["updates"], "torch_threads_each": threads}
         print("control loop", figures["control_loop"])
     write_result("distributed_speed", figures)
 

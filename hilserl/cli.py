@@ -140,6 +140,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def shared_machine_threads() -> int:
+    """Torch threads for each of a learner and an actor sharing this machine: half the cores each,
+    so the actor's policy step is not starved by the learner's updates."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def _token(args: argparse.Namespace) -> str | None:
     from hilserl.distributed.service import read_token
 
@@ -151,6 +166,7 @@ def cmd_learner(args: argparse.Namespace) -> int:
     from hilserl.distributed.learner_process import run_learner
 
     cfg = _config(args)
+    _set_threads(args.threads)
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
                          port_file=args.port_file, progress=not args.quiet)
@@ -165,6 +181,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
 
     from hilserl.distributed.actor_process import run_actor
 
+    _set_threads(args.threads)
     try:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet)
@@ -190,7 +207,8 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
     save_json(cfg, launch)
     port_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
-           "--port", "0", "--port-file", str(port_file), "--quiet"] + (["--resume"] if args.resume else [])
+           "--port", "0", "--port-file", str(port_file), "--threads", str(shared_machine_threads()),
+           "--quiet"] + (["--resume"] if args.resume else [])
     learner = subprocess.Popen(cmd)
     started = time.time()
     try:
@@ -201,6 +219,7 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
             time.sleep(0.1)
         time.sleep(0.1)  # the file is written; let its content land
         # At the control rate, as on a robot: the learner updates while the episode goes on.
+        _set_threads(shared_machine_threads())
         report = run_actor(f"127.0.0.1:{port_file.read_text().strip()}", realtime=True, progress=False)
         print(f"actor: {report.env_steps} env steps in {report.episodes} episodes, policy step "
               f"{report.policy_ms.get('mean', 0):.1f} ms mean, parameters v{report.params_version}, "
@@ -412,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port-file", type=Path, help="write the port listened on to this file")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
     p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's; half the cores when an actor "
+                   "shares the machine)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_learner)
 
@@ -428,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env-steps", type=int, help="steps to run (default: the learner's train.env_steps)")
     p.add_argument("--realtime", action="store_true", help="hold the control rate (env.control_hz), as on a robot")
     p.add_argument("--patience", type=float, default=60.0, help="seconds to wait for the learner at start")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
     p.set_defaults(func=cmd_actor)
 
