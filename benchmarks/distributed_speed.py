@@ -73,7 +73,7 @@ def ingest_rate(address: str, seconds: float) -> dict:
         for m in messages:
             seq += 1
             batch.append(pb.ActorMessage(actor_id="bench", sequence=seq, transition=m))
-        client.send(batch)
+        client.send("bench", batch)
         sent += len(batch)
     elapsed = time.perf_counter() - start
     client.close()

@@ -25,7 +25,7 @@ from hilserl.data.demos import record_demos
 from hilserl.data.episodes import iter_transitions
 from hilserl.data.transition import Transition
 from hilserl.diagnostics.evaluate import EvalResult, evaluate
-from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl
+from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl, truncate_logs
 from hilserl.distributed.actor import Actor
 from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, check_resume, checkpoint_dir,
                                             latest_checkpoint, read_checkpoint, rng_state, set_rng_state,
@@ -125,6 +125,9 @@ def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
     if resume:
         state, diffs = resume_state(cfg, run_dir)
         print(f"resuming {run_dir} at learner update {state['updates']}, env step {state['actor']['env_steps']}")
+        cut = truncate_logs(run_dir, state["actor"]["episode"], state["updates"])
+        if any(cut):
+            print(f"  logs cut back to the checkpoint: {cut[0]} episode and {cut[1]} metric lines past it")
         for line in diffs or ["config unchanged"]:
             print(f"  config: {line}")
         with open(run_dir / "resumes.jsonl", "a") as f:

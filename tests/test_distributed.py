@@ -16,6 +16,7 @@ import pytest
 from hilserl.config import load_config
 from hilserl.diagnostics.run_log import read_jsonl
 from hilserl.distributed.actor_process import LearnerClient, TransitionQueue, run_actor
+from hilserl.distributed.checkpoint import latest_checkpoint
 from hilserl.distributed.learner_process import run_learner
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.service import TokenRequired
@@ -62,13 +63,19 @@ def test_wire_round_trips_and_refuses_bad_tensors():
         parameters_from_chunks(chunks[:1])
 
 
-def test_the_queue_drops_the_oldest_and_counts():
-    q = TransitionQueue(capacity=3)
-    for i in range(5):
-        q.put(pb.ActorMessage(sequence=i + 1))
-    assert q.dropped == 2 and [m.sequence for m in q.peek_batch(1 << 20, 0)] == [3, 4, 5]
-    q.pop(2)
-    assert [m.sequence for m in q.peek_batch(1 << 20, 0)] == [5]
+def test_the_queue_keeps_what_the_learner_has_not_checkpointed():
+    q = TransitionQueue(capacity=4)
+    for i in range(1, 6):
+        q.put(pb.ActorMessage(sequence=i))
+    assert q.dropped == 1 and [m.sequence for m in q.pending_batch(1 << 20, 0)] == [2, 3, 4, 5]
+    q.acknowledge(accepted=4, durable=2)  # held: up to 4; checkpointed: up to 2
+    assert [m.sequence for m in q.pending_batch(1 << 20, 0)] == [5] and len(q) == 3
+    q.acknowledge(accepted=2, durable=2)  # the learner restarted from its checkpoint: 3 and 4 again
+    assert [m.sequence for m in q.pending_batch(1 << 20, 0)] == [3, 4, 5]
+    q.acknowledge(accepted=5, durable=2)
+    for i in range(6, 8):  # full: 3 and 4 were held in memory only, so they are forgotten, not lost
+        q.put(pb.ActorMessage(sequence=i))
+    assert (q.dropped, q.forgotten) == (1, 1) and q.pending() == 2
 
 
 def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
@@ -85,11 +92,11 @@ def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
         assert good.config().train.env_steps == 100000
         bad = pb.ActorMessage(actor_id="a", sequence=1, transition=pb.Transition(action=pb.Tensor(name="action", dtype="float32", shape=[4], data=b"xx")))
         with pytest.raises(grpc.RpcError) as info:
-            good.send([bad])
+            good.send("a", [bad])
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "needs 16 bytes" in info.value.details()
         oversized = pb.ActorMessage(actor_id="a", sequence=2, episode_json="x" * (9 << 20))
         with pytest.raises(grpc.RpcError) as info:
-            good.send([oversized])
+            good.send("a", [oversized])
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert good.config().seed == cfg.seed  # still serving
     finally:
@@ -105,9 +112,11 @@ def _learner_proc(run_dir, port, *extra):
                              str(port), "--quiet", *args, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_learner_restart_with_resume_loses_no_transition(tmp_path):
-    """Separate processes: parameters reach the actor; the learner is stopped mid-run and resumed; the
-    actor keeps acting, queues, reconnects; every transition it made reaches the learner once."""
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_learner_restart_with_resume_loses_no_transition(tmp_path, stop_signal):
+    """Separate processes: parameters reach the actor; the learner is stopped (cleanly, or killed:
+    then it loses what came after its last checkpoint) and resumed; the actor keeps acting, queues,
+    reconnects and sends again what the learner lost; every transition reaches the learner once."""
     port = free_port()
     learner = _learner_proc(tmp_path, port)
     actor = subprocess.Popen([sys.executable, "-m", "hilserl.cli", "actor", "--learner", f"127.0.0.1:{port}",
@@ -115,11 +124,14 @@ def test_learner_restart_with_resume_loses_no_transition(tmp_path):
     deadline = time.time() + 120
     while len(read_jsonl(tmp_path / "episodes.jsonl")) < 2 and time.time() < deadline and learner.poll() is None:
         time.sleep(0.2)
-    learner.send_signal(signal.SIGTERM)  # a clean stop: checkpoint with buffers, then exit
+    learner.send_signal(stop_signal)
     out, _ = learner.communicate(timeout=60)
-    assert learner.returncode == 0, out
-    stopped_at = json.loads((tmp_path / "learner_summary.json").read_text())["env_steps"]
-    assert 0 < stopped_at < 400
+    if stop_signal == signal.SIGTERM:  # a clean stop: checkpoint with buffers, then exit
+        assert learner.returncode == 0, out
+        stopped_at = json.loads((tmp_path / "learner_summary.json").read_text())["env_steps"]
+        assert 0 < stopped_at < 400
+    else:
+        assert learner.returncode == -9 and latest_checkpoint(tmp_path) is not None
     time.sleep(1.0)  # the actor goes on alone, queueing
     learner = _learner_proc(tmp_path, port, "--resume")
     out_l, _ = learner.communicate(timeout=180)
@@ -148,3 +160,26 @@ def test_train_runs_a_learner_process_and_an_actor(tmp_path, capsys):
     assert summary["updates"] >= (160 - 40) * 2  # the learner finished the updates it owed
     assert summary["actor"]["period_ms"]["p50"] == pytest.approx(20, abs=5)  # paced at 50 Hz
     assert len(read_jsonl(tmp_path / "episodes.jsonl")) == 2
+
+
+def test_two_actors_feed_one_learner(tmp_path):
+    cfg = load_config(None, [*SMALL, "train.env_steps=160", "env.episode_seconds=4"])
+    address, stop, thread = start_learner_thread(cfg, tmp_path)
+    reports = {}
+    actors = [threading.Thread(target=lambda i=i: reports.setdefault(i, run_actor(address, actor_index=i, env_steps=80,
+                                                                                     progress=False)))
+              for i in (0, 1)]
+    for t in actors:
+        t.start()
+    for t in actors:
+        t.join(120)
+    thread.join(120)
+    assert not thread.is_alive()
+    summary = json.loads((tmp_path / "learner_summary.json").read_text())
+    assert summary["env_steps"] == sum(r.env_steps for r in reports.values()) == 160
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert {e["actor_id"] for e in episodes} == {r.actor_id for r in reports.values()}
+    assert sorted(r.actor_id[:7] for r in reports.values()) == ["actor-0", "actor-1"]
+    # each actor ran its own episodes: different cube positions
+    starts = {e["actor_id"]: (e["cube_x"], e["cube_y"]) for e in episodes}
+    assert len(set(starts.values())) == 2

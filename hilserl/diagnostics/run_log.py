@@ -53,3 +53,17 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not Path(path).exists():
         return []
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def truncate_logs(run_dir: Path, episodes: int, update: int) -> tuple[int, int]:
+    """Cut the logs back to a checkpoint: its first ``episodes`` episodes and the metrics up to its
+    ``update``. After a crash, what was logged past the checkpoint happens again on resume, and
+    would otherwise be logged twice. Returns the lines removed from each file."""
+    removed = []
+    for name, keep in ((EPISODES, lambda i, r: i < episodes), (METRICS, lambda i, r: r.get("update", 0) <= update)):
+        rows = read_jsonl(Path(run_dir) / name)
+        kept = [r for i, r in enumerate(rows) if keep(i, r)]
+        if len(kept) != len(rows):
+            (Path(run_dir) / name).write_text("".join(json.dumps(r) + "\n" for r in kept))
+        removed.append(len(rows) - len(kept))
+    return removed[0], removed[1]

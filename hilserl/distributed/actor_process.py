@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import grpc
@@ -55,28 +56,44 @@ class Backoff:
 
 
 class TransitionQueue:
-    """Bounded FIFO of protocol messages; when full, the oldest is dropped and counted."""
+    """The actor's messages the learner does not hold durably yet, oldest first, with contiguous
+    sequence numbers. Those after ``accepted`` (the last the learner holds in memory) are pending:
+    to send. Those up to ``accepted`` are kept until the learner's checkpoint holds them, so that
+    they can be sent again if the learner dies before it checkpoints. When full, the oldest is
+    dropped: counted in ``dropped`` if it was still pending (lost), in ``forgotten`` if the learner
+    held it in memory only (lost only if the learner then dies)."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._items: collections.deque[pb.ActorMessage] = collections.deque()
         self._cond = threading.Condition()
+        self.accepted = 0
         self.dropped = 0
+        self.forgotten = 0
 
     def put(self, message: pb.ActorMessage) -> None:
         with self._cond:
             if len(self._items) >= self.capacity:
-                self._items.popleft()
-                self.dropped += 1
+                old = self._items.popleft()
+                if old.sequence > self.accepted:
+                    self.dropped += 1
+                else:
+                    self.forgotten += 1
             self._items.append(message)
             self._cond.notify()
 
-    def peek_batch(self, max_bytes: int, timeout: float) -> list[pb.ActorMessage]:
+    def _first_pending(self) -> int:
+        if not self._items:
+            return 0
+        return min(len(self._items), max(0, self.accepted - self._items[0].sequence + 1))
+
+    def pending_batch(self, max_bytes: int, timeout: float) -> list[pb.ActorMessage]:
         with self._cond:
-            if not self._items:
+            if self._first_pending() >= len(self._items):
                 self._cond.wait(timeout)
             batch, size = [], 0
-            for m in self._items:
+            for i in range(self._first_pending(), len(self._items)):
+                m = self._items[i]
                 n = m.ByteSize()
                 if batch and size + n > max_bytes:
                     break
@@ -84,12 +101,17 @@ class TransitionQueue:
                 size += n
             return batch
 
-    def pop(self, count: int) -> None:
-        """Remove the first ``count`` messages (a batch the learner acknowledged). Drops while the
-        batch was in flight shifted the queue: only messages still at its head are removed."""
+    def acknowledge(self, accepted: int, durable: int) -> None:
+        """The learner holds up to ``accepted`` (lower than before after a learner restart: the rest
+        is pending again) and has checkpointed up to ``durable`` (forgotten here)."""
         with self._cond:
-            for _ in range(min(count, len(self._items))):
+            self.accepted = accepted
+            while self._items and self._items[0].sequence <= min(durable, accepted):
                 self._items.popleft()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._items) - self._first_pending()
 
     def __len__(self) -> int:
         with self._cond:
@@ -106,8 +128,9 @@ class LearnerClient:
         reply = self.stub.GetConfig(pb.ConfigRequest(), metadata=self.metadata, timeout=CALL_TIMEOUT_S)
         return from_dict(Config, json.loads(reply.config_json))
 
-    def send(self, batch: list[pb.ActorMessage]) -> pb.Ack:
-        return self.stub.SendTransitions(pb.ActorBatch(messages=batch), metadata=self.metadata, timeout=CALL_TIMEOUT_S)
+    def send(self, actor_id: str, batch: list[pb.ActorMessage]) -> pb.Ack:
+        return self.stub.SendTransitions(pb.ActorBatch(actor_id=actor_id, messages=batch), metadata=self.metadata,
+                                         timeout=CALL_TIMEOUT_S)
 
     def parameters(self, have_version: int):
         chunks = list(self.stub.GetParameters(pb.ParametersRequest(have_version=have_version),
@@ -130,6 +153,9 @@ class ActorReport:
     period_ms: dict[str, float] = field(default_factory=dict)
     missed_deadlines: int = 0
     reconnects: int = 0
+    forgotten: int = 0
+    """Messages the learner held in memory only, dropped for room (lost only if it then died)."""
+    actor_id: str = ""
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -160,7 +186,7 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
     client = LearnerClient(address, token)
     cfg = wait_for_learner(client, stop, patience_s)
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
-    actor_id = f"actor-{actor_index}"
+    actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     agent = build_agent(cfg, ObservationLayout.of(cfg))
     queue = TransitionQueue(cfg.train.actor_queue)
     pending: list[dict] = []  # newest parameters, swapped in by the control loop
@@ -186,21 +212,28 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
             backoff.fail(stop)
 
     def sender() -> None:
-        backoff = Backoff()
-        while not (stop.is_set() and len(queue) == 0):
-            batch = queue.peek_batch(BATCH_BYTES, timeout=0.2)
-            if not batch:
-                continue
+        backoff, probe = Backoff(), False
+        while not (stop.is_set() and queue.pending() == 0):
             try:
-                client.send(batch)
-                queue.pop(len(batch))
-                status["sent"] += len(batch)
+                if probe:
+                    # After a failure the learner may have restarted from a checkpoint: ask what it
+                    # holds, and send again what it lost.
+                    ack = client.send(actor_id, [])
+                    queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                    probe = False
+                batch = queue.pending_batch(BATCH_BYTES, timeout=0.2)
+                if not batch:
+                    continue
+                ack = client.send(actor_id, batch)
+                queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                status["sent"] += ack.received
                 backoff.ok()
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
                     log.error("the learner refused a batch: %s; dropping it", exc.details())
-                    queue.pop(len(batch))
+                    queue.acknowledge(batch[-1].sequence, batch[-1].sequence)
                     continue
+                probe = True
                 status["reconnects"] += 1
                 if stop.is_set():
                     # Done acting: keep trying to deliver the rest for ``patience_s``, then give up.
@@ -270,4 +303,4 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
         client.close()
     return ActorReport(actor.env_steps, actor.episode, status["sent"], queue.dropped, status["version"], status["loads"],
                        _percentiles(actor.policy_seconds), _percentiles(clock["periods"]), clock["missed"],
-                       status["reconnects"])
+                       status["reconnects"], queue.forgotten, actor_id)

@@ -90,9 +90,11 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
     def checkpoint() -> Path:
         extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": dict(delivered),
                  "params_version": version[0]}
-        return write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
+        path = write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
                                 learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
                                 keep=cfg.train.keep_checkpoints)
+        service.set_durable(extra["actor_sequences"])  # actors may now forget what it holds
+        return path
 
     mid_episode: dict[str, bool] = {}
     last_heard: dict[str, float] = {}

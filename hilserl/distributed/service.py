@@ -87,6 +87,7 @@ class LearnerService(pb_grpc.LearnerServicer):
         self.params = params
         self.token = token
         self._seen: dict[str, int] = {}
+        self._durable: dict[str, int] = {}
         self._seen_lock = threading.Lock()
         self.refused = 0
         self.malformed = 0
@@ -112,10 +113,12 @@ class LearnerService(pb_grpc.LearnerServicer):
         self._authorise(context)
         decoded: list[Received] = []
         try:
+            if not request.actor_id:
+                raise MalformedMessage("a batch needs an actor_id")
             for m in request.messages:
                 kind = m.WhichOneof("payload")
-                if not m.actor_id or kind is None:
-                    raise MalformedMessage("a message needs an actor_id and a payload")
+                if m.actor_id != request.actor_id or kind is None:
+                    raise MalformedMessage("each message needs the batch's actor_id and a payload")
                 if kind == "transition":
                     decoded.append(Received(m.actor_id, m.sequence, transition=transition_from_pb(m.transition)))
                 else:
@@ -133,11 +136,19 @@ class LearnerService(pb_grpc.LearnerServicer):
                 self._seen[item.actor_id] = item.sequence
             self.inbox.put(item)  # blocks while the learner is behind: back-pressure to the actor's queue
             new += 1
-        return pb.Ack(received=new, duplicates=dups)
+        with self._seen_lock:
+            accepted, durable = self._seen.get(request.actor_id, 0), self._durable.get(request.actor_id, 0)
+        return pb.Ack(received=new, duplicates=dups, accepted_sequence=accepted, durable_sequence=durable)
 
     def restore_seen(self, seen: dict[str, int]) -> None:
+        """After a resume: what the checkpoint holds is all that is accepted, and all that is durable."""
         with self._seen_lock:
-            self._seen = dict(seen)
+            self._seen, self._durable = dict(seen), dict(seen)
+
+    def set_durable(self, delivered: dict[str, int]) -> None:
+        """After a checkpoint: the sequences it holds, per actor."""
+        with self._seen_lock:
+            self._durable = dict(delivered)
 
 
 def start_server(service: LearnerService, host: str, port: int) -> tuple[grpc.Server, int]:
