@@ -101,11 +101,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--control-steps", type=int, default=300)
+    ap.add_argument("--actor-threads", type=int, help="torch threads of the actor (default: as hilserl train)")
+    ap.add_argument("--control-only", action="store_true", help="only the control-loop figures (not written)")
     args = ap.parse_args()
     figures = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        for name, extra in (("wire_and_buffers", ["agent.feature_cache=false"]), ("with_feature_cache", [])):
+        for name, extra in [] if args.control_only else (("wire_and_buffers", ["agent.feature_cache=false"]), ("with_feature_cache", [])):
             overrides = ["train.env_steps=10000000", "train.learning_starts=10000000", "train.demo_episodes=0",
                          "buffer.online_capacity=4000", *extra]  # a ring of 4,000: bounded memory
             proc, address = start_learner(tmp / name, overrides)
@@ -117,22 +119,25 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(60)
             print(name, figures[f"ingest_{name}"])
-        print("parameter push", figures["parameter_push"])
+        if not args.control_only:
+            print("parameter push", figures["parameter_push"])
 
         # The control loop at 10 Hz while the learner updates on the same 2 cores.
         overrides = [f"train.env_steps={args.control_steps}", "train.learning_starts=50", "train.demo_episodes=2"]
         # As `hilserl train` runs them: half the cores each.
         threads = shared_machine_threads()
         proc, address = start_learner(tmp / "control", overrides, threads)
-        torch.set_num_threads(threads)
+        torch.set_num_threads(args.actor_threads or threads)
         try:
             report = run_actor(address, realtime=True, progress=False)
         finally:
             proc.wait(600)
         learner = json.loads((tmp / "control" / "learner_summary.json").read_text())
-        figures["control_loop"] = {**asdict(report), "learner_updates": learner["updates"], "torch_threads_each": threads}
+        figures["control_loop"] = {**asdict(report), "learner_updates": learner["updates"],
+                                   "learner_threads": threads, "actor_threads": args.actor_threads or threads}
         print("control loop", figures["control_loop"])
-    write_result("distributed_speed", figures)
+    if not args.control_only:
+        write_result("distributed_speed", figures)
 
 
 if __name__ == "__main__":
