@@ -134,9 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{result.episodes} episodes, {result.env_steps} env steps, {result.updates} learner updates")
     print(f"success over the last 20 training episodes: {result.success_rate_last_20:.0%}")
     if result.final_eval is not None:
-        e = result.final_eval
-        regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
-        print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
+        _print_eval(result.final_eval)
     return 0
 
 
@@ -192,6 +190,11 @@ def cmd_actor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_eval(e) -> None:
+    regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
+    print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
+
+
 def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> int:
     """A learner process and an actor (this process) on this machine, over loopback gRPC."""
     import subprocess
@@ -234,8 +237,7 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
     if args.eval_episodes:
         _, agent = load_agent(run_dir)
         final = evaluate(agent, cfg.env, args.eval_episodes, seed=cfg.seed)
-        regions = ", ".join(f"{k} {v:.0%}" for k, v in final.by_region.items())
-        print(f"evaluation without interventions: {final.success_rate:.0%} over {final.episodes} episodes ({regions})")
+        _print_eval(final)
     summary = {**json.loads((run_dir / "learner_summary.json").read_text()), "actor": asdict(report),
                "seconds": round(time.time() - started, 1), "final_eval": final.to_dict() if final else None}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

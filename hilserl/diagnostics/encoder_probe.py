@@ -89,11 +89,11 @@ def linear_probe(features: np.ndarray, targets: np.ndarray, seed: int = 0) -> Pr
     )
 
 
-def render_cube_positions(env_cfg: EnvConfig, count: int, seed: int = 0,
+def render_cube_positions(env: GraspCubeEnv, count: int, seed: int = 0,
                           positions: np.ndarray | None = None, progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Camera frames of the cube at ``count`` random positions and rotations of its reset range (or at
     the given ``positions``), the arm always at the centre of its reset range, so only the cube moves."""
-    env = GraspCubeEnv(env_cfg)
+    env_cfg = env.config
     rng = np.random.default_rng(seed)
     lo, hi = np.array(env_cfg.cube_region.low[:2]), np.array(env_cfg.cube_region.high[:2])
     xy = positions if positions is not None else rng.uniform(lo, hi, (count, 2))
@@ -105,7 +105,6 @@ def render_cube_positions(env_cfg: EnvConfig, count: int, seed: int = 0,
         for name in frames:
             frames[name].append(obs[name])
         actual.append(info["cube_start"][:2])
-    env.close()
     return {k: np.stack(v) for k, v in frames.items()}, np.asarray(actual)
 
 
@@ -215,8 +214,12 @@ def diagnose_encoder(env_cfg: EnvConfig, backbone: ResNet10, count: int = 300, s
                      progress: bool = True) -> EncoderDiagnosis:
     if env_cfg.state_only:
         raise ValueError("diagnose encoder needs cameras: env.state_only is true")
-    frames, positions = render_cube_positions(env_cfg, count, seed, progress=progress)
-    pair_frames, _ = render_cube_positions(env_cfg, 2, seed, positions=np.asarray(pair), progress=False)
+    env = GraspCubeEnv(env_cfg)
+    try:
+        frames, positions = render_cube_positions(env, count, seed, progress=progress)
+        pair_frames, _ = render_cube_positions(env, 2, seed, positions=np.asarray(pair), progress=False)
+    finally:
+        env.close()
     channels = FEATURE_CHANNELS
     probes, results, pair_stats, medians = {}, {}, {}, {}
     for cam, imgs in frames.items():

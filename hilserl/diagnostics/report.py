@@ -130,9 +130,13 @@ class RunReport:
         ax.set_title("share of intervention steps")
         ax.legend(loc="upper right", fontsize=8)
 
-    def plot_losses(self, ax: plt.Axes) -> None:
+    def _no_metrics(self, ax: plt.Axes) -> bool:
         if not self.metrics:
             ax.text(0.5, 0.5, "no learner updates logged", ha="center", transform=ax.transAxes)
+        return not self.metrics
+
+    def plot_losses(self, ax: plt.Axes) -> None:
+        if self._no_metrics(ax):
             return
         updates = self.column("update", "metrics")
         for key in ("critic_loss", "actor_loss", "temperature_loss"):
@@ -154,8 +158,7 @@ class RunReport:
         ax.legend(loc="upper left", fontsize=8)
 
     def plot_buffers(self, ax: plt.Axes) -> None:
-        if not self.metrics:
-            ax.text(0.5, 0.5, "no learner updates logged", ha="center", transform=ax.transAxes)
+        if self._no_metrics(ax):
             return
         steps = self.column("env_steps", "metrics")
         layers = [self.column(k, "metrics") for k, _ in BUFFER_KEYS]

@@ -47,8 +47,12 @@ class Backoff:
     def __init__(self, low: float = BACKOFF_S[0], high: float = BACKOFF_S[1]):
         self.low, self.high, self.delay = low, high, low
 
-    def fail(self, stop: threading.Event) -> None:
-        stop.wait(self.delay)
+    def fail(self, stop: threading.Event | None = None) -> None:
+        """Wait the current delay (cut short when ``stop`` is set), then double it."""
+        if stop is None:
+            time.sleep(self.delay)
+        else:
+            stop.wait(self.delay)
         self.delay = min(self.high, self.delay * 2)
 
     def ok(self) -> None:
@@ -241,8 +245,7 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
                     if time.time() - stopped_at > patience_s:
                         log.error("the learner is gone: %d transitions undelivered", len(queue))
                         return
-                    time.sleep(backoff.delay)
-                    backoff.delay = min(backoff.high, backoff.delay * 2)
+                    backoff.fail()
                 else:
                     backoff.fail(stop)
 
@@ -277,7 +280,7 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
 
     def enqueue(message: pb.ActorMessage) -> None:
         status["sequence"] += 1
-        message.actor_id, message.sequence, message.dropped = actor_id, status["sequence"], queue.dropped
+        message.actor_id, message.sequence = actor_id, status["sequence"]
         queue.put(message)
 
     actor = Actor(cfg, agent)

@@ -69,7 +69,7 @@ class RewardAudit:
     def begin_episode(self) -> None:
         self.current = EpisodeAudit()
 
-    def frame(self, step: int, prob: float, predicted: bool, truth: bool, images: list[np.ndarray]) -> None:
+    def frame(self, prob: float, predicted: bool, truth: bool, images: list[np.ndarray]) -> None:
         self.frames += 1
         if predicted and not truth:
             self.frame_fp += 1
@@ -162,7 +162,7 @@ class ClassifierReward(gym.Wrapper):
         success = self.rule.update(self._steps, frame)
         truth = bool(info.get("grasped") and info.get("lifted"))
         ep = self.audit.current
-        self.audit.frame(self._steps, prob, frame, truth, [obs[c] for c in self.classifier.head.cameras])
+        self.audit.frame(prob, frame, truth, [obs[c] for c in self.classifier.head.cameras])
         if info.get("is_success") and ep.sim_success_step is None:
             ep.sim_success_step = self._steps
         if success and ep.declared_step is None:
