@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from hilserl.agent.augment import crop_with_offsets, random_crop
-from hilserl.agent.networks import SpatialLearnedEmbeddings, tanh_gaussian_log_prob
+from hilserl.agent.networks import SpatialLearnedEmbeddings, dropout_mask, tanh_gaussian_log_prob
 from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, load_weights, feature_shape
 from hilserl.agent.sac import (
     Latents,
@@ -157,6 +157,43 @@ def test_update_runs_the_critic_actor_ratio_and_reports_metrics():
     assert {"critic_loss", "actor_loss", "temperature_loss", "alpha", "grasp_critic_loss"} <= set(info)
     assert agent.updates == 1
     assert any(not torch.equal(a, b) for a, b in zip(before, agent.critic.parameters()))
+
+
+def test_dropout_mask_drops_p_and_keeps_the_mean():
+    mask = dropout_mask((400, 1000), 0.1, np.random.default_rng(0))
+    dropped = (mask == 0).float().mean().item()
+    assert dropped == pytest.approx(0.1, abs=0.005)
+    assert mask.mean().item() == pytest.approx(1.0, abs=0.01)  # inverted dropout: expectation unchanged
+    assert torch.equal(mask, dropout_mask((400, 1000), 0.1, np.random.default_rng(0)))  # seeded
+    assert torch.all(dropout_mask((10, 10), 0.0, np.random.default_rng(0)) == 1.0)
+
+
+def image_agent(dropout: float) -> SACAgent:
+    cfg = small_config(encoder=EncoderConfig(dropout=dropout, image_latent_dim=16))
+    return SACAgent(cfg, STATE_DIM, {"wrist": (512, 4, 4)}, backbone=ResNet10(), seed=0)
+
+
+def test_one_dropout_mask_is_shared_by_a_critic_steps_encodings():
+    """Same features in obs and next obs: the online encodings agree only if they share the mask;
+    the target encoder (a copy before any update) then agrees too; eval mode drops nothing."""
+    agent = image_agent(dropout=0.5).train()
+    features = torch.randn(8, 512, 4, 4)
+    b = batch(8)
+    b["obs"]["wrist"] = b["next_obs"]["wrist"] = features
+    b["next_obs"]["state"] = b["obs"]["state"]
+    z = Latents.of(agent, b)
+    assert torch.allclose(z.obs, z.next_obs) and torch.allclose(z.next_obs, z.target_next_obs)
+    agent.eval()
+    assert not torch.allclose(Latents.of(agent, b).obs, z.obs)
+
+
+def test_the_agents_random_streams_are_saved_and_restored():
+    agent = image_agent(dropout=0.1)
+    saved = agent.rng_state()
+    first = (torch.randn(3, generator=agent.generator), agent.dropout_rng.random())
+    agent.set_rng_state(saved)
+    assert torch.equal(torch.randn(3, generator=agent.generator), first[0])
+    assert agent.dropout_rng.random() == first[1]
 
 
 def test_act_returns_a_valid_action():

@@ -74,7 +74,8 @@ def grasp_penalties(state: torch.Tensor, classes: torch.Tensor, penalty: float) 
 @dataclass
 class Latents:
     """Encoder outputs of one batch: ``obs`` with gradient (the critic trains the encoder), ``next_obs``
-    by the online and the target encoder without."""
+    by the online and the target encoder without. The three encodings share one dropout mask per
+    camera, as HIL-SERL's critic loss passes one dropout key to the online and the target critic."""
 
     obs: torch.Tensor
     next_obs: torch.Tensor
@@ -82,10 +83,11 @@ class Latents:
 
     @classmethod
     def of(cls, agent: "SACAgent", batch: Batch) -> "Latents":
+        masks = agent.critic.encoder.dropout_masks(len(batch["reward"]), agent.dropout_rng) if agent.training else None
         with torch.no_grad():
-            next_obs = agent.critic.encoder(batch["next_obs"])
-            target_next = agent.target_critic.encoder(batch["next_obs"])
-        return cls(agent.critic.encoder(batch["obs"]), next_obs, target_next)
+            next_obs = agent.critic.encoder(batch["next_obs"], masks)
+            target_next = agent.target_critic.encoder(batch["next_obs"], masks)
+        return cls(agent.critic.encoder(batch["obs"], masks), next_obs, target_next)
 
 
 def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
@@ -170,6 +172,7 @@ class SACAgent(nn.Module):
         self.temperature_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
         self.grasp_opt = torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr, fused=True)
         self.generator = torch.Generator().manual_seed(seed)
+        self.dropout_rng = np.random.default_rng(seed)
         self.updates = 0
 
     def set_state_normalizer(self, states: np.ndarray) -> None:
@@ -228,7 +231,9 @@ class SACAgent(nn.Module):
 
     def update(self, batches: list[Batch]) -> dict[str, float]:
         """One learner update: a critic step per batch (``critic_actor_ratio`` of them), then an
-        actor and temperature step on the last batch."""
+        actor and temperature step on the last batch. As in HIL-SERL, whose last update computes
+        every loss from the same parameters, the actor sees the last critic step's latents (from
+        before that step), detached: no second pass through the encoder."""
         cfg = self.config
         self.train()
         info: dict[str, float] = {}
@@ -243,9 +248,7 @@ class SACAgent(nn.Module):
             soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
             info.update(info_c)
             info.update(info_g)
-        with torch.no_grad():
-            z_actor = self.critic.encoder(batch["obs"])  # after the last critic step
-        loss, info_a = actor_loss(self, Latents(z_actor, z.next_obs, z.target_next_obs), self.generator)
+        loss, info_a = actor_loss(self, z, self.generator)
         self._step(self.actor_opt, loss, "actor_loss")
         t_loss = temperature_loss(self.log_alpha, info_a.pop("_entropy"), self.target_entropy)
         self._step(self.temperature_opt, t_loss, "temperature_loss")
@@ -254,6 +257,14 @@ class SACAgent(nn.Module):
         info["alpha"] = self.alpha.item()
         self.updates += 1
         return info
+
+    def rng_state(self) -> dict[str, Any]:
+        """The agent's random streams (sampling and crops; dropout), for an exact resume."""
+        return {"torch": self.generator.get_state(), "dropout": self.dropout_rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["torch"])
+        self.dropout_rng.bit_generator.state = state["dropout"]
 
     # -------------------------------------------------------------------------------- acting
     @torch.no_grad()

@@ -107,6 +107,7 @@ class Learner:
             "agent": agent.state_dict(),
             "optimizers": {name: getattr(agent, name).state_dict() for name in self.OPTIMIZERS},
             "updates": agent.updates,
+            "agent_rngs": agent.rng_state(),
             "buffer_rngs": {name: buf.rng.bit_generator.state for name, buf in self.buffers().items()},
             "online_added_by_kind": dict(self.online_added_by_kind),
             "demo_loaded": self.demo_loaded,
@@ -121,6 +122,8 @@ class Learner:
         for name in self.OPTIMIZERS:
             getattr(agent, name).load_state_dict(state["optimizers"][name])
         agent.updates = int(state["updates"])
+        if "agent_rngs" in state:  # checkpoints before the agent's streams were saved lack them
+            agent.set_rng_state(state["agent_rngs"])
         if "_folder" in state:  # a checkpoint read from disk: its buffers' rows lie beside it
             load_buffers(state["_folder"], self.buffers())
         for name, buf in self.buffers().items():
