@@ -2,15 +2,20 @@
 per-batch encoding of every image, side by side in one run. Also bytes per stored transition.
 
 Goal (issue 3): the cache at least 100x faster. Usage: python -m benchmarks.learner_speed
+
+``--bf16`` adds an experiment: cached updates under bfloat16 autocast (matmul inputs in bf16, weights
+and optimiser in fp32). It is not an agent setting: lower precision has not been shown to learn here.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 import hilserl  # noqa: F401
 import numpy as np
+import torch
 
 from benchmarks.common import write_result
 from hilserl.config import load_config
@@ -37,11 +42,13 @@ def fill(learner: Learner, n: int, rng: np.random.Generator) -> float:
     return time.perf_counter() - start
 
 
-def updates_per_second(learner: Learner, updates: int) -> float:
-    learner.update()  # warm-up
-    start = time.perf_counter()
-    for _ in range(updates):
-        learner.update()
+def updates_per_second(learner: Learner, updates: int, bf16: bool = False) -> float:
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    with precision:
+        learner.update()  # warm-up
+        start = time.perf_counter()
+        for _ in range(updates):
+            learner.update()
     return updates / (time.perf_counter() - start)
 
 
@@ -50,15 +57,19 @@ def main() -> None:
     ap.add_argument("--transitions", type=int, default=300)
     ap.add_argument("--cached-updates", type=int, default=30)
     ap.add_argument("--encoded-updates", type=int, default=2)
+    ap.add_argument("--bf16", action="store_true", help="also time cached updates under bfloat16 autocast")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     figures = {}
-    for mode, cache, updates in (("feature_cache", True, args.cached_updates),
-                                 ("per_batch_encoding", False, args.encoded_updates)):
+    modes = [("feature_cache", True, args.cached_updates, False),
+             ("per_batch_encoding", False, args.encoded_updates, False)]
+    if args.bf16:
+        modes.append(("feature_cache_bf16_autocast", True, args.cached_updates, True))
+    for mode, cache, updates, bf16 in modes:
         cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1"])
         learner = Learner(cfg)
         insert_s = fill(learner, args.transitions, rng)
-        ups = updates_per_second(learner, updates)
+        ups = updates_per_second(learner, updates, bf16)
         figures[mode] = {
             "updates_per_second": round(ups, 3),
             "insert_ms_per_transition": round(1000 * insert_s / args.transitions, 2),
@@ -67,9 +78,14 @@ def main() -> None:
         print(f"{mode:>20}: {ups:8.3f} updates/s (batch 256, {cfg.agent.critic_actor_ratio} critic + 1 actor step), "
               f"insert {figures[mode]['insert_ms_per_transition']} ms/transition, "
               f"{learner.bytes_per_transition / 1024:.0f} KiB/transition")
-    ratio = figures["feature_cache"]["updates_per_second"] / figures["per_batch_encoding"]["updates_per_second"]
+    encoded = figures["per_batch_encoding"]["updates_per_second"]
+    ratio = figures["feature_cache"]["updates_per_second"] / encoded
     print(f"feature cache speed-up: {ratio:.0f}x; LeRobot's float32 images: {LEROBOT_BYTES_PER_TRANSITION / 1024:.0f} KiB/transition")
-    write_result("learner_speed", {**figures, "speedup": round(ratio, 1),
+    extra = {}
+    if args.bf16:
+        extra["speedup_bf16_autocast"] = round(figures["feature_cache_bf16_autocast"]["updates_per_second"] / encoded, 1)
+        print(f"with bf16 autocast (experiment, not a setting): {extra['speedup_bf16_autocast']:.0f}x")
+    write_result("learner_speed", {**figures, "speedup": round(ratio, 1), **extra,
                                    "lerobot_bytes_per_transition": LEROBOT_BYTES_PER_TRANSITION})
 
 
