@@ -88,3 +88,12 @@ def test_episodes_log_the_curriculum_range_and_the_discounted_return(tmp_path):
         if e["success"]:
             assert e["discounted_return"] == pytest.approx(0.97 ** (e["length"] - 1))
     assert {"demo_steps", "policy_steps", "intervention_steps"} <= set(read_jsonl(tmp_path / "metrics.jsonl")[-1])
+
+
+def test_an_expert_that_cannot_succeed_is_a_message_not_a_hang(tmp_path, capsys):
+    from hilserl.cli import main
+
+    code = main(["record-demos", "--episodes", "2", "--out", str(tmp_path / "demos"),
+                 "--set", "env.state_only=true", "--set", "env.episode_seconds=0.5"])
+    err = capsys.readouterr().err
+    assert code == 2 and "succeeded in 0 of 10 episodes" in err and "0.5 s (5 steps)" in err

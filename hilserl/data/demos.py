@@ -14,6 +14,13 @@ from hilserl.teleop.expert import expert_policy
 
 DEMO_SEED_OFFSET = 5 * 10**6
 """Demonstration seeds start here, apart from training and evaluation seeds."""
+MAX_ATTEMPTS_PER_DEMO = 5
+"""The expert succeeds about 95% of the time on the default task; far fewer successes mean the task
+cannot be done as configured (episodes too short, cube out of reach): stop and say so."""
+
+
+class ExpertCannotSucceed(ValueError):
+    """The scripted expert failed too often to record successful demonstrations (the CLI prints it)."""
 
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True) -> int:
@@ -26,6 +33,12 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     kept, attempt = 0, 0
     with tqdm(total=episodes, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
         while kept < episodes:
+            if attempt >= MAX_ATTEMPTS_PER_DEMO * episodes:
+                env.close()
+                raise ExpertCannotSucceed(
+                    f"the scripted expert succeeded in {kept} of {attempt} episodes; with episodes of "
+                    f"{env_cfg.episode_seconds:g} s ({env_cfg.max_episode_steps} steps) the task may not be "
+                    "doable: check env.episode_seconds and the reset ranges")
             steps = []
             result = run_episode(env, policy, seed=DEMO_SEED_OFFSET + seed + attempt, on_transition=steps.append)
             attempt += 1
