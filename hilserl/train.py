@@ -167,7 +167,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
     actor = Actor(cfg, learner.agent)
     if state is not None:
         learner.load_state_dict(state)
-        actor.load_state_dict(state["actor"])
+        actor.load_state_dict(state.get("actor_states", {}).get(0, state["actor"]))  # two-process runs keep one per actor
         set_rng_state(state["rng"])
         demo_steps = learner.demo_loaded
     else:

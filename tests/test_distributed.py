@@ -84,12 +84,12 @@ def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
     try:
         for token in (None, "wrong"):
             with pytest.raises(grpc.RpcError) as info:
-                LearnerClient(address, token).config()
+                LearnerClient(address, token).config()[0]
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(PermissionError, match="refused this actor"):
             run_actor(address, token="wrong", patience_s=5, progress=False)
         good = LearnerClient(address, "s3cret")
-        assert good.config().train.env_steps == 100000
+        assert good.config()[0].train.env_steps == 100000
         bad = pb.ActorMessage(actor_id="a", sequence=1, transition=pb.Transition(action=pb.Tensor(name="action", dtype="float32", shape=[4], data=b"xx")))
         with pytest.raises(grpc.RpcError) as info:
             good.send("a", [bad])
@@ -98,7 +98,7 @@ def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
         with pytest.raises(grpc.RpcError) as info:
             good.send("a", [oversized])
         assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert good.config().seed == cfg.seed  # still serving
+        assert good.config()[0].seed == cfg.seed  # still serving
     finally:
         stop.set()
         thread.join(30)
@@ -185,3 +185,25 @@ def test_two_actors_feed_one_learner(tmp_path):
     # each actor ran its own episodes: different cube positions
     starts = {e["actor_id"]: (e["cube_x"], e["cube_y"]) for e in episodes}
     assert len(set(starts.values())) == 2
+
+
+def test_a_resumed_run_continues_the_actors_episodes(tmp_path):
+    """The learner keeps each actor's state (episode counter, curriculum, the simulated human's random
+    state) and hands it back: after a resume the actor runs the remaining steps, on new episodes."""
+    def run(env_steps: int, resume: bool):
+        cfg = load_config(None, [*SMALL, f"train.env_steps={env_steps}", "env.episode_seconds=4"])
+        address, stop, thread = start_learner_thread(cfg, tmp_path, resume=resume)
+        report = run_actor(address, progress=False, patience_s=10)
+        thread.join(120)
+        assert not thread.is_alive()
+        return report
+
+    first = run(80, resume=False)
+    assert (first.env_steps, first.episodes) == (80, 2)
+    second = run(160, resume=True)
+    assert (second.env_steps, second.episodes) == (160, 4)  # went on from episode 2, not from 0
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    assert len(episodes) == 4 and "actor_state" not in episodes[0]
+    starts = [(e["cube_x"], e["cube_y"]) for e in episodes]
+    assert len(set(starts)) == 4  # episodes 2 and 3 are new cube positions, not episodes 0 and 1 again
+    assert json.loads((tmp_path / "learner_summary.json").read_text())["env_steps"] == 160

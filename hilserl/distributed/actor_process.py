@@ -128,9 +128,12 @@ class LearnerClient:
         self.stub = pb_grpc.LearnerStub(self.channel)
         self.metadata = ((TOKEN_METADATA, token),) if token else ()
 
-    def config(self) -> Config:
-        reply = self.stub.GetConfig(pb.ConfigRequest(), metadata=self.metadata, timeout=CALL_TIMEOUT_S)
-        return from_dict(Config, json.loads(reply.config_json))
+    def config(self, actor_index: int = 0) -> tuple[Config, dict | None]:
+        """The run's config, and this actor's state if the learner holds one (a restart or a resume)."""
+        reply = self.stub.GetConfig(pb.ConfigRequest(actor_index=actor_index), metadata=self.metadata,
+                                    timeout=CALL_TIMEOUT_S)
+        state = json.loads(reply.actor_state_json) if reply.actor_state_json else None
+        return from_dict(Config, json.loads(reply.config_json)), state
 
     def send(self, actor_id: str, batch: list[pb.ActorMessage]) -> pb.Ack:
         return self.stub.SendTransitions(pb.ActorBatch(actor_id=actor_id, messages=batch), metadata=self.metadata,
@@ -170,11 +173,12 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
             "max": float(ms.max())}
 
 
-def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float) -> Config:
+def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float,
+                     actor_index: int = 0) -> tuple[Config, dict | None]:
     backoff, start = Backoff(), time.time()
     while True:
         try:
-            return client.config()
+            return client.config(actor_index)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise PermissionError(f"the learner refused this actor: {exc.details()}") from exc
@@ -188,7 +192,7 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
               progress: bool = True) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
-    cfg = wait_for_learner(client, stop, patience_s)
+    cfg, resumed = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     agent = build_agent(cfg, ObservationLayout.of(cfg))
@@ -285,6 +289,12 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
 
     actor = Actor(cfg, agent)
     actor.before_act = before_act
+    if resumed is not None:
+        # Episode counter (episodes are seeded by it), curriculum and the simulated human's random
+        # state: the run goes on where this actor's last delivered episode left it.
+        actor.load_state_dict(resumed)
+        if progress:
+            print(f"{actor_id}: continuing at episode {actor.episode}, env step {actor.env_steps}", flush=True)
     threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
     for t in threads:
         t.start()
@@ -292,7 +302,8 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
     try:
         while actor.env_steps < total and not stop.is_set():
             stats = actor.run_episode(lambda t: enqueue(pb.ActorMessage(transition=transition_to_pb(t))))
-            record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": status["version"]}
+            record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": status["version"],
+                      "actor_index": actor_index, "actor_state": actor.state_dict()}
             enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
             clock["next"] = None  # a reset is not a control step
             if progress:

@@ -49,6 +49,15 @@ class LearnerProcessResult:
     dropped_by_actors: dict[str, int] = field(default_factory=dict)
 
 
+def resumed_actor_states(state: dict) -> dict[int, dict]:
+    """Per actor index, where each actor was at the checkpoint. A checkpoint of ``train
+    --single-process`` (or of a learner from before actor states were kept) holds one actor's
+    state or counters under "actor": they go to actor 0."""
+    if "actor_states" in state:
+        return {int(i): s for i, s in state["actor_states"].items()}
+    return {0: dict(state["actor"])}
+
+
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
                 resume: bool = False, progress: bool = True, tensorboard: bool = True,
                 port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
@@ -57,11 +66,13 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
     learner = Learner(cfg)
     counters = {"env_steps": 0, "episode": 0}
     seen: dict[str, int] = {}
+    actor_states: dict[int, dict] = {}
     if state is not None:
         learner.load_state_dict(state)
         set_rng_state(state["rng"])
         counters = {"env_steps": int(state["actor"]["env_steps"]), "episode": int(state["actor"]["episode"])}
         seen = state.get("actor_sequences", {})
+        actor_states = resumed_actor_states(state)
     else:
         load_demos(cfg, learner, run_dir)
 
@@ -74,7 +85,7 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
 
     publish()
     inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_SIZE)
-    service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token)
+    service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token, actor_states)
     service.restore_seen(seen)
     server, bound = start_server(service, host, port)
     if port_file is not None:
@@ -89,7 +100,7 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
 
     def checkpoint() -> Path:
         extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": dict(delivered),
-                 "params_version": version[0]}
+                 "actor_states": dict(actor_states), "params_version": version[0]}
         path = write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
                                 learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
                                 keep=cfg.train.keep_checkpoints)
@@ -114,6 +125,8 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
             record = json.loads(item.episode_json)
             record["episode"], record["env_steps"] = counters["episode"], counters["env_steps"]
             record["actor_id"] = item.actor_id
+            if "actor_state" in record:
+                actor_states[int(record.pop("actor_index", 0))] = record.pop("actor_state")
             dropped[item.actor_id] = int(record.pop("dropped", dropped.get(item.actor_id, 0)))
             counters["episode"] += 1
             run_log.episode(record)

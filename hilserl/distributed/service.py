@@ -9,6 +9,7 @@ message is refused with INVALID_ARGUMENT (or by gRPC's size limit) and the servi
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import queue
@@ -81,8 +82,11 @@ class ParameterStore:
 
 
 class LearnerService(pb_grpc.LearnerServicer):
-    def __init__(self, config_json: str, inbox: "queue.Queue[Received]", params: ParameterStore, token: str | None):
+    def __init__(self, config_json: str, inbox: "queue.Queue[Received]", params: ParameterStore, token: str | None,
+                 actor_states: dict[int, dict] | None = None):
         self.config_json = config_json
+        self.actor_states = actor_states if actor_states is not None else {}
+        """Per actor index, its state after its last episode taken in (kept up to date by the learner)."""
         self.inbox = inbox
         self.params = params
         self.token = token
@@ -103,7 +107,8 @@ class LearnerService(pb_grpc.LearnerServicer):
 
     def GetConfig(self, request, context):
         self._authorise(context)
-        return pb.ConfigReply(config_json=self.config_json)
+        state = self.actor_states.get(request.actor_index)
+        return pb.ConfigReply(config_json=self.config_json, actor_state_json=json.dumps(state) if state else "")
 
     def GetParameters(self, request, context):
         self._authorise(context)
