@@ -456,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_actor)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
-    p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_*.pt or an exported checkpoints/policy.safetensors")
+    p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_<update> folder or an exported checkpoints/policy.safetensors")
     p.add_argument("--nx", type=int, default=3, help="cube x positions (default 3)")
     p.add_argument("--ny", type=int, default=3, help="cube y positions (default 3)")
     p.add_argument("--nyaw", type=int, default=3, help="cube rotations (default 3)")
