@@ -110,6 +110,17 @@ def test_expert_succeeds_over_seeded_resets(state_env):
     assert regions == {"front", "back"}
 
 
+@pytest.mark.parametrize("control_hz", [20.0, 50.0])
+def test_expert_succeeds_at_other_control_rates(control_hz):
+    """The jaws close and the arm tracks in seconds, not steps: at 50 Hz an expert that counted
+    steps opened the jaws before they had closed and oscillated around its goals (1 success in 40)."""
+    env = GraspCubeEnv(EnvConfig(state_only=True, control_hz=control_hz, episode_seconds=3.0))
+    policy = expert_policy(env)
+    rate = np.mean([run_episode(env, policy, seed=2000 + s).success for s in range(20)])
+    env.close()
+    assert rate >= 0.95, rate
+
+
 def test_success_needs_min_steps_and_consecutive_frames():
     cfg = EnvConfig(state_only=True)
     env = GraspCubeEnv(cfg)

@@ -14,7 +14,7 @@ GRID = Grid(xs=(0.17, 0.25), ys=(-0.03, 0.03), yaws=(0.0,))
 def blind_policy(env, cube_xy=(0.25, -0.03)):
     """The expert, told the cube is always at ``cube_xy``: the user's "same grasp motion regardless
     of cube position". It succeeds only in the cell where the cube really is there."""
-    expert = ScriptedExpert(env.config.action_scale, env.config.cube_size)
+    expert = ScriptedExpert.for_task(env.config)
     last = [-1]
 
     def act(_obs):

@@ -16,7 +16,7 @@ AWAY = np.array([-1.0, -1.0, 1.0, 0.0], dtype=np.float32)
 
 def make_human(env, **kw):
     cfg = HumanConfig(**kw)
-    expert = ScriptedExpert(env.config.action_scale, env.config.cube_size)
+    expert = ScriptedExpert.for_task(env.config)
     return SimulatedHuman(cfg, expert, env.true_state, np.random.default_rng(0))
 
 
@@ -52,7 +52,7 @@ def test_brief_explores_first_then_makes_short_corrections(state_env):
 def test_brief_leaves_a_policy_alone_while_it_approaches(state_env):
     human = make_human(state_env, strategy="brief", explore_steps=(0, 0))
     state_env.reset(seed=0)
-    expert = ScriptedExpert(state_env.config.action_scale, state_env.config.cube_size)
+    expert = ScriptedExpert.for_task(state_env.config)
     flags = []
     run_episode(state_env, lambda o: expert.act(state_env.true_state()), human=human, seed=0,
                 on_transition=lambda t: flags.append(t.intervened))

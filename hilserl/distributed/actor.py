@@ -57,7 +57,7 @@ class Actor:
         self.agent = agent
         self.env, self.reward_audit = make_env(cfg.env)
         if human is None:
-            expert = ScriptedExpert(cfg.env.action_scale, cfg.env.cube_size)
+            expert = ScriptedExpert.for_task(cfg.env)
             human = SimulatedHuman(cfg.human, expert, self.env.unwrapped.true_state, np.random.default_rng(cfg.seed + 7))
         self.human = human
         self.curriculum = ResetCurriculum(cfg.train.curriculum)

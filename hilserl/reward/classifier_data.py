@@ -81,7 +81,7 @@ class KeyLabels:
 
 def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator, policy: Act | None = None) -> Act:
     cfg = env.config
-    expert = ScriptedExpert(cfg.action_scale, cfg.cube_size)
+    expert = ScriptedExpert.for_task(cfg)
     if name == "policy":
         assert policy is not None
         return policy

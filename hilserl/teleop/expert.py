@@ -7,11 +7,13 @@ make brief corrections in the middle of the policy's attempt.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from hilserl.config import EnvConfig
 from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, make_action
 from hilserl.envs.grasp_env import TrueState
 
@@ -32,25 +34,35 @@ class ExpertConfig:
     align_tolerance: float = 0.006
     """Horizontal error under which the expert descends (m)."""
     height_tolerance: float = 0.005
-    close_steps: int = 4
-    """Steps the jaws need to close on the cube before the expert lifts; if they then hold nothing,
-    the expert opens them and tries again."""
-    gain: float = 1.0
-    """Proportional gain: action = gain * error / action_scale, clipped to [-1, 1]."""
+    close_seconds: float = 0.4
+    """Time the jaws need to close on the cube before the expert lifts; if they then hold nothing,
+    the expert opens them and tries again. In seconds, not steps: the jaws close at the same speed
+    whatever the control rate (4 steps at 10 Hz, 20 at 50 Hz)."""
+    response_seconds: float = 0.1
+    """Time over which the expert closes a position error: each step commands the share
+    min(1, step / response_seconds) of it. At the default 10 Hz that is all of it; at higher rates
+    commanding all of it every step outruns the arm's tracking lag and oscillates."""
 
 
 class ScriptedExpert:
-    def __init__(self, action_scale: float, cube_size: float, config: ExpertConfig = ExpertConfig()):
+    def __init__(self, action_scale: float, cube_size: float, control_hz: float,
+                 config: ExpertConfig = ExpertConfig()):
         self.action_scale = action_scale
         self.cube_half = cube_size / 2.0
         self.config = config
+        self.close_steps = max(1, math.ceil(config.close_seconds * control_hz))
+        self.gain = min(1.0, 1.0 / (config.response_seconds * control_hz))
         self._closed_for = NOT_CLOSED_BY_ME
+
+    @classmethod
+    def for_task(cls, env: EnvConfig, config: ExpertConfig = ExpertConfig()) -> "ScriptedExpert":
+        return cls(env.action_scale, env.cube_size, env.control_hz, config)
 
     def reset(self) -> None:
         self._closed_for = NOT_CLOSED_BY_ME
 
     def _move(self, ee: np.ndarray, goal: np.ndarray) -> np.ndarray:
-        return np.clip(self.config.gain * (goal - ee) / self.action_scale, -1.0, 1.0)
+        return np.clip(self.gain * (goal - ee) / self.action_scale, -1.0, 1.0)
 
     def act(self, s: TrueState) -> np.ndarray:
         cfg = self.config
@@ -62,9 +74,9 @@ class ScriptedExpert:
             self._closed_for += 1
             if s.grasped:
                 goal = np.array([s.ee_pos[0], s.ee_pos[1], cfg.hold_height])
-                arm = self._move(s.ee_pos, goal) if self._closed_for > cfg.close_steps else np.zeros(3)
+                arm = self._move(s.ee_pos, goal) if self._closed_for > self.close_steps else np.zeros(3)
                 return make_action(arm, GRIPPER_STAY)
-            if self._closed_for <= cfg.close_steps:
+            if self._closed_for <= self.close_steps:
                 return make_action(np.zeros(3), GRIPPER_STAY)
             # Closed on nothing (missed, the cube slipped, or someone else closed it): open, retry.
             self._closed_for = NOT_CLOSED_BY_ME
@@ -89,7 +101,7 @@ class ScriptedExpert:
 def expert_policy(env) -> Callable[[dict], np.ndarray]:
     """The expert as a policy of observations: it ignores them and reads ``env``'s true state."""
     base = env.unwrapped
-    expert = ScriptedExpert(base.config.action_scale, base.config.cube_size)
+    expert = ScriptedExpert.for_task(base.config)
     last_step = [-1]
 
     def act(_obs: dict) -> np.ndarray:
