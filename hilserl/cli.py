@@ -61,7 +61,7 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
     from hilserl.data.demos import record_demos
 
     cfg = _config(args)
-    kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed)
+    kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement)
     print(f"recorded {kept} successful expert episodes into {args.out} (format: docs/data_format.md)")
     return 0
 
@@ -358,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("outputs/resnet10_sim.safetensors"), help="weights file")
     p.set_defaults(func=cmd_pretrain_encoder)
 
-    p = sub.add_parser("record-demos", help="record demonstrations with the scripted expert")
+    p = sub.add_parser(
+        "record-demos", help="record demonstrations with the scripted expert",
+        description="Records successful scripted-expert episodes. The cubes are placed on a grid over the "
+                    "reset range, corners included, so that every part of the range has an example "
+                    "(--set train.demo_placement=random: random resets instead).")
     _add_config_args(p)
     p.add_argument("--episodes", type=int, default=20, help="successful episodes to record (default 20)")
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")

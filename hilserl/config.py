@@ -31,6 +31,11 @@ def _check_range(name: str, value: float, lo: float, hi: float, *, lo_open: bool
         raise ConfigError(f"{name} = {value!r} is out of range; allowed {bracket}{lo}, {hi}]")
 
 
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} = {value!r} is unknown; allowed {', '.join(allowed)}")
+
+
 def _check_vec(name: str, value: tuple[float, ...], length: int) -> None:
     if len(value) != length:
         raise ConfigError(f"{name} must have {length} values, got {len(value)}: {value!r}")
@@ -101,8 +106,7 @@ class RewardConfig:
         _check_range("env.reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
         _check_range("env.reward.consecutive_success_frames", self.consecutive_success_frames, 1, 10_000)
         _check_range("env.reward.classifier_threshold", self.classifier_threshold, 0.0, 1.0)
-        if self.source not in ("sim", "classifier"):
-            raise ConfigError(f"env.reward.source = {self.source!r}; allowed 'sim' or 'classifier'")
+        _check_choice("env.reward.source", self.source, ("sim", "classifier"))
         if self.source == "classifier" and not self.classifier:
             raise ConfigError("env.reward.source = 'classifier' needs env.reward.classifier (a file of "
                               "`hilserl train-classifier`)")
@@ -221,8 +225,7 @@ class HumanConfig:
     """...over this many episodes."""
 
     def validate(self) -> None:
-        if self.strategy not in ("brief", "takeover", "none"):
-            raise ConfigError(f"human.strategy = {self.strategy!r} is unknown; allowed brief, takeover, none")
+        _check_choice("human.strategy", self.strategy, ("brief", "takeover", "none"))
         lo, hi = self.explore_steps
         if not 0 <= lo <= hi:
             raise ConfigError(f"human.explore_steps = {self.explore_steps} must satisfy 0 <= low <= high")
@@ -361,6 +364,12 @@ class TrainConfig:
     when actor and learner share one process. HIL-SERL's learner runs asynchronously and does several
     updates per 10 Hz env step (SERL's examples use an update-to-data ratio of 8)."""
     demo_episodes: int = 20
+    demo_placement: Literal["grid", "random"] = "grid"
+    """Where the recorded demos put the cube: 'grid' spreads them over the whole reset range, edges
+    and corners included (the largest square grid that fits, the rest random; rotations spread over
+    the yaw range), so that no part of the range lacks an example; 'random' draws them as training
+    resets do. Demos are half of every batch: with 20 random ones, corners go unshown and the
+    policy missed cubes there."""
     demo_dir: str = ""
     """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""
     log_every: int = 100
@@ -382,6 +391,7 @@ class TrainConfig:
         _check_range("train.learning_starts", self.learning_starts, 1, 10**9)
         _check_range("train.updates_per_env_step", self.updates_per_env_step, 0, 1000)
         _check_range("train.demo_episodes", self.demo_episodes, 0, 100_000)
+        _check_choice("train.demo_placement", self.demo_placement, ("grid", "random"))
         _check_range("train.log_every", self.log_every, 1, 10**9)
         _check_range("train.checkpoint_every", self.checkpoint_every, 1, 10**9)
         _check_range("train.keep_checkpoints", self.keep_checkpoints, 1, 1000)

@@ -60,7 +60,7 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path) -> int:
         return 0
     root = demo_dir_for(cfg, run_dir)
     if not (root / "meta.json").exists():
-        record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed)
+        record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed, placement=cfg.train.demo_placement)
     states = []
     for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes):
         learner.add_demo(t)

@@ -147,3 +147,41 @@ def test_episode_dataset_roundtrip_and_refusals(tmp_path):
         list(iter_transitions(tmp_path, 5, cams))
     with pytest.raises(DatasetMismatch, match=r"images are \(8, 8, 3\), the env gives \(16, 16, 3\)"):
         list(iter_transitions(tmp_path, 3, {"wrist": (16, 16, 3)}))
+
+
+def test_grid_placements_cover_the_reset_range_corners_included():
+    from hilserl.config import EnvConfig
+    from hilserl.data.demos import grid_placements
+
+    env = EnvConfig(state_only=True)
+    lo, hi, r = env.cube_region.low, env.cube_region.high, env.cube_yaw_range
+    places = grid_placements(env, 20, np.random.default_rng(0))
+    xy = np.array([p[:2] for p in places])
+    yaw = np.array([p[2] for p in places])
+    assert len(places) == 20 and len({tuple(p) for p in xy.round(6)}) == 20
+    for corner in [(lo[0], lo[1]), (lo[0], hi[1]), (hi[0], lo[1]), (hi[0], hi[1])]:
+        assert np.isclose(xy, corner).all(axis=1).any(), corner
+    assert (xy >= np.array(lo[:2]) - 1e-9).all() and (xy <= np.array(hi[:2]) + 1e-9).all()
+    assert np.allclose(np.sort(yaw), np.linspace(-r, r, 20))  # every rotation band, once
+    one = grid_placements(env, 1, np.random.default_rng(0))  # a single demo: the range's centre
+    assert np.allclose(one[0][:2], [(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2])
+
+
+@pytest.mark.parametrize("placement", ["grid", "random"])
+def test_recorded_demos_put_the_cube_where_the_placement_says(tmp_path, placement):
+    from hilserl.config import EnvConfig
+    from hilserl.data.demos import grid_placements, record_demos
+    from hilserl.envs.grasp_env import GraspCubeEnv
+
+    env_cfg = EnvConfig(state_only=True)
+    state_dim = GraspCubeEnv(env_cfg).observation_space["state"].shape[0]
+    assert record_demos(env_cfg, 4, tmp_path, placement=placement) == 4
+    starts, new_episode = [], True
+    for t in iter_transitions(tmp_path, state_dim, {}):
+        if new_episode:
+            starts.append(t.observation["state"][16:18])  # the cube's true x, y (state-only mode)
+        new_episode = t.terminated or t.truncated
+    corners = np.array([p[:2] for p in grid_placements(env_cfg, 4, np.random.default_rng(0))])
+    at_corners = np.isclose(np.array(starts), corners, atol=2e-3).all(axis=1)
+    assert len(starts) == 4
+    assert at_corners.all() if placement == "grid" else not at_corners.any()

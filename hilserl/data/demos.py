@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from hilserl.config import EnvConfig, to_dict
@@ -23,13 +25,34 @@ class ExpertCannotSucceed(ValueError):
     """The scripted expert failed too often to record successful demonstrations (the CLI prints it)."""
 
 
-def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True) -> int:
-    """Record ``episodes`` expert episodes (successful ones only, by default); returns the count."""
+Placement = tuple[float, float, float]
+"""Cube x, y (m) and yaw (rad) at reset."""
+
+
+def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> list[Placement]:
+    """A k x k grid over the cube's reset range, edges and corners included (k = floor(sqrt(n))),
+    then random positions for the rest; yaws evenly spread over the yaw range, in random order."""
+    lo, hi = env.cube_region.low, env.cube_region.high
+    side = math.isqrt(episodes)
+    axes = [np.linspace(lo[a], hi[a], side) if side > 1 else np.array([(lo[a] + hi[a]) / 2]) for a in (0, 1)]
+    xy = [(x, y) for x in axes[0] for y in axes[1]][:episodes]
+    xy += [tuple(p) for p in rng.uniform(lo[:2], hi[:2], size=(episodes - len(xy), 2))]
+    yaws = rng.permutation(np.linspace(-env.cube_yaw_range, env.cube_yaw_range, episodes))
+    return [(float(x), float(y), float(yaw)) for (x, y), yaw in zip(xy, yaws)]
+
+
+def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
+                 placement: str = "grid") -> int:
+    """Record ``episodes`` expert episodes (successful ones only, by default); returns the count.
+    ``placement`` 'grid' puts the cubes on ``grid_placements`` (a failed attempt retries the same
+    cube with another arm start), 'random' lets each reset draw them."""
     env = GraspCubeEnv(env_cfg)
     cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
     writer = EpisodeWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
                            source="scripted expert", env=to_dict(env_cfg))
     policy = expert_policy(env)
+    placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
+        if placement == "grid" else None
     kept, attempt = 0, 0
     with tqdm(total=episodes, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
         while kept < episodes:
@@ -40,7 +63,12 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
                     f"{env_cfg.episode_seconds:g} s ({env_cfg.max_episode_steps} steps) the task may not be "
                     "doable: check env.episode_seconds and the reset ranges")
             steps = []
-            result = run_episode(env, policy, seed=DEMO_SEED_OFFSET + seed + attempt, on_transition=steps.append)
+            options = None
+            if placements:
+                x, y, yaw = placements[kept]
+                options = {"cube_xy": (x, y), "cube_yaw": yaw}
+            result = run_episode(env, policy, seed=DEMO_SEED_OFFSET + seed + attempt, options=options,
+                                 on_transition=steps.append)
             attempt += 1
             if successful_only and not result.success:
                 continue
