@@ -200,6 +200,7 @@ class EnvConfig:
 
 
 Strategy = Literal["brief", "takeover", "none"]
+DemoPlacement = Literal["grid", "random"]
 
 
 @dataclass(frozen=True)
@@ -364,7 +365,7 @@ class TrainConfig:
     when actor and learner share one process. HIL-SERL's learner runs asynchronously and does several
     updates per 10 Hz env step (SERL's examples use an update-to-data ratio of 8)."""
     demo_episodes: int = 20
-    demo_placement: Literal["grid", "random"] = "grid"
+    demo_placement: DemoPlacement = "grid"
     """Where the recorded demos put the cube: 'grid' spreads them over the whole reset range, edges
     and corners included (the largest square grid that fits, the rest random; rotations spread over
     the yaw range), so that no part of the range lacks an example; 'random' draws them as training

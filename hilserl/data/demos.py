@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hilserl.config import EnvConfig, to_dict
+from hilserl.config import DemoPlacement, EnvConfig, to_dict
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.envs.rollout import run_episode
@@ -42,7 +42,7 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
 
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
-                 placement: str = "grid") -> int:
+                 placement: DemoPlacement = "grid") -> int:
     """Record ``episodes`` expert episodes (successful ones only, by default); returns the count.
     ``placement`` 'grid' puts the cubes on ``grid_placements`` (a failed attempt retries the same
     cube with another arm start), 'random' lets each reset draw them."""
