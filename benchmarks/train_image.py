@@ -3,12 +3,16 @@ success rate over a fixed grid of cube positions and rotations covering the whol
 
 Goal (issue 3): at least 95% on the grid within 15,000 env steps. Usage:
     python -m benchmarks.train_image [--env-steps 15000] [--run-dir runs/bench_image]
+    python -m benchmarks.train_image --eval-only --run-dir runs/bench_image   # grade a finished run again
+Every checkpoint the run kept is graded, not the final one alone: the grid rate of one policy moves by
+several points between checkpoints a few thousand updates apart, and the spread is part of the result.
 Writes benchmarks/results/train_image.json and a learning-curve PNG next to it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import hilserl  # noqa: F401
@@ -19,27 +23,50 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from benchmarks.common import RESULTS, write_result  # noqa: E402
-from hilserl.config import load_config  # noqa: E402
-from hilserl.diagnostics.grid_eval import Grid, evaluate_grid  # noqa: E402
+from hilserl.config import Config, load_config  # noqa: E402
+from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid  # noqa: E402
 from hilserl.diagnostics.run_log import read_jsonl  # noqa: E402
+from hilserl.distributed.checkpoint import list_checkpoints  # noqa: E402
 from hilserl.train import load_agent, train  # noqa: E402
 
 WINDOW = 20
 """Running-average window of the learning curve, as in the paper's figures."""
+GRID_CELLS = (3, 3, 3)
+"""Cube x positions, y positions and rotations of the fixed evaluation grid."""
+GRID_SEEDS = 2
+"""Repeats per grid cell, with other initial gripper offsets."""
+
+
+def grade(checkpoint: Path) -> tuple[Config, GridResult]:
+    """The grid success of one checkpoint's deterministic policy, without interventions."""
+    cfg, agent = load_agent(checkpoint)
+    grid = Grid.covering(cfg.env, *GRID_CELLS)
+    return cfg, evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=GRID_SEEDS)
+
+
+def misses(graded: GridResult) -> list[dict]:
+    """The cells that failed at least once: where the policy still misses."""
+    return [{"x": round(x, 4), "y": round(y, 4), "yaw": round(yaw, 4), "success": rate}
+            for (x, y, yaw), rate in graded.success.items() if rate < 1.0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--env-steps", type=int, default=15_000)
     ap.add_argument("--run-dir", type=Path, default=Path("runs/bench_image"))
-    ap.add_argument("--set", dest="overrides", action="append", default=[])
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override, KEY=VALUE")
+    ap.add_argument("--eval-only", action="store_true", help="grade the checkpoints of an existing --run-dir, do not train")
     args = ap.parse_args()
-    cfg = load_config(None, [f"train.env_steps={args.env_steps}", "train.log_every=500", *args.overrides])
-    result = train(cfg, args.run_dir, progress=True)
-
-    _, agent = load_agent(args.run_dir)
-    grid = Grid.covering(cfg.env, 3, 3, 3)
-    graded = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=2)
+    if not args.eval_only:
+        cfg = load_config(None, [f"train.env_steps={args.env_steps}", "train.log_every=500", *args.overrides])
+        train(cfg, args.run_dir, progress=True)
+    checkpoints = list_checkpoints(args.run_dir)
+    if not checkpoints:
+        raise SystemExit(f"{args.run_dir} has no checkpoints to grade")
+    per_checkpoint = {path.name: grade(path) for path in checkpoints}
+    cfg, graded = per_checkpoint[checkpoints[-1].name]
+    split = cfg.env.front_back_split_x
+    summary = json.loads((args.run_dir / "summary.json").read_text())
 
     episodes = read_jsonl(args.run_dir / "episodes.jsonl")
     steps = np.array([e["env_steps"] for e in episodes])
@@ -58,14 +85,24 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     fig.savefig(RESULTS / "train_image_curve.png", dpi=120)
 
-    print(f"grid success (27 cells x 2 seeds): {graded.success_rate:.0%}, by region {graded.by_region(cfg.env.front_back_split_x)}")
+    for name, (_, g) in per_checkpoint.items():
+        print(f"{name}: grid success {g.success_rate:.0%} ({len(g.grid.cells())} cells x {GRID_SEEDS} seeds), "
+              f"by region {g.by_region(split)}")
     write_result("train_image", {
-        "env_steps": result.env_steps,
-        "episodes": result.episodes,
-        "updates": result.updates,
-        "training_success_last_20": result.success_rate_last_20,
+        "env_steps": summary["env_steps"],
+        "episodes": summary["episodes"],
+        "updates": summary["updates"],
+        "training_seconds": summary["seconds"],
+        "training_success_last_20": summary["success_rate_last_20"],
+        "updates_per_env_step": cfg.train.updates_per_env_step,
+        "demo_placement": cfg.train.demo_placement,
         "grid_success_rate": graded.success_rate,
-        "grid_success_by_region": graded.by_region(cfg.env.front_back_split_x),
+        "grid_success_by_region": graded.by_region(split),
+        "grid_misses": misses(graded),
+        "grid_success_by_checkpoint": {
+            name: {"success_rate": g.success_rate, "by_region": g.by_region(split), "misses": misses(g)}
+            for name, (_, g) in per_checkpoint.items()
+        },
         "success_by_1000_steps": {
             int(k): float(success[(steps > k - 1000) & (steps <= k)].mean())
             for k in range(1000, int(steps.max()) + 1, 1000) if ((steps > k - 1000) & (steps <= k)).any()
