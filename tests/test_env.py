@@ -52,6 +52,14 @@ def test_reset_distribution_within_bounds(state_env):
     assert {state_env._info(state_env.true_state(), False)["region"]} <= {"front", "back"}
 
 
+def test_the_start_rotation_is_reported_through_the_episode(state_env):
+    _, info = state_env.reset(seed=0, options={"cube_yaw": 0.6})
+    assert info["cube_start_yaw"] == pytest.approx(0.6, abs=0.02)
+    for _ in range(3):
+        *_, info = state_env.step(np.zeros(4, np.float32))
+    assert info["cube_start_yaw"] == pytest.approx(0.6, abs=0.02)
+
+
 def test_top_down_reset_pose(state_env):
     state_env.reset(seed=3)
     rot = state_env.data.site_xmat[state_env.index.ee_site].reshape(3, 3)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hilserl.cli import main
-from hilserl.diagnostics.report import RunReport, running_mean, trend
+from hilserl.diagnostics.report import RunReport, rotation_from_square, running_mean, trend
 
 
 def write_run(run_dir, interventions, q_start, discounted, success):
@@ -53,6 +53,36 @@ def test_rising_interventions_and_overestimation_are_warned(tmp_path):
     assert any("overestimates" in line and "0.70" in line for line in lines)
 
 
+def test_rotation_from_square_folds_the_cube_symmetry():
+    np.testing.assert_allclose(rotation_from_square(np.radians([0, 10, -10, 45, -45, 50, 90, -170])),
+                               [0, 10, 10, 45, 45, 40, 0, 10], atol=1e-9)
+
+
+def with_yaws(run_dir, yaws, success):
+    """Rewrites a run's episodes with these start rotations and outcomes."""
+    episodes = [json.loads(line) for line in (run_dir / "episodes.jsonl").read_text().splitlines()]
+    with open(run_dir / "episodes.jsonl", "w") as f:
+        for e, yaw, s in zip(episodes, yaws, success):
+            f.write(json.dumps({**e, "cube_yaw": float(yaw), "success": bool(s)}) + "\n")
+
+
+def test_failures_on_turned_cubes_are_broken_down_and_warned(tmp_path):
+    n = 90
+    yaws = np.radians(np.tile([5.0, 22.0, 40.0], n // 3))
+    falling = np.linspace(0.5, 0.0, n)
+    write_run(tmp_path, falling, np.full(n, 0.5), np.full(n, 0.5), np.ones(n))
+    with_yaws(tmp_path, yaws, np.degrees(yaws) < 30)  # every cube turned beyond 30 degrees fails
+    report = RunReport.load(tmp_path)
+    lines = report.summary_lines()
+    assert any("0-15 deg: 100% (n=30), 15-30 deg: 100% (n=30), 30-45 deg: 0% (n=30)" in line for line in lines)
+    assert len(report.warnings) == 1 and "turned 30-45 deg succeed 100% less often" in report.warnings[0]
+
+    with_yaws(tmp_path, yaws, np.ones(n))
+    report = RunReport.load(tmp_path)
+    report.summary_lines()
+    assert report.warnings == []
+
+
 def test_report_command_on_a_real_run(tmp_path, capsys):
     from hilserl.config import load_config
     from hilserl.train import train
@@ -64,6 +94,7 @@ def test_report_command_on_a_real_run(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "episodes: 4" in out and "buffers (steps added): demos" in out
+    assert "success by cube rotation from square, last 4 episodes" in out  # the env logs each start yaw
     assert (tmp_path / "report" / "overview.png").stat().st_size > 20_000
 
 

@@ -36,6 +36,8 @@ class EpisodeStats:
     region: str
     cube_x: float
     cube_y: float
+    cube_yaw: float | None
+    """The cube's rotation at the start (radians): turned cubes are the hardest to grasp."""
     q_start: float
     """The critic's value of the first state: compared with the return, it shows overestimation."""
     reset_scale: float
@@ -105,6 +107,7 @@ class Actor:
             region=result.region,
             cube_x=float(result.cube_start[0]),
             cube_y=float(result.cube_start[1]),
+            cube_yaw=None if result.cube_start_yaw is None else float(result.cube_start_yaw),
             q_start=self.agent.value(first_obs[0]),
             reset_scale=scale,
             sim_success=bool(result.final_info.get("sim_success", result.success)),

@@ -134,6 +134,7 @@ class GraspCubeEnv(gym.Env):
         self._gripper_closed = False
         self._steps = 0
         self._cube_start = np.zeros(3)
+        self._cube_start_yaw = 0.0
 
     # ----------------------------------------------------------------------------------- reset
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -175,9 +176,11 @@ class GraspCubeEnv(gym.Env):
                 break
         mujoco.mj_step(m, d, nstep=SETTLE_STEPS)
         self._cube_start = d.xpos[ix.cube_body].copy()
+        truth = self.true_state()
+        self._cube_start_yaw = truth.cube_yaw
         self._steps = 0
         self._rule.reset()
-        return self._observation(), self._info(self.true_state(), success=False)
+        return self._observation(), self._info(truth, success=False)
 
     def _place_cube(self, xy: np.ndarray, yaw: float) -> None:
         adr = self.index.cube_qpos
@@ -278,6 +281,7 @@ class GraspCubeEnv(gym.Env):
             "lifted": truth.lifted,
             "cube_pos": truth.cube_pos,
             "cube_start": self._cube_start.copy(),
+            "cube_start_yaw": self._cube_start_yaw,
             "cube_yaw": truth.cube_yaw,
             "ee_pos": truth.ee_pos,
             "region": region_of(self._cube_start[0], self.config.front_back_split_x),

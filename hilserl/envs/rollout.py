@@ -21,6 +21,8 @@ class EpisodeResult:
     intervention_steps: int
     region: str
     cube_start: np.ndarray
+    cube_start_yaw: float | None = None
+    """Radians; None when the env does not report it (``info["cube_start_yaw"]``)."""
     frames: list[np.ndarray] = field(default_factory=list)
     ee_path: list[np.ndarray] = field(default_factory=list)
     final_info: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +77,7 @@ def run_episode(
         intervention_steps=interventions,
         region=info["region"],
         cube_start=np.asarray(info["cube_start"]),
+        cube_start_yaw=info.get("cube_start_yaw"),
         frames=frames,
         ee_path=path,
         final_info=info,
