@@ -21,25 +21,15 @@ from benchmarks.common import write_result
 from hilserl.config import load_config
 from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
 from hilserl.envs.grasp_env import GraspCubeEnv
-from hilserl.teleop.expert import ScriptedExpert
+from hilserl.teleop.expert import expert_policy
 
 YAWS = {"square (yaw 0)": 0.0, "turned 45 degrees": math.pi / 4}
 
 
 def aiming_off(env: GraspCubeEnv, offset_xy: np.ndarray):
-    """The expert, reading the true state with the cube moved by ``offset_xy`` metres."""
-    expert = ScriptedExpert.for_task(env.config)
-    last_step = [-1]
+    """The expert, believing the cube is ``offset_xy`` metres from where it is."""
     offset = np.array([*offset_xy, 0.0])
-
-    def act(_obs: dict) -> np.ndarray:
-        if env.elapsed_steps <= last_step[0]:
-            expert.reset()  # a new episode began
-        last_step[0] = env.elapsed_steps
-        s = env.true_state()
-        return expert.act(dataclasses.replace(s, cube_pos=s.cube_pos + offset))
-
-    return act
+    return expert_policy(env, believe=lambda s: dataclasses.replace(s, cube_pos=s.cube_pos + offset))
 
 
 def main() -> None:

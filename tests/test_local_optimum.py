@@ -5,7 +5,7 @@ import pytest
 
 from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
 from hilserl.diagnostics.local_optimum import REGION_GAP_LIMIT, TRACKING_GAIN_LIMIT, analyse, grasp_point, tracking_gain
-from hilserl.teleop.expert import ScriptedExpert, expert_policy
+from hilserl.teleop.expert import expert_policy
 
 GRID = Grid(xs=(0.17, 0.25), ys=(-0.03, 0.03), yaws=(0.0,))
 """Two cells in front of the split (x > 0.21), two behind."""
@@ -14,17 +14,8 @@ GRID = Grid(xs=(0.17, 0.25), ys=(-0.03, 0.03), yaws=(0.0,))
 def blind_policy(env, cube_xy=(0.25, -0.03)):
     """The expert, told the cube is always at ``cube_xy``: the user's "same grasp motion regardless
     of cube position". It succeeds only in the cell where the cube really is there."""
-    expert = ScriptedExpert.for_task(env.config)
-    last = [-1]
-
-    def act(_obs):
-        if env.elapsed_steps <= last[0]:
-            expert.reset()
-        last[0] = env.elapsed_steps
-        s = env.true_state()
-        return expert.act(dataclasses.replace(s, cube_pos=np.array([*cube_xy, s.cube_pos[2]])))
-
-    return act
+    return expert_policy(
+        env, believe=lambda s: dataclasses.replace(s, cube_pos=np.array([*cube_xy, s.cube_pos[2]])))
 
 
 def test_flags_fire_on_a_policy_that_ignores_the_cube(state_env):

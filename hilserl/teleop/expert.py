@@ -98,8 +98,11 @@ class ScriptedExpert:
         return make_action(self._move(s.ee_pos, goal), GRIPPER_CLOSE)
 
 
-def expert_policy(env) -> Callable[[dict], np.ndarray]:
-    """The expert as a policy of observations: it ignores them and reads ``env``'s true state."""
+def expert_policy(env, believe: Callable[[TrueState], TrueState] | None = None
+                  ) -> Callable[[dict], np.ndarray]:
+    """The expert as a policy of observations: it ignores them and reads ``env``'s true state.
+    ``believe`` changes what it reads (a cube moved, a cube always in one place): diagnostics use it
+    to ask how a grasp fares when perception is off."""
     base = env.unwrapped
     expert = ScriptedExpert.for_task(base.config)
     last_step = [-1]
@@ -108,6 +111,7 @@ def expert_policy(env) -> Callable[[dict], np.ndarray]:
         if base.elapsed_steps <= last_step[0]:
             expert.reset()  # a new episode began
         last_step[0] = base.elapsed_steps
-        return expert.act(base.true_state())
+        truth = base.true_state()
+        return expert.act(truth if believe is None else believe(truth))
 
     return act
