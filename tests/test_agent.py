@@ -224,6 +224,32 @@ def test_spatial_embeddings_keep_position():
     assert not torch.allclose(emb(a), emb(b))  # global pooling would make these equal
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_spatial_embeddings_match_einsum_and_its_gradients(dtype):
+    """The hand-written forward and backward against autograd through the plain einsum, with a
+    dropout mask and with features that need a gradient (encoder fine-tuning)."""
+    g = torch.Generator().manual_seed(0)
+    emb = SpatialLearnedEmbeddings(6, 3, 2, 4)
+    x = torch.randn(5, 6, 3, 2, generator=g).to(dtype).requires_grad_(True)
+    mask = dropout_mask((5, 24), 0.3, np.random.default_rng(0))
+    upstream = torch.randn(5, 24, generator=g)
+
+    out = emb(x, mask)
+    out.backward(upstream)
+    ref_x = x.detach().float().requires_grad_(True)
+    ref_kernel = emb.kernel.detach().clone().requires_grad_(True)
+    ref = torch.einsum("bchw,chwf->bcf", ref_x, ref_kernel).flatten(1) * mask
+    ref.backward(upstream)
+
+    assert out.dtype == torch.float32 and out.shape == (5, 24)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(emb.kernel.grad, ref_kernel.grad, rtol=1e-5, atol=1e-5)
+    assert x.grad.dtype == dtype
+    torch.testing.assert_close(x.grad.float(), ref_x.grad, rtol=1e-2 if dtype == torch.float16 else 1e-5, atol=1e-3)
+    unmasked = torch.einsum("bchw,chwf->bcf", x.detach().float(), emb.kernel.detach()).flatten(1)
+    torch.testing.assert_close(emb(x.detach()), unmasked, rtol=1e-5, atol=1e-5)
+
+
 def test_resnet10_shapes_and_weight_checks(tmp_path):
     model = ResNet10()
     out = model(torch.zeros(2, 128, 128, 3, dtype=torch.uint8))

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from hilserl.agent.augment import random_crop
-from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor
+from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor, channel_major
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import AgentConfig
 from hilserl.envs.actions import (
@@ -209,15 +209,16 @@ class SACAgent(nn.Module):
         """Replace uint8 camera images by backbone features; features pass through unchanged."""
         out = dict(obs)
         raw = [n for n in self.camera_names if obs[n].dtype == torch.uint8]
-        if not raw:
-            return out
-        if len({obs[n].shape for n in raw}) == 1:  # one backbone call for all cameras
+        if raw and len({obs[n].shape for n in raw}) == 1:  # one backbone call for all cameras
             feats = self.image_features(torch.cat([obs[n] for n in raw]), augment)
             for name, f in zip(raw, feats.chunk(len(raw))):
                 out[name] = f
         else:
             for name in raw:
                 out[name] = self.image_features(obs[name], augment)
+        if self.config.encoder.freeze:  # converted once per batch, read by every encoding of it
+            for name in self.camera_names:
+                out[name] = channel_major(out[name])
         return out
 
     # ------------------------------------------------------------------------------- update

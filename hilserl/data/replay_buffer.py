@@ -84,11 +84,11 @@ class ReplayBuffer:
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
         out = {}
         for name in self.specs:
-            values = self._data[name][indices]
-            if name in self.crop_fields:
-                crops = self.rng.integers(0, values.shape[1], len(indices))
-                values = values[np.arange(len(indices)), crops]
-            out[name] = values
+            if name in self.crop_fields:  # one of the stored crops per row, gathered alone
+                crops = self.rng.integers(0, self._data[name].shape[1], len(indices))
+                out[name] = self._data[name][indices, crops]
+            else:
+                out[name] = self._data[name][indices]
         return out
 
     def sample(self, n: int) -> dict[str, np.ndarray]:
