@@ -24,10 +24,10 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import RESULTS, write_result  # noqa: E402
 from hilserl.config import Config, load_config  # noqa: E402
-from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid  # noqa: E402
+from hilserl.diagnostics.grid_eval import GridResult  # noqa: E402
 from hilserl.diagnostics.run_log import read_jsonl  # noqa: E402
 from hilserl.distributed.checkpoint import list_checkpoints  # noqa: E402
-from hilserl.train import load_agent, train  # noqa: E402
+from hilserl.train import grade_checkpoint, train  # noqa: E402
 
 WINDOW = 20
 """Running-average window of the learning curve, as in the paper's figures."""
@@ -39,9 +39,8 @@ GRID_SEEDS = 2
 
 def grade(checkpoint: Path) -> tuple[Config, GridResult]:
     """The grid success of one checkpoint's deterministic policy, without interventions."""
-    cfg, agent = load_agent(checkpoint)
-    grid = Grid.covering(cfg.env, *GRID_CELLS)
-    return cfg, evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=GRID_SEEDS)
+    cfg, _, result = grade_checkpoint(checkpoint, GRID_CELLS, GRID_SEEDS)
+    return cfg, result
 
 
 def misses(graded: GridResult) -> list[dict]:

@@ -246,14 +246,11 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
-    from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
     from hilserl.diagnostics.local_optimum import analyse
     from hilserl.diagnostics.success_map import plot_success_map
-    from hilserl.train import load_agent
+    from hilserl.train import grade_checkpoint
 
-    cfg, agent = load_agent(args.checkpoint)
-    grid = Grid.covering(cfg.env, args.nx, args.ny, args.nyaw)
-    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=args.seeds)
+    cfg, grid, result = grade_checkpoint(args.checkpoint, (args.nx, args.ny, args.nyaw), args.seeds)
     split = cfg.env.front_back_split_x
     print(f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {args.seeds} seeds)")
     report = analyse(result, split)

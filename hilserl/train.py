@@ -25,6 +25,7 @@ from hilserl.data.demos import record_demos
 from hilserl.data.episodes import iter_transitions
 from hilserl.data.transition import Transition
 from hilserl.diagnostics.evaluate import EvalResult, evaluate
+from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl, truncate_logs
 from hilserl.distributed.actor import Actor
 from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, check_resume, checkpoint_dir,
@@ -103,6 +104,16 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
     agent.load_state_dict(state["agent"])
     agent.updates = int(state.get("updates", 0))
     return cfg, agent
+
+
+def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int,
+                     progress: bool = True) -> tuple[Config, Grid, GridResult]:
+    """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
+    (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell."""
+    cfg, agent = load_agent(path)
+    grid = Grid.covering(cfg.env, *cells)
+    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress)
+    return cfg, grid, result
 
 
 def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
