@@ -3,6 +3,9 @@ per-batch encoding of every image, side by side in one run. Also bytes per store
 
 Goal (issue 3): the cache at least 100x faster. Usage: python -m benchmarks.learner_speed
 
+Each mode's update is also counted in FLOPs (``torch.utils.flop_counter``): the ratio of the two
+counts is the most the cache can gain where both paths run at the same FLOP/s.
+
 ``--bf16`` adds an experiment: cached updates under bfloat16 autocast (matmul inputs in bf16, weights
 and optimiser in fp32). It is not an agent setting: lower precision has not been shown to learn here.
 """
@@ -16,6 +19,7 @@ import time
 import hilserl  # noqa: F401
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.common import write_result
 from hilserl.config import load_config
@@ -52,6 +56,13 @@ def updates_per_second(learner: Learner, updates: int, bf16: bool = False) -> fl
     return updates / (time.perf_counter() - start)
 
 
+def update_gflop(learner: Learner) -> float:
+    """Floating-point operations of one learner update, in GFLOP."""
+    with FlopCounterMode(display=False) as counter:
+        learner.update()
+    return counter.get_total_flops() / 1e9
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--transitions", type=int, default=300)
@@ -70,22 +81,28 @@ def main() -> None:
         learner = Learner(cfg)
         insert_s = fill(learner, args.transitions, rng)
         ups = updates_per_second(learner, updates, bf16)
+        gflop = update_gflop(learner)
         figures[mode] = {
             "updates_per_second": round(ups, 3),
+            "gflop_per_update": round(gflop, 2),
+            "gflop_per_second": round(gflop * ups, 1),
             "insert_ms_per_transition": round(1000 * insert_s / args.transitions, 2),
             "bytes_per_transition": learner.bytes_per_transition,
         }
         print(f"{mode:>20}: {ups:8.3f} updates/s (batch 256, {cfg.agent.critic_actor_ratio} critic + 1 actor step), "
+              f"{gflop:.1f} GFLOP/update at {gflop * ups:.0f} GFLOP/s, "
               f"insert {figures[mode]['insert_ms_per_transition']} ms/transition, "
               f"{learner.bytes_per_transition / 1024:.0f} KiB/transition")
     encoded = figures["per_batch_encoding"]["updates_per_second"]
     ratio = figures["feature_cache"]["updates_per_second"] / encoded
-    print(f"feature cache speed-up: {ratio:.0f}x; LeRobot's float32 images: {LEROBOT_BYTES_PER_TRANSITION / 1024:.0f} KiB/transition")
+    bound = figures["per_batch_encoding"]["gflop_per_update"] / figures["feature_cache"]["gflop_per_update"]
+    print(f"feature cache speed-up: {ratio:.0f}x, of at most {bound:.0f}x at equal FLOP/s; "
+          f"LeRobot's float32 images: {LEROBOT_BYTES_PER_TRANSITION / 1024:.0f} KiB/transition")
     extra = {}
     if args.bf16:
         extra["speedup_bf16_autocast"] = round(figures["feature_cache_bf16_autocast"]["updates_per_second"] / encoded, 1)
         print(f"with bf16 autocast (experiment, not a setting): {extra['speedup_bf16_autocast']:.0f}x")
-    write_result("learner_speed", {**figures, "speedup": round(ratio, 1), **extra,
+    write_result("learner_speed", {**figures, "speedup": round(ratio, 1), "flop_ratio": round(bound, 1), **extra,
                                    "lerobot_bytes_per_transition": LEROBOT_BYTES_PER_TRANSITION})
 
 
