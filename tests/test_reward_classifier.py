@@ -236,3 +236,48 @@ def test_a_trained_policy_adds_its_episodes(tmp_path):
                                     progress=False, policy=policy)
     assert calls and calls[0] == (128, 128, 3)
     assert any(k.startswith("policy") for k in counts["by_kind"])
+
+
+def classifier_actor(tmp_path, extra=()):
+    """An actor whose reward is an (untrained) classifier on the same frozen backbone as its policy."""
+    import json
+
+    from hilserl.distributed.actor import Actor
+    from hilserl.distributed.learner import ObservationLayout, build_agent
+    from hilserl.reward.classifier import build_classifier
+
+    sim = load_config(None, ["env.episode_seconds=2"])
+    layout = ObservationLayout.of(sim)
+    path = build_classifier(layout.image_shapes, sim.agent.encoder, ClassifierConfig()).save(tmp_path / "clf")
+    cfg = load_config(None, ["env.episode_seconds=2", "env.reward.source=classifier",
+                             f"env.reward.classifier={json.dumps(str(path))}", "agent.hidden_dims=[16]", *extra])
+    return Actor(cfg, build_agent(cfg, layout))
+
+
+def test_policy_and_classifier_encode_each_frame_once(tmp_path):
+    shared = classifier_actor(tmp_path)
+    alone = classifier_actor(tmp_path)
+    alone.agent.frame_features = alone.env.classifier.frame_features = None
+    assert shared.frame_features is not None and shared.env.classifier.frame_features is shared.frame_features
+    runs = []
+    for actor in (shared, alone):
+        steps: list = []
+        stats = actor.run_episode(steps.append)
+        runs.append((stats, steps))
+    (stats, steps), (stats_alone, steps_alone) = runs
+    # the same episode, action for action and reward for reward
+    assert len(steps) == len(steps_alone) == stats.length
+    for a, b in zip(steps, steps_alone):
+        np.testing.assert_array_equal(a.action, b.action)
+        assert a.reward == b.reward
+    assert stats.q_start == pytest.approx(stats_alone.q_start)
+    # The classifier encodes each new frame and the policy finds it encoded. Calls: the policy's
+    # (one a step), the classifier's (one a step), the first state's value at the end of the episode.
+    memo = shared.frame_features
+    assert memo.calls == 2 * stats.length + 1
+    assert memo.hits == stats.length - 1
+
+
+def test_a_fine_tuned_encoder_does_not_share_the_classifiers_frames(tmp_path):
+    actor = classifier_actor(tmp_path, ["agent.encoder.freeze=false", "agent.feature_cache=false"])
+    assert actor.frame_features is None and actor.agent.frame_features is None

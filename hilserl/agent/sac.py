@@ -21,13 +21,14 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from hilserl.agent.augment import random_crop
+from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor, channel_major
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import AgentConfig
@@ -174,6 +175,9 @@ class SACAgent(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
         self.dropout_rng = np.random.default_rng(seed)
         self.updates = 0
+        self.frame_features: FrameFeatures | None = None
+        """Set by an actor whose reward classifier runs this same frozen backbone: acting then reuses
+        the features the classifier computed for the frame (see ``hilserl.agent.frame_features``)."""
 
     def set_state_normalizer(self, states: np.ndarray) -> None:
         """Standardise the state with the mean and std of ``states`` (the demonstrations'); the
@@ -205,17 +209,22 @@ class SACAgent(nn.Module):
                 return self.backbone(images)
         return self.backbone(images)
 
-    def featurize(self, obs: dict[str, torch.Tensor], augment: bool) -> dict[str, torch.Tensor]:
-        """Replace uint8 camera images by backbone features; features pass through unchanged."""
+    def featurize(self, obs: dict[str, torch.Tensor], augment: bool,
+                  encode: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Replace uint8 camera images by backbone features; features pass through unchanged.
+        ``encode`` replaces ``image_features(images, augment)`` (acting passes ``frame_features``)."""
+        if encode is None:
+            def encode(images: torch.Tensor) -> torch.Tensor:
+                return self.image_features(images, augment)
         out = dict(obs)
         raw = [n for n in self.camera_names if obs[n].dtype == torch.uint8]
         if raw and len({obs[n].shape for n in raw}) == 1:  # one backbone call for all cameras
-            feats = self.image_features(torch.cat([obs[n] for n in raw]), augment)
+            feats = encode(torch.cat([obs[n] for n in raw]))
             for name, f in zip(raw, feats.chunk(len(raw))):
                 out[name] = f
         else:
             for name in raw:
-                out[name] = self.image_features(obs[name], augment)
+                out[name] = encode(obs[name])
         if self.config.encoder.freeze:  # converted once per batch, read by every encoding of it
             for name in self.camera_names:
                 out[name] = channel_major(out[name])
@@ -274,7 +283,7 @@ class SACAgent(nn.Module):
         self.eval()
         batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
         batch["state"] = batch["state"].float()
-        return self.critic.encoder(self.featurize(batch, augment=False))
+        return self.critic.encoder(self.featurize(batch, augment=False, encode=self.frame_features))
 
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from hilserl.agent.frame_features import FrameFeatures, same_weights
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.transition import Transition
@@ -18,6 +19,9 @@ from hilserl.reward.env_factory import make_env
 from hilserl.teleop.expert import ScriptedExpert
 from hilserl.teleop.interface import InterventionSource
 from hilserl.teleop.simulated_human import SimulatedHuman
+
+if TYPE_CHECKING:
+    from hilserl.reward.classifier import RewardClassifier
 
 
 @dataclass
@@ -53,11 +57,25 @@ class EpisodeStats:
         return asdict(self)
 
 
+def share_frame_features(agent: SACAgent, classifier: RewardClassifier | None) -> FrameFeatures | None:
+    """Let the policy and the reward classifier encode each frame once between them, when they run
+    the same frozen backbone (same weights). None where they cannot: no classifier, no cameras, or a
+    backbone that is fine-tuned (it drifts from the classifier's) or was pretrained otherwise."""
+    if classifier is None or agent.backbone is None or not agent.config.encoder.freeze:
+        return None
+    if not same_weights(agent.backbone, classifier.backbone):
+        return None
+    shared = FrameFeatures(agent.backbone)
+    agent.frame_features = classifier.frame_features = shared
+    return shared
+
+
 class Actor:
     def __init__(self, cfg: Config, agent: SACAgent, human: InterventionSource | None = None):
         self.cfg = cfg
         self.agent = agent
         self.env, self.reward_audit = make_env(cfg.env)
+        self.frame_features = share_frame_features(agent, getattr(self.env, "classifier", None))
         if human is None:
             expert = ScriptedExpert.for_task(cfg.env)
             human = SimulatedHuman(cfg.human, expert, self.env.unwrapped.true_state, np.random.default_rng(cfg.seed + 7))

@@ -9,8 +9,9 @@ latents are concatenated and an MLP gives one logit. Saved as ``NAME.safetensors
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from hilserl.agent.backbone import load_backbone
+from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import ImageHead
 from hilserl.agent.resnet import ResNet10, feature_shape
 from hilserl.config import ClassifierConfig, EncoderConfig, EnvConfig, from_dict, to_dict
@@ -50,20 +52,26 @@ class RewardClassifier:
     encoder: EncoderConfig
     config: ClassifierConfig
     report: dict
+    frame_features: FrameFeatures | None = field(default=None, repr=False)
+    """Set by an actor whose policy runs this same frozen backbone: one pass per frame serves both."""
 
     @torch.no_grad()
     def probability(self, obs: dict[str, np.ndarray]) -> float:
         """Success probability of one observation (its camera images)."""
-        return float(self.probabilities({c: obs[c][None] for c in self.head.cameras})[0])
+        images = {c: obs[c][None] for c in self.head.cameras}
+        return float(self._probabilities(images, self.frame_features or self.backbone)[0])
 
     @torch.no_grad()
     def probabilities(self, images: dict[str, np.ndarray]) -> np.ndarray:
         """Success probabilities of a batch: per camera uint8 (B, H, W, 3)."""
+        return self._probabilities(images, self.backbone)
+
+    def _probabilities(self, images: dict[str, np.ndarray], encode: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
         self.backbone.eval()
         self.head.eval()
         names = self.head.cameras
         stacked = torch.from_numpy(np.concatenate([images[c] for c in names]))
-        feats = self.backbone(stacked).split(len(images[names[0]]))
+        feats = encode(stacked).split(len(images[names[0]]))
         return torch.sigmoid(self.head(dict(zip(names, feats)))).numpy()
 
     def check_env(self, env_cfg: EnvConfig, source: Path | str = "classifier") -> None:
