@@ -118,11 +118,17 @@ def test_learner_restart_with_resume_loses_no_transition(tmp_path, stop_signal):
     then it loses what came after its last checkpoint) and resumed; the actor keeps acting, queues,
     reconnects and sends again what the learner lost; every transition reaches the learner once."""
     port = free_port()
-    learner = _learner_proc(tmp_path, port)
+    early = ("--set", "train.checkpoint_every=20")  # a checkpoint soon after learning starts, however slow the machine
+    learner = _learner_proc(tmp_path, port, *early)
     actor = subprocess.Popen([sys.executable, "-m", "hilserl.cli", "actor", "--learner", f"127.0.0.1:{port}",
                               "--realtime", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Two episodes in, and for kill -9 a checkpoint to resume from (a loaded machine updates slowly).
+    def ready() -> bool:
+        episodes = len(read_jsonl(tmp_path / "episodes.jsonl"))
+        return episodes >= 2 and (stop_signal != signal.SIGKILL or latest_checkpoint(tmp_path) is not None)
+
     deadline = time.time() + 120
-    while len(read_jsonl(tmp_path / "episodes.jsonl")) < 2 and time.time() < deadline and learner.poll() is None:
+    while not ready() and time.time() < deadline and learner.poll() is None:
         time.sleep(0.2)
     learner.send_signal(stop_signal)
     out, _ = learner.communicate(timeout=60)
@@ -133,7 +139,7 @@ def test_learner_restart_with_resume_loses_no_transition(tmp_path, stop_signal):
     else:
         assert learner.returncode == -9 and latest_checkpoint(tmp_path) is not None
     time.sleep(1.0)  # the actor goes on alone, queueing
-    learner = _learner_proc(tmp_path, port, "--resume")
+    learner = _learner_proc(tmp_path, port, *early, "--resume")
     out_l, _ = learner.communicate(timeout=180)
     out_a, _ = actor.communicate(timeout=60)
     assert learner.returncode == 0 and actor.returncode == 0, out_l + out_a
