@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from hilserl.config import Config, ConfigError, load_config
+from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.checkpoint import ResumeRefused
 from hilserl.distributed.service import TokenRequired
+from hilserl.threads import resolve_threads, torch_threads
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
 --set section.field=value overrides (values are JSON), for example
@@ -25,8 +26,16 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config, args.overrides)
+def _add_threads_arg(parser: argparse.ArgumentParser, what: str = "this process") -> None:
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help=f"torch threads of {what} (default: half the cores, at least 1, so that another "
+                        "job beside it does not slow it many times over; recorded in the run's config)")
+
+
+def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
+    """The config of the file and ``--set`` overrides; ``--threads`` is the override ``threads=N``."""
+    threads = [f"threads={args.threads}"] if getattr(args, "threads", None) else []
+    return load_config(args.config, [*(extra or []), *threads, *args.overrides])
 
 
 def cmd_expert(args: argparse.Namespace) -> int:
@@ -119,7 +128,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     one process)."""
     from hilserl.train import TrainingDiverged, train
 
-    cfg = load_config(args.config, [*_reward_overrides(args), *args.overrides])
+    cfg = pin_threads(_config(args, _reward_overrides(args)))
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     if args.resume and not args.run_dir:
@@ -138,21 +147,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def shared_machine_threads() -> int:
-    """Torch threads for each of a learner and an actor sharing this machine: half the cores each,
-    so the actor's policy step is not starved by the learner's updates."""
-    import os
-
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
 def _token(args: argparse.Namespace) -> str | None:
     from hilserl.distributed.service import read_token
 
@@ -164,7 +158,6 @@ def cmd_learner(args: argparse.Namespace) -> int:
     from hilserl.distributed.learner_process import run_learner
 
     cfg = _config(args)
-    _set_threads(args.threads)
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
                          port_file=args.port_file, progress=not args.quiet)
@@ -179,10 +172,10 @@ def cmd_actor(args: argparse.Namespace) -> int:
 
     from hilserl.distributed.actor_process import run_actor
 
-    _set_threads(args.threads)
     try:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
-                           realtime=args.realtime, patience_s=args.patience, progress=not args.quiet)
+                           realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
+                           threads=args.threads)
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -210,7 +203,7 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
     save_json(cfg, launch)
     port_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
-           "--port", "0", "--port-file", str(port_file), "--threads", str(shared_machine_threads()),
+           "--port", "0", "--port-file", str(port_file), "--threads", str(cfg.threads),
            "--quiet"] + (["--resume"] if args.resume else [])
     learner = subprocess.Popen(cmd)
     started = time.time()
@@ -222,8 +215,8 @@ def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> 
             time.sleep(0.1)
         time.sleep(0.1)  # the file is written; let its content land
         # At the control rate, as on a robot: the learner updates while the episode goes on.
-        _set_threads(shared_machine_threads())
-        report = run_actor(f"127.0.0.1:{port_file.read_text().strip()}", realtime=True, progress=False)
+        report = run_actor(f"127.0.0.1:{port_file.read_text().strip()}", realtime=True, progress=False,
+                           threads=cfg.threads)
         print(f"actor: {report.env_steps} env steps in {report.episodes} episodes, policy step "
               f"{report.policy_ms.get('mean', 0):.1f} ms mean, parameters v{report.params_version}, "
               f"dropped {report.dropped}")
@@ -291,7 +284,7 @@ def cmd_diagnose_reward(args: argparse.Namespace) -> int:
     """The classifier's reward against the simulator's truth, on expert or random episodes."""
     from hilserl.diagnostics.reward_audit import audit_lines, audit_reward
 
-    cfg = load_config(args.config, [*_reward_overrides(args), *args.overrides])
+    cfg = _config(args, _reward_overrides(args))
     for policy in args.policy:
         summary = audit_reward(cfg.env, policy, args.episodes, seed=cfg.seed, out_dir=args.out / policy)
         print("\n".join(audit_lines(summary)))
@@ -353,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="frames per step (default 64)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("outputs/resnet10_sim.safetensors"), help="weights file")
+    _add_threads_arg(p)
     p.set_defaults(func=cmd_pretrain_encoder)
 
     p = sub.add_parser(
@@ -379,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", type=Path, help="also record a trained policy's episodes (a run folder or checkpoint)")
     p.add_argument("--teleop", choices=["keyboard"],
                    help="a person drives and labels: hold the success key while the frame is a success")
+    _add_threads_arg(p, "this process (--policy acts with torch)")
     p.set_defaults(func=cmd_record_classifier_data)
 
     p = sub.add_parser(
@@ -393,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=Path("outputs/classifier_data"), help="labelled frames folder")
     p.add_argument("--out", type=Path, default=Path("outputs/classifier/classifier.safetensors"),
                    help="classifier file (a .json beside it holds its settings and report)")
+    _add_threads_arg(p)
     p.set_defaults(func=cmd_train_classifier)
 
     p = sub.add_parser(
@@ -416,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
                    "append); config differences are listed, a change of network shape is refused")
+    _add_threads_arg(p, "the learner and of the actor, each")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -434,8 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port-file", type=Path, help="write the port listened on to this file")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
     p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's; half the cores when an actor "
-                   "shares the machine)")
+    _add_threads_arg(p, "the learner")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_learner)
 
@@ -452,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env-steps", type=int, help="steps to run (default: the learner's train.env_steps)")
     p.add_argument("--realtime", action="store_true", help="hold the control rate (env.control_hz), as on a robot")
     p.add_argument("--patience", type=float, default=60.0, help="seconds to wait for the learner at start")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    _add_threads_arg(p, "the actor")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
     p.set_defaults(func=cmd_actor)
 
@@ -463,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nyaw", type=int, default=3, help="cube rotations (default 3)")
     p.add_argument("--seeds", type=int, default=2, help="repeats per cell, with other EE offsets (default 2)")
     p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
+    _add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(
@@ -506,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="two cube positions in metres to compare (default 0.18,-0.03 0.24,0.03)")
     p.add_argument("--images", nargs=2, type=Path, metavar="PNG", help="also compare two image files")
     p.add_argument("--out", type=Path, default=Path("outputs/encoder"), help="folder for the plot and JSON")
+    _add_threads_arg(p)
     p.set_defaults(func=cmd_diagnose_encoder)
 
     p = dsub.add_parser(
@@ -521,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", nargs="+", choices=["expert", "random"], default=["expert", "random"])
     p.add_argument("--episodes", type=int, default=100, help="episodes per policy (default 100)")
     p.add_argument("--out", type=Path, default=Path("outputs/reward_audit"), help="folder for the audit")
+    _add_threads_arg(p)
     p.set_defaults(func=cmd_diagnose_reward)
     return parser
 
@@ -529,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with torch_threads(resolve_threads(getattr(args, "threads", None))):
+            return int(args.func(args) or 0)
     except TokenRequired as exc:
         print(f"hilserl: {exc}", file=sys.stderr)
         return 2

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from hilserl.threads import MAX_THREADS, resolve_threads
+
 CAMERA_NAMES = ("wrist", "front")
 """Cameras the simulated scene provides. The wrist camera is the user's 'gripper cam'."""
 
@@ -447,8 +449,13 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     seed: int = 0
+    threads: int = 0
+    """Torch threads of each process of the run (learner, actor). 0: half the cores, at least one
+    (``hilserl.threads``); a run records the count it used here, since a seeded run reproduces only
+    at the same count."""
 
     def validate(self) -> None:
+        _check_range("threads", self.threads, 0, MAX_THREADS)
         self.env.validate()
         self.human.validate()
         self.agent.validate()
@@ -526,6 +533,11 @@ def load_config(path: Path | None = None, overrides: list[str] | None = None) ->
     cfg = apply_overrides(cfg, overrides or [])
     cfg.validate()
     return cfg
+
+
+def pin_threads(cfg: Config) -> Config:
+    """``cfg`` with its thread count resolved (0 becomes the machine's default), as a run records it."""
+    return dataclasses.replace(cfg, threads=resolve_threads(cfg.threads))
 
 
 def save_json(cfg: Any, path: Path) -> None:

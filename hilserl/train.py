@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from hilserl.agent.sac import NonFiniteLoss, SACAgent
-from hilserl.config import Config, from_dict, save_json
+from hilserl.config import Config, from_dict, pin_threads, save_json
 from hilserl.data.demos import record_demos
 from hilserl.data.episodes import iter_transitions
 from hilserl.data.transition import Transition
@@ -32,6 +32,7 @@ from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, check_resum
                                             latest_checkpoint, read_checkpoint, rng_state, set_rng_state,
                                             write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
+from hilserl.threads import torch_threads
 
 STEP_LINE = "Step {update}: critic={critic_loss:.4f} actor={actor_loss:.4f} temp={temperature_loss:.4f} α={alpha:.4f} buffer={online_buffer}"
 """The step-metric line of the user's log."""
@@ -170,9 +171,16 @@ def _sigterm_as_interrupt():
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
           tensorboard: bool = True, resume: bool = False) -> TrainResult:
-    """Train in one process. ``resume``: continue ``run_dir`` from its latest checkpoint (counters,
-    buffers, optimisers, random states; logs append); config differences are printed and recorded."""
-    run_dir = Path(run_dir)
+    """Train in one process, with ``cfg.threads`` torch threads (the caller's count is restored after).
+    ``resume``: continue ``run_dir`` from its latest checkpoint (counters, buffers, optimisers, random
+    states; logs append); config differences are printed and recorded."""
+    cfg = pin_threads(cfg)
+    with torch_threads(cfg.threads):
+        return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume)
+
+
+def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tensorboard: bool,
+           resume: bool) -> TrainResult:
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     actor = Actor(cfg, learner.agent)

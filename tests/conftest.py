@@ -1,8 +1,21 @@
 import hilserl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 import pytest
+import torch
 
 from hilserl.config import EnvConfig
 from hilserl.envs.grasp_env import GraspCubeEnv
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_unchanged():
+    """No test may leave torch's thread count changed for the tests after it: a seeded run's numbers
+    depend on it, so a leak makes a test's outcome depend on the tests that ran before."""
+    before = torch.get_num_threads()
+    yield
+    after = torch.get_num_threads()
+    if after != before:
+        torch.set_num_threads(before)
+        pytest.fail(f"the test left torch at {after} threads (was {before})")
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
 from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
 from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
+from hilserl.threads import resolve_threads, torch_threads
 
 log = logging.getLogger("hilserl.actor")
 
@@ -189,7 +190,15 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
 
 def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
-              progress: bool = True) -> ActorReport:
+              progress: bool = True, threads: int | None = None) -> ActorReport:
+    """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
+    (default: half this machine's cores; the caller's count is restored after)."""
+    with torch_threads(resolve_threads(threads)):
+        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, progress)
+
+
+def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
+               patience_s: float, stop: threading.Event | None, progress: bool) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
     cfg, resumed = wait_for_learner(client, stop, patience_s, actor_index)

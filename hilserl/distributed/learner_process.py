@@ -21,12 +21,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hilserl.agent.sac import NonFiniteLoss
-from hilserl.config import Config, to_dict
+from hilserl.config import Config, pin_threads, to_dict
 from hilserl.diagnostics.run_log import RunLog
 from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_checkpoint
 from hilserl.distributed.learner import Learner
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
 from hilserl.distributed.wire import parameters_to_chunks
+from hilserl.threads import torch_threads
 from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, load_demos
 
 log = logging.getLogger("hilserl.learner")
@@ -61,7 +62,15 @@ def resumed_actor_states(state: dict) -> dict[int, dict]:
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
                 resume: bool = False, progress: bool = True, tensorboard: bool = True,
                 port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
-    run_dir = Path(run_dir)
+    """Serve until ``train.env_steps`` have been received (and the actors' episodes ended) or
+    ``stop`` is set; with ``cfg.threads`` torch threads, the caller's count restored after."""
+    cfg = pin_threads(cfg)
+    with torch_threads(cfg.threads):
+        return _run_learner(cfg, Path(run_dir), host, port, token, resume, progress, tensorboard, port_file, stop)
+
+
+def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | None, resume: bool, progress: bool,
+                 tensorboard: bool, port_file: Path | None, stop: threading.Event | None) -> LearnerProcessResult:
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     counters = {"env_steps": 0, "episode": 0}
