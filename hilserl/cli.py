@@ -6,12 +6,13 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.checkpoint import ResumeRefused
 from hilserl.distributed.service import TokenRequired
-from hilserl.threads import resolve_threads, torch_threads
+from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
 --set section.field=value overrides (values are JSON), for example
@@ -26,8 +27,21 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi], refused with the range otherwise."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; allowed {lo} to {hi}")
+        return value
+    return parse
+
+
 def _add_threads_arg(parser: argparse.ArgumentParser, what: str = "this process") -> None:
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=_int_in(1, MAX_THREADS), metavar="N",
                         help=f"torch threads of {what} (default: half the cores, at least 1, so that another "
                         "job beside it does not slow it many times over; recorded in the run's config)")
 
@@ -124,26 +138,45 @@ def _reward_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train on the simulation with the simulated human and demonstrations (actor and learner in
-    one process)."""
-    from hilserl.train import TrainingDiverged, train
+    """Train on the simulation with the simulated human and demonstrations: a learner process and an
+    actor (or one process), then the closing report."""
+    from hilserl.diagnostics.run_log import read_jsonl
+    from hilserl.distributed.launch import duration, train_two_processes
+    from hilserl.train import TrainingDiverged, closing_report, train
 
     cfg = pin_threads(_config(args, _reward_overrides(args)))
-    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     if args.resume and not args.run_dir:
         raise ValueError("--resume needs --run-dir (the run to continue)")
-    if not args.single_process:
-        return _train_distributed(cfg, run_dir, args)
-    try:
-        result = train(cfg, run_dir, progress=True, eval_episodes=args.eval_episodes, resume=args.resume)
-    except TrainingDiverged as exc:
-        print(f"hilserl: training stopped: {exc}", file=sys.stderr)
-        return 3
-    print(f"{result.episodes} episodes, {result.env_steps} env steps, {result.updates} learner updates")
-    print(f"success over the last 20 training episodes: {result.success_rate_last_20:.0%}")
-    if result.final_eval is not None:
-        _print_eval(result.final_eval)
+    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
+    started = time.time()
+    extra: dict = {}
+    if args.single_process:
+        try:
+            result = train(cfg, run_dir, progress=True, resume=args.resume)
+        except TrainingDiverged as exc:
+            print(f"hilserl: training stopped: {exc}", file=sys.stderr)
+            return 3
+        counts = (result.episodes, result.env_steps, result.updates, result.success_rate_last_20)
+    else:
+        launched = train_two_processes(cfg, run_dir, resume=args.resume)
+        if launched.code != 0:
+            return launched.code
+        learner = json.loads((run_dir / "learner_summary.json").read_text())
+        successes = [e["success"] for e in read_jsonl(run_dir / "episodes.jsonl")][-20:]
+        counts = (learner["episodes"], learner["env_steps"], learner["updates"],
+                  sum(successes) / max(1, len(successes)))
+        extra = {**learner, "actor": asdict(launched.report) if launched.report else None}
+    episodes, env_steps, updates, success20 = counts
+    print(f"{episodes} episodes, {env_steps:,} env steps, {updates:,} learner updates in "
+          f"{duration(time.time() - started)}")
+    print(f"success over the last 20 training episodes: {success20:.0%}")
+    final, lines = closing_report(run_dir, args.eval_seeds)
+    print("\n".join(lines))
+    summary_file = run_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if args.single_process else \
+        {**extra, "seconds": round(time.time() - started, 1)}
+    summary_file.write_text(json.dumps({**summary, "final_eval": final}, indent=2) + "\n")
     return 0
 
 
@@ -183,79 +216,14 @@ def cmd_actor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_eval(e) -> None:
-    regions = ", ".join(f"{k} {v:.0%}" for k, v in e.by_region.items())
-    print(f"evaluation without interventions: {e.success_rate:.0%} over {e.episodes} episodes ({regions})")
-
-
-def _train_distributed(cfg: Config, run_dir: Path, args: argparse.Namespace) -> int:
-    """A learner process and an actor (this process) on this machine, over loopback gRPC."""
-    import subprocess
-    from dataclasses import asdict
-
-    from hilserl.config import save_json
-    from hilserl.diagnostics.evaluate import evaluate
-    from hilserl.distributed.actor_process import run_actor
-    from hilserl.train import load_agent
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
-    save_json(cfg, launch)
-    port_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
-           "--port", "0", "--port-file", str(port_file), "--threads", str(cfg.threads),
-           "--quiet"] + (["--resume"] if args.resume else [])
-    learner = subprocess.Popen(cmd)
-    started = time.time()
-    try:
-        while not port_file.exists():
-            if learner.poll() is not None:
-                print("hilserl: the learner process ended before listening", file=sys.stderr)
-                return 2
-            time.sleep(0.1)
-        time.sleep(0.1)  # the file is written; let its content land
-        # At the control rate, as on a robot: the learner updates while the episode goes on.
-        report = run_actor(f"127.0.0.1:{port_file.read_text().strip()}", realtime=True, progress=False,
-                           threads=cfg.threads)
-        print(f"actor: {report.env_steps} env steps in {report.episodes} episodes, policy step "
-              f"{report.policy_ms.get('mean', 0):.1f} ms mean, parameters v{report.params_version}, "
-              f"dropped {report.dropped}")
-        if learner.wait() != 0:
-            return learner.returncode
-    finally:
-        if learner.poll() is None:
-            learner.terminate()
-            learner.wait(timeout=60)
-    final = None
-    if args.eval_episodes:
-        _, agent = load_agent(run_dir)
-        final = evaluate(agent, cfg.env, args.eval_episodes, seed=cfg.seed)
-        _print_eval(final)
-    summary = {**json.loads((run_dir / "learner_summary.json").read_text()), "actor": asdict(report),
-               "seconds": round(time.time() - started, 1), "final_eval": final.to_dict() if final else None}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return 0
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
-    from hilserl.diagnostics.local_optimum import analyse
-    from hilserl.diagnostics.success_map import plot_success_map
-    from hilserl.train import grade_checkpoint
+    from hilserl.train import grid_report
 
-    cfg, grid, result = grade_checkpoint(args.checkpoint, (args.nx, args.ny, args.nyaw), args.seeds)
-    split = cfg.env.front_back_split_x
-    print(f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {args.seeds} seeds)")
-    report = analyse(result, split)
-    for line in report.lines():
-        print(f"  {line}")
     ckpt = Path(args.checkpoint)
     out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
-    print(f"wrote {plot_success_map(result, split, out)}")
-    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": args.seeds,
-               **report.to_dict()}
-    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"wrote {out.with_suffix('.json')}")
+    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out)
+    print("\n".join(lines))
     return 0
 
 
@@ -402,7 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
-    p.add_argument("--eval-episodes", type=int, default=50, help="final evaluation episodes (default 50)")
+    p.add_argument("--eval-seeds", type=_int_in(0, 100), default=2, metavar="N",
+                   help="the closing evaluation: the final policy over the grid of hilserl eval (27 cube "
+                   "positions and rotations), N episodes per cell (default 2; 0 skips it)")
     p.add_argument("--reward", choices=["sim", "classifier"], default=None,
                    help="who says success: the simulator (default) or a learned classifier")
     p.add_argument("--classifier", type=Path, help="classifier file for --reward classifier")

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from hilserl.agent.sac import NonFiniteLoss, SACAgent
 from hilserl.config import Config, from_dict, pin_threads, save_json
 from hilserl.data.demos import record_demos
-from hilserl.data.episodes import iter_transitions
+from hilserl.data.episodes import demo_steps, iter_transitions, read_meta
 from hilserl.data.transition import Transition
 from hilserl.diagnostics.evaluate import EvalResult, evaluate
 from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid
@@ -56,17 +56,28 @@ def demo_dir_for(cfg: Config, run_dir: Path) -> Path:
     return Path(cfg.train.demo_dir) if cfg.train.demo_dir else run_dir / "demos"
 
 
-def load_demos(cfg: Config, learner: Learner, run_dir: Path) -> int:
-    """Record demos with the scripted expert if none exist, then load them into the demo buffer."""
+def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = True) -> int:
+    """Record demos with the scripted expert into the run's folder if it has fewer than
+    ``train.demo_episodes`` (none yet, or a recording that was interrupted: it is completed), then
+    load them into the demo buffer, encoding their frames into the feature cache (a progress bar)."""
     if cfg.train.demo_episodes == 0:
         return 0
     root = demo_dir_for(cfg, run_dir)
-    if not (root / "meta.json").exists():
-        record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed, placement=cfg.train.demo_placement)
+    have = read_meta(root)["episodes"] if (root / "meta.json").exists() else 0
+    if not cfg.train.demo_dir and have < cfg.train.demo_episodes:
+        if have:
+            print(f"completing the interrupted demo recording in {root}: {have} of {cfg.train.demo_episodes} "
+                  "episodes there", flush=True)
+        record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed, placement=cfg.train.demo_placement,
+                     complete=True)
+    steps = demo_steps(root)
+    what = "encoding demo frames into the feature cache" if learner.cache is not None else "loading demos"
     states = []
-    for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes):
-        learner.add_demo(t)
-        states.append(t.observation["state"])
+    with tqdm(total=steps, desc=what, unit="step", disable=not progress, mininterval=0.5) as bar:
+        for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes):
+            learner.add_demo(t)
+            states.append(t.observation["state"])
+            bar.update(1)
     if states and cfg.agent.normalize_state:
         learner.agent.set_state_normalizer(np.stack(states))
     return len(states)
@@ -115,6 +126,43 @@ def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int,
     grid = Grid.covering(cfg.env, *cells)
     result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress)
     return cfg, grid, result
+
+
+GRID_CELLS = (3, 3, 3)
+"""The evaluation grid of ``hilserl eval`` and of the report that ends ``hilserl train``: cube x
+positions, y positions and rotations over the reset range."""
+
+
+def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
+                progress: bool = True) -> tuple[dict, list[str]]:
+    """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
+    cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it).
+    Returns the figures and the lines that say them."""
+    from hilserl.diagnostics.local_optimum import analyse
+    from hilserl.diagnostics.success_map import plot_success_map
+
+    cfg, grid, result = grade_checkpoint(path, cells, seeds, progress=progress)
+    split = cfg.env.front_back_split_x
+    analysis = analyse(result, split)
+    lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
+             "deterministic policy, no interventions)", *(f"  {line}" for line in analysis.lines())]
+    lines.append(f"wrote {plot_success_map(result, split, out)}")
+    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict()}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines.append(f"wrote {out.with_suffix('.json')}")
+    return summary, lines
+
+
+def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
+    """What ends ``hilserl train``: the final policy on the evaluation grid (``seeds`` per cell; 0
+    skips it), where it fails, and the commands to look further."""
+    figures, lines = None, []
+    if seeds:
+        figures, lines = grid_report(run_dir, GRID_CELLS, seeds, run_dir / "success_map.png")
+    lines += [f"run folder: {run_dir}",
+              f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)",
+              f"              hilserl eval --checkpoint {run_dir} --seeds 4   (a finer grid evaluation)"]
+    return figures, lines
 
 
 def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:

@@ -49,7 +49,7 @@ def test_resume_refused_on_the_command_line(tmp_path, capsys):
     from hilserl.cli import main
 
     train(load_config(None, [*BASE, "train.env_steps=60"]), tmp_path, progress=False, tensorboard=False)
-    args = ["train", "--single-process", "--run-dir", str(tmp_path), "--resume", "--eval-episodes", "0"]
+    args = ["train", "--single-process", "--run-dir", str(tmp_path), "--resume", "--eval-seeds", "0"]
     assert main(args + [a for o in BASE for a in ("--set", o)] + ["--set", "agent.hidden_dims=[8]"]) == 2
     assert "network" in capsys.readouterr().err
 

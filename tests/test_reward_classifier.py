@@ -187,7 +187,7 @@ def test_train_with_the_classifier_reward_end_to_end(small_dataset, tmp_path, ca
     path = clf.save(tmp_path / "clf.safetensors")
     run_dir = tmp_path / "run"
     code = main(["train", "--single-process", "--reward", "classifier", "--classifier", str(path), "--run-dir", str(run_dir),
-                 "--eval-episodes", "0", *[a for o in FRONT_ONLY for a in ("--set", o)],
+                 "--eval-seeds", "0", *[a for o in FRONT_ONLY for a in ("--set", o)],
                  "--set", "train.env_steps=90", "--set", "train.learning_starts=40", "--set", "train.demo_episodes=1",
                  "--set", "agent.hidden_dims=[16]", "--set", "agent.batch_size=8",
                  "--set", "agent.encoder.image_latent_dim=16", "--set", "env.episode_seconds=3"])

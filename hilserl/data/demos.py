@@ -42,10 +42,13 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
 
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
-                 placement: DemoPlacement = "grid") -> int:
+                 placement: DemoPlacement = "grid", complete: bool = False) -> int:
     """Record ``episodes`` expert episodes (successful ones only, by default); returns the count.
     ``placement`` 'grid' puts the cubes on ``grid_placements`` (a failed attempt retries the same
-    cube with another arm start), 'random' lets each reset draw them."""
+    cube with another arm start), 'random' lets each reset draw them. ``complete``: the episodes
+    already in ``out`` count towards ``episodes`` and the recording goes on with the next cube
+    placement, so an interrupted recording ends with the set an uninterrupted one gives (the arm's
+    start may differ where an attempt had failed)."""
     env = GraspCubeEnv(env_cfg)
     cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
     writer = EpisodeWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
@@ -53,8 +56,8 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     policy = expert_policy(env)
     placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
         if placement == "grid" else None
-    kept, attempt = 0, 0
-    with tqdm(total=episodes, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
+    kept = attempt = writer.meta["episodes"] if complete else 0
+    with tqdm(total=episodes, initial=kept, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
         while kept < episodes:
             if attempt >= MAX_ATTEMPTS_PER_DEMO * episodes:
                 env.close()

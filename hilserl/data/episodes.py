@@ -77,6 +77,15 @@ class EpisodeWriter:
         return path
 
 
+def demo_steps(root: Path) -> int:
+    """Transitions in a dataset (each episode file's action count), without loading its frames."""
+    total = 0
+    for i in range(read_meta(root)["episodes"]):
+        with np.load(Path(root) / f"episode_{i:06d}.npz") as ep:
+            total += len(ep["next.reward"])
+    return total
+
+
 def read_meta(root: Path) -> dict[str, Any]:
     path = Path(root) / "meta.json"
     if not path.exists():

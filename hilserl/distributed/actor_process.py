@@ -24,7 +24,8 @@ import grpc
 import numpy as np
 
 from hilserl.config import Config, from_dict
-from hilserl.distributed.actor import Actor
+from hilserl.data.transition import Transition
+from hilserl.distributed.actor import Actor, EpisodeStats
 from hilserl.distributed.learner import ObservationLayout, build_agent
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
@@ -129,12 +130,13 @@ class LearnerClient:
         self.stub = pb_grpc.LearnerStub(self.channel)
         self.metadata = ((TOKEN_METADATA, token),) if token else ()
 
-    def config(self, actor_index: int = 0) -> tuple[Config, dict | None]:
-        """The run's config, and this actor's state if the learner holds one (a restart or a resume)."""
+    def config(self, actor_index: int = 0) -> tuple[Config, dict | None, float]:
+        """The run's config, this actor's state if the learner holds one (a restart or a resume), and
+        the learner's measured seconds per update (0: not measured)."""
         reply = self.stub.GetConfig(pb.ConfigRequest(actor_index=actor_index), metadata=self.metadata,
                                     timeout=CALL_TIMEOUT_S)
         state = json.loads(reply.actor_state_json) if reply.actor_state_json else None
-        return from_dict(Config, json.loads(reply.config_json)), state
+        return from_dict(Config, json.loads(reply.config_json)), state, reply.update_seconds
 
     def send(self, actor_id: str, batch: list[pb.ActorMessage]) -> pb.Ack:
         return self.stub.SendTransitions(pb.ActorBatch(actor_id=actor_id, messages=batch), metadata=self.metadata,
@@ -166,6 +168,51 @@ class ActorReport:
     actor_id: str = ""
 
 
+@dataclass
+class ActorStart:
+    """Where an actor starts: told to its monitor once connected, with the first policy loaded."""
+
+    actor_id: str
+    config: Config
+    episode: int
+    env_steps: int
+    """Env steps already done (a resumed run), of ``total``."""
+    total: int
+    params_version: int
+    learner_update_seconds: float
+    """The learner's measured time per update; 0 when it could not measure it (no demos)."""
+
+
+class ActorMonitor:
+    """What a display of an actor's progress is told; here each call does nothing. ``acknowledged``
+    comes from the sender thread, the others from the control loop."""
+
+    def started(self, start: ActorStart) -> None:
+        pass
+
+    def step(self) -> None:
+        """One env step done and queued for the learner."""
+
+    def episode(self, stats: EpisodeStats, params_version: int, queued: int, dropped: int) -> None:
+        pass
+
+    def acknowledged(self, learner_updates: int) -> None:
+        """The learner took a batch; it has done ``learner_updates`` updates."""
+
+
+class EpisodeLines(ActorMonitor):
+    """A line per episode (``hilserl actor``)."""
+
+    def started(self, start: ActorStart) -> None:
+        self.actor_id = start.actor_id
+        if start.env_steps:
+            print(f"{start.actor_id}: continuing at episode {start.episode}, env step {start.env_steps}", flush=True)
+
+    def episode(self, stats: EpisodeStats, params_version: int, queued: int, dropped: int) -> None:
+        print(f"{self.actor_id}: episode {stats.episode} success={stats.success} interventions="
+              f"{stats.intervention_rate:.0%} params v{params_version} queue {queued} dropped {dropped}", flush=True)
+
+
 def _percentiles(seconds: list[float]) -> dict[str, float]:
     if not seconds:
         return {}
@@ -175,7 +222,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float,
-                     actor_index: int = 0) -> tuple[Config, dict | None]:
+                     actor_index: int = 0) -> tuple[Config, dict | None, float]:
     backoff, start = Backoff(), time.time()
     while True:
         try:
@@ -190,18 +237,20 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
 
 def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
-              progress: bool = True, threads: int | None = None) -> ActorReport:
+              progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
-    (default: half this machine's cores; the caller's count is restored after)."""
+    (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
+    of the progress (default: a line per episode when ``progress``, else nothing)."""
+    monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
-        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, progress)
+        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor)
 
 
 def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
-               patience_s: float, stop: threading.Event | None, progress: bool) -> ActorReport:
+               patience_s: float, stop: threading.Event | None, monitor: ActorMonitor) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
-    cfg, resumed = wait_for_learner(client, stop, patience_s, actor_index)
+    cfg, resumed, update_seconds = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     agent = build_agent(cfg, ObservationLayout.of(cfg))
@@ -243,6 +292,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
                     continue
                 ack = client.send(actor_id, batch)
                 queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                monitor.acknowledged(ack.learner_updates)
                 status["sent"] += ack.received
                 backoff.ok()
             except grpc.RpcError as exc:
@@ -302,23 +352,24 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         # Episode counter (episodes are seeded by it), curriculum and the simulated human's random
         # state: the run goes on where this actor's last delivered episode left it.
         actor.load_state_dict(resumed)
-        if progress:
-            print(f"{actor_id}: continuing at episode {actor.episode}, env step {actor.env_steps}", flush=True)
+    total = env_steps or cfg.train.env_steps
+    monitor.started(ActorStart(actor_id, cfg, actor.episode, actor.env_steps, total, status["version"], update_seconds))
     threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
     for t in threads:
         t.start()
-    total = env_steps or cfg.train.env_steps
+
+    def send_transition(t: Transition) -> None:
+        enqueue(pb.ActorMessage(transition=transition_to_pb(t)))
+        monitor.step()
+
     try:
         while actor.env_steps < total and not stop.is_set():
-            stats = actor.run_episode(lambda t: enqueue(pb.ActorMessage(transition=transition_to_pb(t))))
+            stats = actor.run_episode(send_transition)
             record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": status["version"],
                       "actor_index": actor_index, "actor_state": actor.state_dict()}
             enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
             clock["next"] = None  # a reset is not a control step
-            if progress:
-                print(f"{actor_id}: episode {stats.episode} success={stats.success} interventions="
-                      f"{stats.intervention_rate:.0%} params v{status['version']} queue {len(queue)} "
-                      f"dropped {queue.dropped}", flush=True)
+            monitor.episode(stats, status["version"], len(queue), queue.dropped)
     finally:
         stop.set()
         threads[0].join(timeout=patience_s + CALL_TIMEOUT_S)

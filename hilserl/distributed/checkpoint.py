@@ -101,6 +101,13 @@ def load_buffers(path: Path, buffers: dict[str, ReplayBuffer]) -> None:
         buffer.load_rows(Path(path), f"buffer_{name}")
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` by a rename: a reader sees the whole file or none (a port file, say)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path) -> Path:
     """The policy's parameters (safetensors) and the config to rebuild it (JSON beside it)."""
     tmp = path.with_name(path.name + ".tmp")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from dataclasses import dataclass
 
+import numpy as np
 
 from hilserl.agent.backbone import load_backbone
 from hilserl.agent.resnet import feature_shape
@@ -16,6 +19,10 @@ from hilserl.data.routing import route
 from hilserl.data.transition import Transition
 from hilserl.data.transition_store import TransitionStore, transition_specs
 from hilserl.envs.grasp_env import PRIVILEGED_DIMS, PROPRIO_DIMS
+
+
+PACE_PROBE_UPDATES = 3
+"""Updates timed at start to estimate how long the run will take."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,24 @@ class Learner:
         info["online_buffer"] = len(self.online)
         info["demo_buffer"] = len(self.demo)
         return info
+
+    def time_updates(self, updates: int = PACE_PROBE_UPDATES) -> float | None:
+        """Seconds per update on this machine, timed on a copy of the agent with batches of demos
+        (after one warm-up update): the run's own agent, buffers and random streams are untouched.
+        None without demos; the pace is then known once learning starts."""
+        if len(self.demo) == 0:
+            return None
+        agent, rng, a = copy.deepcopy(self.agent), np.random.default_rng(0), self.cfg.agent
+
+        def batches() -> list[dict]:
+            return [to_batch(self.demo.buffer.gather(rng.integers(0, len(self.demo), a.batch_size)), self.cameras)
+                    for _ in range(a.critic_actor_ratio)]
+
+        agent.update(batches())
+        start = time.perf_counter()
+        for _ in range(updates):
+            agent.update(batches())
+        return (time.perf_counter() - start) / updates
 
     def buffer_composition(self) -> dict[str, int]:
         return {"demo_steps": self.demo_loaded, **{f"{k}_steps": v for k, v in self.online_added_by_kind.items()}}

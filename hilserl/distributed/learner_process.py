@@ -23,7 +23,7 @@ from tqdm import tqdm
 from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads, to_dict
 from hilserl.diagnostics.run_log import RunLog
-from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_checkpoint
+from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_atomically, write_checkpoint
 from hilserl.distributed.learner import Learner
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
 from hilserl.distributed.wire import parameters_to_chunks
@@ -71,6 +71,8 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
 
 def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | None, resume: bool, progress: bool,
                  tensorboard: bool, port_file: Path | None, stop: threading.Event | None) -> LearnerProcessResult:
+    if port_file is not None:  # a previous run's: whoever waits for this learner must not read it
+        Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     counters = {"env_steps": 0, "episode": 0}
@@ -84,6 +86,10 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         actor_states = resumed_actor_states(state)
     else:
         load_demos(cfg, learner, run_dir)
+    update_seconds = learner.time_updates()
+    if update_seconds is not None:
+        print(f"learner: one update takes {update_seconds:.2f} s on this machine ({cfg.agent.critic_actor_ratio} "
+              f"critic steps and an actor step, batch {cfg.agent.batch_size})", flush=True)
 
     params = ParameterStore()
     version = [int(state.get("params_version", 0)) if state else 0]
@@ -96,9 +102,10 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_SIZE)
     service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token, actor_states)
     service.restore_seen(seen)
+    service.updates, service.update_seconds = learner.agent.updates, update_seconds or 0.0
     server, bound = start_server(service, host, port)
     if port_file is not None:
-        Path(port_file).write_text(str(bound))
+        write_atomically(Path(port_file), str(bound))
     print(f"learner listening on {host}:{bound} ({'token required' if token else 'loopback, no token'})", flush=True)
 
     run_log = RunLog(run_dir, tensorboard=tensorboard)
@@ -107,6 +114,12 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     bar = tqdm(total=cfg.train.env_steps, initial=counters["env_steps"], desc="learner: env steps received",
                unit="step", disable=not progress)
 
+    def say(line: str) -> None:
+        if progress:
+            bar.write(line)
+        else:
+            print(line, flush=True)
+
     def checkpoint() -> Path:
         extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": dict(delivered),
                  "actor_states": dict(actor_states), "params_version": version[0]}
@@ -114,6 +127,8 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                                 learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
                                 keep=cfg.train.keep_checkpoints)
         service.set_durable(extra["actor_sequences"])  # actors may now forget what it holds
+        say(f"learner: checkpoint {path.name} written (update {learner.agent.updates}, env step "
+            f"{counters['env_steps']})")
         return path
 
     mid_episode: dict[str, bool] = {}
@@ -158,7 +173,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
             path = checkpoint()
             raise TrainingDiverged(f"{exc.name} became {exc.value} at learner update "
                                    f"{learner.agent.updates}; checkpoint saved to {path}") from exc
-        u = learner.agent.updates
+        u = service.updates = learner.agent.updates
         if u % cfg.train.params_every == 0:
             publish()
         if u % cfg.train.log_every == 0:
@@ -195,11 +210,13 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                 pass
         # An actor faster than the learner (a simulation runs faster than real time) leaves updates
         # owed: the learner finishes them, so a run's update-to-data ratio is what its config says.
-        while update_budget() > 0 and not stop.is_set():
-            update()
+        owed = update_budget()
+        with tqdm(total=owed, desc="learner: finishing the updates it owes", unit="update", disable=owed == 0) as finishing:
+            while update_budget() > 0 and not stop.is_set():
+                update()
+                finishing.update(1)
         path = checkpoint()
-        bar.write(f"learner stopped at env step {counters['env_steps']}, update {learner.agent.updates}; "
-                  f"checkpoint {path}")
+        say(f"learner stopped at env step {counters['env_steps']}, update {learner.agent.updates} ({path.name})")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

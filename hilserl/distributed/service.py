@@ -95,6 +95,10 @@ class LearnerService(pb_grpc.LearnerServicer):
         self._seen_lock = threading.Lock()
         self.refused = 0
         self.malformed = 0
+        self.updates = 0
+        """The learner's update count, kept up to date by its loop and sent with every Ack."""
+        self.update_seconds = 0.0
+        """The learner's measured time per update (0: not measured), sent with the config."""
 
     def _authorise(self, context: grpc.ServicerContext) -> None:
         if self.token is None:
@@ -108,7 +112,8 @@ class LearnerService(pb_grpc.LearnerServicer):
     def GetConfig(self, request, context):
         self._authorise(context)
         state = self.actor_states.get(request.actor_index)
-        return pb.ConfigReply(config_json=self.config_json, actor_state_json=json.dumps(state) if state else "")
+        return pb.ConfigReply(config_json=self.config_json, actor_state_json=json.dumps(state) if state else "",
+                              update_seconds=self.update_seconds)
 
     def GetParameters(self, request, context):
         self._authorise(context)
@@ -143,7 +148,8 @@ class LearnerService(pb_grpc.LearnerServicer):
             new += 1
         with self._seen_lock:
             accepted, durable = self._seen.get(request.actor_id, 0), self._durable.get(request.actor_id, 0)
-        return pb.Ack(received=new, duplicates=dups, accepted_sequence=accepted, durable_sequence=durable)
+        return pb.Ack(received=new, duplicates=dups, accepted_sequence=accepted, durable_sequence=durable,
+                      learner_updates=self.updates)
 
     def restore_seen(self, seen: dict[str, int]) -> None:
         """After a resume: what the checkpoint holds is all that is accepted, and all that is durable."""

@@ -1,0 +1,272 @@
+"""``hilserl train``: a learner process and an actor (this process) on one machine, over loopback
+gRPC, with one display for both.
+
+The learner is a child in its own process group, so that Ctrl-C reaches this process alone and the
+stop happens in order: the actor stops and hands over what it has queued, then the learner is asked
+to stop, checkpoints and exits, and this process says what was saved and how to go on. The child is
+tied to this process's life: on Linux it gets SIGTERM when this one dies, even by kill -9.
+
+The learner's start (recording demos, encoding them into the feature cache, timing an update) and
+its last phase (the updates it still owes when the actor is done) draw their own bars on the
+terminal while this process waits; its lines in between come through this process and are written
+above the training bar.
+"""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hilserl.config import Config, save_json
+from hilserl.distributed.actor import EpisodeStats
+from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
+from hilserl.distributed.checkpoint import latest_checkpoint, read_checkpoint
+
+PORT_POLL_S = 0.1
+STOP_GRACE_S = 300.0
+"""After a Ctrl-C, the learner's final checkpoint (its buffers included) may take this long; a
+second Ctrl-C stops it at once, without that checkpoint."""
+PACE_WINDOW_S = 60.0
+"""Rates for the time left are measured over about this last stretch of the run."""
+SUCCESS_WINDOW = 20
+"""Episodes of the running success rate (the paper's curves: running average over 20 episodes)."""
+PR_SET_PDEATHSIG = 1
+
+
+def duration(seconds: float) -> str:
+    """'1 h 49 min', '12 min', '40 s'."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def total_updates(cfg: Config, env_steps: int) -> int:
+    """Learner updates a run of ``env_steps`` does: ``updates_per_env_step`` per step from
+    ``learning_starts`` on (the learner finishes those it owes when the actors are done)."""
+    return max(0, env_steps - cfg.train.learning_starts + 1) * cfg.train.updates_per_env_step
+
+
+def time_left(steps_left: int, steps_per_s: float, updates_left: int, updates_per_s: float) -> float:
+    """Seconds until the run ends: the actor's steps and the learner's updates go on side by side,
+    so the slower of the two decides."""
+    actor = steps_left / steps_per_s if steps_per_s > 0 else 0.0
+    learner = updates_left / updates_per_s if updates_per_s > 0 else 0.0
+    return max(actor, learner)
+
+
+class Rate:
+    """Events per second over the last ``window`` seconds of a running count."""
+
+    def __init__(self, window: float = PACE_WINDOW_S):
+        self.window = window
+        self.points: collections.deque[tuple[float, int]] = collections.deque()
+
+    def add(self, count: int, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self.points.append((now, count))
+        while len(self.points) > 2 and now - self.points[1][0] > self.window:
+            self.points.popleft()
+
+    def per_second(self) -> float | None:
+        if len(self.points) < 2:
+            return None
+        (t0, c0), (t1, c1) = self.points[0], self.points[-1]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else None
+
+
+class TrainDisplay(ActorMonitor):
+    """The training bar: env steps, the learner's updates and its lag behind the data, success over
+    the last 20 episodes, interventions, and the time left at the pace measured so far."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.bar: tqdm | None = None
+        self.successes: collections.deque[bool] = collections.deque(maxlen=SUCCESS_WINDOW)
+        self.intervention_rate = 0.0
+        self.env_steps = self.total = 0
+        self.learner_updates = 0
+        self.steps, self.updates = Rate(), Rate()
+        self.update_seconds = 0.0
+        self._refreshed = 0.0
+
+    def write(self, line: str) -> None:
+        tqdm.write(line)
+
+    def started(self, start: ActorStart) -> None:
+        self.env_steps, self.total, self.update_seconds = start.env_steps, start.total, start.learner_update_seconds
+        self.write(f"actor connected ({start.actor_id}); first policy received (parameters v{start.params_version})")
+        self.write(self.estimate_line())
+        self.bar = tqdm(total=start.total, initial=start.env_steps, desc="training", unit="step",
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps [{elapsed}{postfix}]")
+        self.steps.add(self.env_steps)
+
+    def estimate_line(self) -> str:
+        """At start: the actor's real-time pace against the learner's measured one."""
+        steps_left = self.total - self.env_steps
+        actor_s = steps_left / self.cfg.env.control_hz
+        updates = total_updates(self.cfg, self.total) - self.learner_updates
+        parts = [f"the actor's {steps_left:,} steps at {self.cfg.env.control_hz:g} Hz take {duration(actor_s)}"]
+        if self.update_seconds > 0:
+            parts.append(f"the learner's {updates:,} updates at {self.update_seconds:.2f} s take "
+                         f"{duration(updates * self.update_seconds)}")
+            total = max(actor_s, updates * self.update_seconds)
+            return f"about {duration(total)} on this machine at the current pace: " + "; ".join(parts)
+        return f"at least {duration(actor_s)}: " + "; ".join(parts) + " (the learner's pace shows once it learns)"
+
+    def step(self) -> None:
+        self.env_steps += 1
+        self.steps.add(self.env_steps)
+        if self.bar is not None:
+            self.bar.update(1)
+            if time.monotonic() - self._refreshed > 1.0:
+                self.refresh()
+
+    def episode(self, stats: EpisodeStats, params_version: int, queued: int, dropped: int) -> None:
+        self.successes.append(stats.success)
+        self.intervention_rate = stats.intervention_rate
+        self.refresh()
+
+    def acknowledged(self, learner_updates: int) -> None:
+        self.learner_updates = learner_updates
+        self.updates.add(learner_updates)
+
+    def seconds_left(self) -> float:
+        steps_rate = self.steps.per_second() or self.cfg.env.control_hz
+        updates_rate = self.updates.per_second() or (1.0 / self.update_seconds if self.update_seconds else 0.0)
+        owed = total_updates(self.cfg, self.total) - self.learner_updates
+        return time_left(self.total - self.env_steps, steps_rate, owed, updates_rate)
+
+    def refresh(self) -> None:
+        if self.bar is None:
+            return
+        self._refreshed = time.monotonic()
+        lag = total_updates(self.cfg, self.env_steps) - self.learner_updates
+        fields = {"updates": f"{self.learner_updates:,}", "lag": f"{max(0, lag):,}"}
+        if self.successes:
+            fields["success20"] = f"{sum(self.successes) / len(self.successes):.0%}"
+            fields["interv"] = f"{self.intervention_rate:.0%}"
+        fields["left"] = f"~{duration(self.seconds_left())}"
+        self.bar.set_postfix(fields, refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class LaunchResult:
+    code: int
+    """0: done; 130: stopped by Ctrl-C; else the learner's failure."""
+    report: ActorReport | None = None
+
+
+def _die_with_parent() -> None:
+    """In the learner child, before it runs: SIGTERM when the parent dies (Linux; elsewhere no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (AttributeError, OSError):
+        pass
+
+
+def _relay(stream, write) -> None:
+    for line in stream:
+        write(line.rstrip("\n"))
+
+
+def _wait_for_port(learner: subprocess.Popen, port_file: Path) -> int | None:
+    while not port_file.exists():
+        if learner.poll() is not None:
+            return None
+        time.sleep(PORT_POLL_S)
+    return int(port_file.read_text())
+
+
+def _stop_learner(learner: subprocess.Popen) -> None:
+    """Ask the learner to stop (it checkpoints first); a second Ctrl-C ends it at once."""
+    if learner.poll() is not None:
+        return
+    learner.send_signal(signal.SIGINT)
+    print("\nstopping the learner: once training has begun it writes a checkpoint first (Ctrl-C again to end it "
+          "at once, without one)", flush=True)
+    try:
+        learner.wait(timeout=STOP_GRACE_S)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        learner.kill()
+        learner.wait()
+
+
+def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
+    """After a stop: the checkpoint to resume from and the command, or that nothing was saved yet."""
+    ckpt = latest_checkpoint(run_dir)
+    again = f"hilserl train --run-dir {run_dir} --config {launch_config}"
+    if ckpt is None:
+        demos = run_dir / "demos"
+        kept = f"; the demos recorded so far are kept in {demos}" if demos.exists() else ""
+        return [f"stopped before training began: nothing was worth saving yet{kept}",
+                f"start again with: {again}"]
+    state = read_checkpoint(ckpt)
+    return [f"stopped: checkpoint {ckpt} holds learner update {state['updates']:,} and env step "
+            f"{state['actor']['env_steps']:,} (buffers included)",
+            f"continue with: {again} --resume"]
+
+
+def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> LaunchResult:
+    """Run a learner child process and an actor here until ``train.env_steps``, or until Ctrl-C."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
+    save_json(cfg, launch)
+    port_file.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
+           "--port", "0", "--port-file", str(port_file), "--threads", str(cfg.threads),
+           "--quiet"] + (["--resume"] if resume else [])
+    first = ("resumes the latest checkpoint" if resume else
+             "records the demos if the run has none, encodes them into the feature cache, times an update")
+    print(f"starting the learner process: it {first}, then listens", flush=True)
+    learner = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, process_group=0,
+                               preexec_fn=_die_with_parent)
+    display = TrainDisplay(cfg)
+    relay = threading.Thread(target=_relay, args=(learner.stdout, display.write), daemon=True)
+    relay.start()
+    stop = threading.Event()
+    report = None
+    try:
+        port = _wait_for_port(learner, port_file)
+        if port is None:
+            relay.join(timeout=5)
+            print(f"hilserl: the learner process ended (code {learner.returncode}) before listening; "
+                  "its messages are above", file=sys.stderr)
+            return LaunchResult(learner.returncode or 2)
+        report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
+                           monitor=display, stop=stop)
+        display.close()
+        owed = total_updates(cfg, report.env_steps) - display.learner_updates
+        print(f"actor: {report.env_steps:,} env steps in {report.episodes} episodes, policy step "
+              f"{report.policy_ms.get('mean', 0):.1f} ms mean, dropped {report.dropped}; the learner finishes "
+              f"its updates (about {owed:,} owed)", flush=True)
+        code = learner.wait()
+        relay.join(timeout=5)
+        return LaunchResult(code, report)
+    except KeyboardInterrupt:
+        stop.set()
+        display.close()
+        _stop_learner(learner)
+        relay.join(timeout=5)
+        for line in what_was_saved(run_dir, launch):
+            print(line, flush=True)
+        return LaunchResult(130, report)
+    finally:
+        display.close()
+        if learner.poll() is None:
+            learner.terminate()
+            learner.wait(timeout=60)

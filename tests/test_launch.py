@@ -1,0 +1,130 @@
+"""``hilserl train`` as a newcomer runs it: a subprocess whose phases say themselves in order, that
+Ctrl-C stops cleanly in any phase with word of what was saved, and that the printed command resumes."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hilserl.distributed.launch import Rate, duration, time_left, total_updates
+
+SMALL_IMAGE_RUN = ["env.episode_seconds=4", "train.learning_starts=40", "agent.hidden_dims=[32,32]",
+                   "agent.batch_size=16", "agent.encoder.image_latent_dim=32", "agent.cache_crops=2"]
+PHASE_TIMEOUT_S = 300
+"""Generous: a loaded machine may take minutes to start two processes and encode the demos."""
+
+
+class Watched:
+    """A ``hilserl`` subprocess whose output (stdout and stderr, bars included) is read as it comes."""
+
+    def __init__(self, args: list[str]):
+        self.proc = subprocess.Popen([sys.executable, "-m", "hilserl.cli", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.chunks: list[bytes] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while chunk := os.read(self.proc.stdout.fileno(), 65536):
+            self.chunks.append(chunk)
+
+    @property
+    def text(self) -> str:
+        return b"".join(self.chunks).decode(errors="replace").replace("\r", "\n")
+
+    def wait_for(self, pattern: str, timeout: float = PHASE_TIMEOUT_S) -> None:
+        deadline = time.time() + timeout
+        while not re.search(pattern, self.text):
+            assert self.proc.poll() is None or self.reader.is_alive(), f"ended before {pattern!r}:\n{self.text}"
+            assert time.time() < deadline, f"no {pattern!r} within {timeout} s:\n{self.text}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = PHASE_TIMEOUT_S) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self.reader.join(timeout=10)
+        return code
+
+
+def in_order(text: str, patterns: list[str]) -> None:
+    at = 0
+    for pattern in patterns:
+        found = re.compile(pattern).search(text, at)
+        assert found, f"{pattern!r} missing after position {at}:\n{text}"
+        at = found.end()
+
+
+def processes_naming(run_dir: Path) -> list[int]:
+    """Live processes whose command line names ``run_dir`` (an orphaned learner would)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(run_dir).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def overrides(items: list[str]) -> list[str]:
+    return [a for o in items for a in ("--set", o)]
+
+
+def test_ctrl_c_while_the_demos_are_encoded_ends_both_processes_with_word_of_what_was_saved(tmp_path):
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1",
+                   *overrides([*SMALL_IMAGE_RUN, "train.demo_episodes=6", "train.env_steps=400"])])
+    run.wait_for("encoding demo frames into the feature cache")
+    run.proc.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C: to this process, not the learner's group
+    assert run.finish() == 130
+    in_order(run.text, [r"run folder: ", r"starting the learner process", r"encoding demo frames",
+                        r"stopped before training began: nothing was worth saving yet; the demos recorded so far "
+                        r"are kept in", r"start again with: hilserl train --run-dir "])
+    assert "Traceback" not in run.text
+    assert processes_naming(tmp_path) == []  # the learner ended too
+
+
+@pytest.mark.slow
+def test_phases_in_order_then_ctrl_c_in_training_then_the_printed_command_resumes(tmp_path):
+    settings = [*SMALL_IMAGE_RUN, "train.demo_episodes=2", "train.env_steps=160", "train.checkpoint_every=20"]
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(settings)])
+    run.wait_for(r"learner: checkpoint ckpt_\d+ written")  # learning has begun
+    run.proc.send_signal(signal.SIGINT)
+    assert run.finish() == 130
+    in_order(run.text, [
+        r"run folder: ", r"starting the learner process", r"encoding demo frames into the feature cache",
+        r"learner: one update takes \d+\.\d\d s on this machine", r"learner listening on 127\.0\.0\.1:\d+",
+        r"actor connected \(actor-0-\w+\); first policy received", r"about \d+ s on this machine at the current pace",
+        r"training: .*steps", r"updates=\d+, lag=\d+", r"learner: checkpoint ckpt_\d+ written",
+        r"stopping the learner", r"stopped: checkpoint \S+ holds learner update \d+ and env step \d+",
+    ])
+    assert "Traceback" not in run.text and processes_naming(tmp_path) == []
+    command = re.search(r"continue with: hilserl (train .*--resume)", run.text).group(1).split()
+    resumed = Watched([*command, "--eval-seeds", "1"])
+    assert resumed.finish() == 0, resumed.text
+    in_order(resumed.text, [r"resuming .* at learner update [1-9]", r"actor connected",
+                            r"learner stopped at env step 1[6-9]\d", r"success over the grid: \d+%",
+                            r"look further: hilserl report ", r"hilserl eval --checkpoint "])
+
+
+def test_time_left_is_set_by_the_slower_of_actor_and_learner():
+    assert time_left(steps_left=600, steps_per_s=10, updates_left=100, updates_per_s=10) == 60  # the actor
+    assert time_left(steps_left=600, steps_per_s=10, updates_left=1200, updates_per_s=2) == 600  # the learner
+    assert time_left(steps_left=0, steps_per_s=10, updates_left=0, updates_per_s=0) == 0
+
+
+def test_updates_owed_and_rates_and_durations():
+    from hilserl.config import load_config
+
+    cfg = load_config(None, ["train.learning_starts=100", "train.updates_per_env_step=2"])
+    assert total_updates(cfg, 15_000) == 29_802 and total_updates(cfg, 50) == 0
+    rate = Rate(window=10)
+    for t in range(30):
+        rate.add(count=5 * t, now=float(t))  # 5 per second
+    assert rate.per_second() == pytest.approx(5.0) and len(rate.points) <= 12  # old points dropped
+    assert Rate().per_second() is None
+    assert [duration(s) for s in (40, 720, 6540)] == ["40 s", "12 min", "1 h 49 min"]
