@@ -210,7 +210,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                 pass
         # An actor faster than the learner (a simulation runs faster than real time) leaves updates
         # owed: the learner finishes them, so a run's update-to-data ratio is what its config says.
-        owed = update_budget()
+        owed = 0 if stop.is_set() else update_budget()  # a stop (Ctrl-C) leaves them owed, for a resume
         with tqdm(total=owed, desc="learner: finishing the updates it owes", unit="update", disable=owed == 0) as finishing:
             while update_budget() > 0 and not stop.is_set():
                 update()
