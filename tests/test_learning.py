@@ -1,29 +1,26 @@
 """The agent learns: state-only SAC with demos and the simulated human grasps the cube.
 
-About 5 minutes on a 2-core CPU. Seeded; measured here: training success near 100% from 3,500 steps;
-without interventions 90% after 9,000 steps.
+About 4 minutes on a 2-core CPU, on one torch thread, so that the outcome is the same in the suite,
+alone or beside another job. The recipe is ``benchmarks.learning_seeds``'s, which measures it over
+seeds: on 8 seeds, 80% to 94% success without interventions (mean 87%; docs/experiments.md). Another
+machine's floating-point kernels give another path, as another seed would. The bar sits 20 points
+under the worst seed (about 5 standard deviations of the seeds under their mean), far above an
+untrained policy's 0%.
 """
 
 import pytest
 
+from benchmarks.learning_seeds import EVAL_EPISODES, RECIPE
 from hilserl.config import load_config
 from hilserl.train import train
 
-SUCCESS_GOAL = 0.8
-EVAL_EPISODES = 50
+SUCCESS_BAR = 0.6
 
 
 @pytest.mark.slow
 def test_state_only_agent_learns_to_grasp(tmp_path):
-    cfg = load_config(None, [
-        "env.state_only=true",
-        "train.env_steps=5000",
-        "train.updates_per_env_step=1",
-        "agent.critic_actor_ratio=4",
-        "train.log_every=1000",
-        "seed=0",
-    ])
+    cfg = load_config(None, [*RECIPE, "seed=0"])
     result = train(cfg, tmp_path, progress=False, eval_episodes=EVAL_EPISODES, tensorboard=False)
     assert result.final_eval is not None
     rate = result.final_eval.success_rate
-    assert rate >= SUCCESS_GOAL, f"success without interventions {rate:.0%} after {result.env_steps} steps"
+    assert rate >= SUCCESS_BAR, f"success without interventions {rate:.0%} after {result.env_steps} steps"
