@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -315,6 +317,9 @@ class AgentConfig:
         _check_range("agent.batch_size", self.batch_size, 2, 65536)
         _check_range("agent.crop_padding", self.crop_padding, 0, 32)
         _check_range("agent.cache_crops", self.cache_crops, 1, 64)
+        _check_range("agent.std_min", self.std_min, 0.0, 100.0, lo_open=True)
+        if self.std_min >= self.std_max:
+            raise ConfigError(f"agent.std_min = {self.std_min} must be under agent.std_max = {self.std_max}")
         if self.feature_cache and not self.encoder.freeze:
             raise ConfigError(
                 "agent.feature_cache = true needs agent.encoder.freeze = true: cached features come from "
@@ -462,6 +467,9 @@ class Config:
         self.buffer.validate()
         self.train.validate()
         self.classifier.validate()
+        if self.train.learning_starts > self.train.env_steps:
+            raise ConfigError(f"train.learning_starts = {self.train.learning_starts} is above train.env_steps = "
+                              f"{self.train.env_steps}: the run would end before its first update")
 
 
 T = TypeVar("T")
@@ -473,7 +481,11 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
-    """Build a config from a (possibly partial) dict over the defaults; unknown keys are refused."""
+    """Build a config from a (possibly partial) dict over the defaults. Unknown keys are refused, and
+    every value is checked against its field's type (booleans are true or false, whole numbers are
+    whole, choices are among the allowed ones, lists have their length), naming the field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}: expected an object of fields, got {data!r}")
     return _merge(cls(), data, cls.__name__)  # type: ignore[call-arg]
 
 
@@ -482,22 +494,64 @@ def _merge(template: Any, data: dict[str, Any], path: str) -> Any:
     unknown = set(data) - names
     if unknown:
         raise ConfigError(f"{path}: unknown field(s) {sorted(unknown)}; known: {sorted(names)}")
+    hints = typing.get_type_hints(type(template))
     return dataclasses.replace(
-        template, **{k: _coerce(getattr(template, k), v, f"{path}.{k}") for k, v in data.items()}
+        template, **{k: _coerce(hints[k], getattr(template, k), v, f"{path}.{k}") for k, v in data.items()}
     )
 
 
-def _coerce(template: Any, value: Any, path: str) -> Any:
-    if dataclasses.is_dataclass(template) and isinstance(value, dict):
-        return _merge(template, value, path)
-    if isinstance(template, tuple) and isinstance(value, list):
-        if template and dataclasses.is_dataclass(template[0]):
-            kind = type(template[0])
-            return tuple(_merge(kind(name=v["name"]) if "name" in v else template[0], v, path) for v in value)
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    if template is None and isinstance(value, list):
-        return tuple(value)
-    return value
+def _refuse(path: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{path.partition('.')[2] or path} = {value!r}: expected {expected}")
+
+
+def _coerce(hint: Any, template: Any, value: Any, path: str) -> Any:
+    """``value`` as the field's type ``hint``, or a ConfigError naming the field and what it takes."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(inner, template, value, path)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _refuse(path, f"an object of fields {sorted(f.name for f in dataclasses.fields(hint))}", value)
+        return _merge(template if dataclasses.is_dataclass(template) else hint(name=value.get("name")), value, path)
+    if origin is typing.Literal:
+        if value not in args:
+            raise _refuse(path, "one of " + ", ".join(repr(a) for a in args), value)
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _refuse(path, "a list", value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            kinds = [args[0]] * len(value)
+            items = list(template) if isinstance(template, tuple) else []
+        else:
+            if len(value) != len(args):
+                raise _refuse(path, f"a list of {len(args)} values", value)
+            kinds, items = list(args), []
+        def start(i: int, v: Any) -> Any:  # a named element (a camera) starts from its own defaults
+            named = isinstance(v, dict) and "name" in v
+            return items[i] if i < len(items) and not named else None
+
+        return tuple(_coerce(kind, start(i, v), v, f"{path}[{i}]") for i, (kind, v) in enumerate(zip(kinds, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _refuse(path, "true or false (JSON, lower case)", value)
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _refuse(path, "a whole number", value)
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _refuse(path, "a number", value)
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise _refuse(path, "a string", value)
+        return value
+    raise TypeError(f"{path}: no check for fields of type {hint!r}")
 
 
 def apply_overrides(cfg: T, overrides: list[str]) -> T:

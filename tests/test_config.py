@@ -54,3 +54,45 @@ def test_yaw_range_limit():
     with pytest.raises(ConfigError, match="cube_yaw_range"):
         EnvConfig(cube_yaw_range=4.0).validate()
     EnvConfig(cube_yaw_range=math.pi / 2).validate()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        # Python's spelling of a boolean was stored as the string "False", which is true: state-only
+        # training with privileged state, silently.
+        ("env.state_only=False", r"env.state_only = 'False': expected true or false"),
+        ("env.state_only=1", r"env.state_only = 1: expected true or false"),
+        ("env.action_scale=abc", r"env.action_scale = 'abc': expected a number"),
+        ("agent.hidden_dims=256", r"agent.hidden_dims = 256: expected a list"),
+        ("agent.hidden_dims=[256,1.5]", r"agent.hidden_dims\[1\] = 1.5: expected a whole number"),
+        ("env=5", r"env = 5: expected an object of fields"),
+        ('agent.activation="sigmoid"', r"agent.activation = 'sigmoid': expected one of 'tanh', 'relu'"),
+        ('agent.encoder.backbone="resnet50"', r"agent.encoder.backbone = 'resnet50': expected one of 'resnet10'"),
+        ("buffer.online_capacity=1.5", r"buffer.online_capacity = 1.5: expected a whole number"),
+        ("seed=1.5", r"seed = 1.5: expected a whole number"),
+        ("env.ee_base=[0.2,0.0]", r"env.ee_base = \[0.2, 0.0\]: expected a list of 3 values"),
+        ('env.cameras=[{"name":"wrist","size":"big"}]', r"env.cameras\[0\].size = 'big': expected a whole number"),
+        ("agent.std_min=10", r"agent.std_min = 10.0 must be under agent.std_max = 5.0"),
+        ("train.learning_starts=20000", r"train.learning_starts = 20000 is above train.env_steps = 15000"),
+    ],
+)
+def test_values_of_the_wrong_type_or_inconsistent_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_well_typed_values_still_pass():
+    cfg = load_config(None, ["env.state_only=true", "agent.hidden_dims=[64,64]", "env.action_scale=0.03",
+                             "agent.critic_subsample_size=null", "buffer.demo_ratio=1", 'env.cameras=[{"name":"front"}]'])
+    assert cfg.env.state_only is True and cfg.agent.hidden_dims == (64, 64)
+    assert cfg.buffer.demo_ratio == 1.0 and isinstance(cfg.buffer.demo_ratio, float)
+    assert cfg.env.cameras == (CameraConfig("front"),)
+
+
+def test_a_bad_value_is_refused_before_any_work(tmp_path, capsys):
+    from hilserl.cli import main
+
+    assert main(["train", "--single-process", "--run-dir", str(tmp_path / "run"), "--set", "env.state_only=False"]) == 2
+    assert "env.state_only = 'False': expected true or false" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -67,7 +67,7 @@ def test_demos_with_another_camera_layout_are_refused(tmp_path):
     from hilserl.data.demos import record_demos
 
     record_demos(demo_cfg.env, 1, tmp_path / "demos")
-    cfg = load_config(None, ["train.env_steps=10", f"train.demo_dir={tmp_path / 'demos'}"])
+    cfg = load_config(None, ["train.env_steps=10", "train.learning_starts=5", f"train.demo_dir={tmp_path / 'demos'}"])
     with pytest.raises(DatasetMismatch, match="state has 24 dims, the env gives 16"):
         train(cfg, tmp_path / "run", progress=False, tensorboard=False)
 
