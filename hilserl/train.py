@@ -28,9 +28,9 @@ from hilserl.diagnostics.evaluate import EvalResult, evaluate
 from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl, truncate_logs
 from hilserl.distributed.actor import Actor
-from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, check_resume, checkpoint_dir,
-                                            latest_checkpoint, read_checkpoint, rng_state, set_rng_state,
-                                            write_checkpoint)
+from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, CheckpointDamaged, check_resume,
+                                            checkpoint_dir, damage, read_checkpoint, rng_state, set_rng_state,
+                                            usable_checkpoint, write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
 from hilserl.threads import torch_threads
 
@@ -94,9 +94,10 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
     """The config and the trained agent from a run folder (its latest checkpoint), a checkpoint folder
     (``checkpoints/ckpt_*``), or an exported policy (``policy.safetensors`` with its ``policy.json``)."""
     path = Path(path)
+    state = None
     if path.is_dir() and not (path / STATE_FILE).exists():
-        found = latest_checkpoint(path)
-        path = found if found is not None else checkpoint_dir(path) / POLICY_FILE
+        found = usable_checkpoint(path)
+        path, state = found if found is not None else (checkpoint_dir(path) / POLICY_FILE, None)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder, a checkpoints/ckpt_* folder or a "
                                 f"checkpoints/{POLICY_FILE}")
@@ -108,7 +109,10 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
         agent = build_agent(cfg, ObservationLayout.of(cfg))
         agent.load_policy_state_dict(load_file(str(path)))
         return cfg, agent
-    state = read_checkpoint(path) if path.is_dir() else torch.load(path, weights_only=False)
+    if state is None:
+        if path.is_dir() and (problem := damage(path)):
+            raise CheckpointDamaged(problem)
+        state = read_checkpoint(path) if path.is_dir() else torch.load(path, weights_only=True)
     if "config" not in state:
         raise ValueError(f"{path} is not a hilserl checkpoint (no config inside)")
     cfg = from_dict(Config, state["config"])
@@ -166,11 +170,12 @@ def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
 
 
 def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
-    """The latest complete checkpoint of ``run_dir`` and the config's differences from it."""
-    path = latest_checkpoint(run_dir)
-    if path is None:
-        raise FileNotFoundError(f"--resume: no complete checkpoint in {checkpoint_dir(run_dir)}")
-    state = read_checkpoint(path)
+    """The newest usable checkpoint of ``run_dir`` (damaged ones are skipped, named) and the config's
+    differences from it."""
+    found = usable_checkpoint(run_dir)
+    if found is None:
+        raise FileNotFoundError(f"--resume: no complete and undamaged checkpoint in {checkpoint_dir(run_dir)}")
+    path, state = found
     state["_folder"] = path  # the buffers, loaded by Learner.load_state_dict
     return state, check_resume(state["config"], cfg)
 

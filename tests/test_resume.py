@@ -11,7 +11,7 @@ from hilserl.config import load_config
 from hilserl.diagnostics.run_log import read_jsonl
 from hilserl.distributed.checkpoint import (ResumeRefused, check_resume, config_differences, latest_checkpoint,
                                             list_checkpoints, read_checkpoint)
-from hilserl.train import train
+from hilserl.train import resume_state, train
 
 BASE = ["env.state_only=true", "train.learning_starts=40", "train.demo_episodes=1", "agent.hidden_dims=[16]",
         "agent.batch_size=8", "train.checkpoint_every=50", "train.keep_checkpoints=2"]
@@ -57,7 +57,7 @@ def test_resume_refused_on_the_command_line(tmp_path, capsys):
 KILL_DURING_WRITE = r"""
 import os, signal, sys, torch
 from hilserl.config import load_config
-from hilserl.train import train
+from hilserl.train import resume_state, train
 real_save = torch.save
 def dying_save(obj, f, *a, **k):
     if isinstance(obj, dict) and obj.get("updates", 0) >= 100:
@@ -86,4 +86,78 @@ def test_resume_without_a_checkpoint_is_a_message(tmp_path, capsys):
     from hilserl.cli import main
 
     assert main(["train", "--single-process", "--run-dir", str(tmp_path), "--resume"]) == 2
-    assert "no complete checkpoint" in capsys.readouterr().err
+    assert "no complete and undamaged checkpoint" in capsys.readouterr().err
+
+
+class _RunsCode:
+    """Unpickling this calls open(marker, "w"): a stand-in for any code a crafted file could run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def _two_checkpoints(tmp_path):
+    train(load_config(None, [*BASE, "train.env_steps=160"]), tmp_path, progress=False, tensorboard=False)
+    older, newest = list_checkpoints(tmp_path)
+    return older, newest
+
+
+def _forge_manifest(folder, name):
+    """Make the manifest agree with a replaced file, as an attacker who rewrote both would."""
+    from hilserl.distributed.checkpoint import MANIFEST, _digest
+
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest["files"][name] = {"bytes": (folder / name).stat().st_size, "blake2b": _digest(folder / name)}
+    (folder / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_crafted_checkpoint_cannot_run_code_and_the_older_one_is_resumed(tmp_path, capsys):
+    import pickle
+
+    from hilserl.cli import main
+
+    older, newest = _two_checkpoints(tmp_path)
+    marker = tmp_path / "code_ran"
+    (newest / "state.pt").write_bytes(pickle.dumps({"config": {}, "payload": _RunsCode(marker)}, protocol=2))
+    _forge_manifest(newest, "state.pt")
+
+    older_updates = read_checkpoint(older)["updates"]
+    assert main(["eval", "--checkpoint", str(newest)]) == 2
+    assert "state.pt cannot be read as a checkpoint" in capsys.readouterr().err and not marker.exists()
+
+    resumed = train(load_config(None, [*BASE, "train.env_steps=240"]), tmp_path, progress=False, tensorboard=False,
+                    resume=True)
+    out = capsys.readouterr().out
+    assert f"skipping checkpoint {newest.name}: {newest / 'state.pt'} cannot be read" in out
+    assert f"at learner update {older_updates}," in out  # went on from the older one
+    assert resumed.env_steps >= 240 and not marker.exists()
+
+
+@pytest.mark.parametrize("damaged", ["state.pt", "buffer_online.reward.npy"])
+def test_a_truncated_file_is_named_and_the_newest_whole_checkpoint_used(tmp_path, capsys, damaged):
+    older, newest = _two_checkpoints(tmp_path)
+    path = newest / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    state, _ = resume_state(load_config(None, [*BASE, "train.env_steps=240"]), tmp_path)
+    assert state["_folder"] == older
+    assert f"skipping checkpoint {newest.name}: {path} has {path.stat().st_size} bytes" in capsys.readouterr().out
+
+
+def test_no_usable_checkpoint_is_a_message_and_nothing_is_recorded(tmp_path):
+    _, newest = _two_checkpoints(tmp_path)
+    for folder in list_checkpoints(tmp_path):
+        (folder / "state.pt").write_bytes(b"garbage")
+    with pytest.raises(FileNotFoundError, match="no complete and undamaged checkpoint"):
+        train(load_config(None, [*BASE, "train.env_steps=240"]), tmp_path, progress=False, tensorboard=False,
+              resume=True)
+    assert not (tmp_path / "resumes.jsonl").exists()
+
+
+def test_checkpoint_state_is_tensors_and_plain_data(tmp_path):
+    _, newest = _two_checkpoints(tmp_path)
+    torch = pytest.importorskip("torch")
+    state = torch.load(newest / "state.pt", weights_only=True)  # raises on anything else
+    assert {"agent", "optimizers", "rng", "config", "actor"} <= set(state)

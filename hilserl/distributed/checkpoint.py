@@ -1,19 +1,25 @@
 """Checkpoints that resume exactly: networks, targets, optimisers, temperature, counters, random
 states, both buffers and the config.
 
-A checkpoint is a folder ``ckpt_NNNNNNNN/``: ``state.pt`` (everything but the buffers) and one
-``.npy`` per buffer field, streamed from the buffers' storage (a buffer of images must not be copied
-in memory to be saved). It is written as ``ckpt_NNNNNNNN.tmp/`` and renamed into place, so a crash
-mid-write (even kill -9) leaves the previous checkpoint whole; the last ``keep`` are kept. The policy
-alone (``policy.safetensors`` + ``policy.json``) is exported beside them for acting and ``hilserl eval``.
+A checkpoint is a folder ``ckpt_NNNNNNNN/``: ``state.pt`` (everything but the buffers: tensors and
+plain data only, read with ``weights_only``, so a crafted file cannot run code), one ``.npy`` per
+buffer field, streamed from the buffers' storage (a buffer of images must not be copied in memory to
+be saved), and ``manifest.json``, each file's size and checksum, written last. It is written as
+``ckpt_NNNNNNNN.tmp/`` and renamed into place, so a crash mid-write (even kill -9) leaves the
+previous checkpoint whole; the last ``keep`` are kept. A checkpoint damaged later (a truncated or
+altered file) fails its checksums and is skipped, with the file named, for the newest one that
+passes. The policy alone (``policy.safetensors`` + ``policy.json``) is exported beside them for
+acting and ``hilserl eval``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +32,8 @@ from hilserl.data.replay_buffer import ReplayBuffer
 
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d{8})$")
 STATE_FILE = "state.pt"
+MANIFEST = "manifest.json"
+HASH_CHUNK = 1 << 20
 POLICY_FILE = "policy.safetensors"
 KEEP_LAST = 3
 
@@ -39,6 +47,10 @@ SHAPE_FIELDS = (
 
 class ResumeRefused(ValueError):
     pass
+
+
+class CheckpointDamaged(ValueError):
+    """A checkpoint's file is missing, truncated, altered, or holds more than tensors and plain data."""
 
 
 def checkpoint_dir(run_dir: Path) -> Path:
@@ -83,6 +95,9 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: di
         buffer.save_rows(tmp, f"buffer_{name}")
     for path in tmp.iterdir():
         _fsync(path)
+    manifest = {"files": {p.name: {"bytes": p.stat().st_size, "blake2b": _digest(p)} for p in sorted(tmp.iterdir())}}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    _fsync(tmp / MANIFEST)
     shutil.rmtree(final, ignore_errors=True)  # the same update checkpointed twice (a stop right after one)
     os.replace(tmp, final)
     export_policy(policy, cfg, folder / POLICY_FILE)
@@ -91,9 +106,58 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: di
     return final
 
 
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def damage(folder: Path) -> str | None:
+    """What is wrong with a checkpoint folder's files against its manifest, or None. A folder
+    without a manifest (written by an older hilserl) is taken as it is."""
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    if not manifest.exists():
+        return None
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as exc:
+        return f"{manifest} is unreadable ({exc})"
+    for name, expected in files.items():
+        path = folder / name
+        if not path.exists():
+            return f"{path} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{path} has {path.stat().st_size} bytes, {expected['bytes']} were written"
+        if _digest(path) != expected["blake2b"]:
+            return f"{path} does not match its checksum (altered since written)"
+    return None
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
-    """``state.pt`` of a checkpoint folder (the buffers stay on disk until ``load_buffers``)."""
-    return torch.load(Path(path) / STATE_FILE, weights_only=False)
+    """``state.pt`` of a checkpoint folder (the buffers stay on disk until ``load_buffers``), as
+    tensors and plain data only: anything else in it is refused, never run."""
+    file = Path(path) / STATE_FILE
+    try:
+        return torch.load(file, weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... on a bad file
+        raise CheckpointDamaged(f"{file} cannot be read as a checkpoint: {str(exc).splitlines()[0]}") from exc
+
+
+def usable_checkpoint(run_dir: Path, say: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint whose files pass their checksums and whose state reads, with that
+    state; each one skipped is named with what is wrong. None when no checkpoint is usable."""
+    for folder in reversed(list_checkpoints(run_dir)):
+        problem = damage(folder)
+        if problem is None:
+            try:
+                return folder, read_checkpoint(folder)
+            except CheckpointDamaged as exc:
+                problem = str(exc)
+        say(f"skipping checkpoint {folder.name}: {problem}")
+    return None
 
 
 def load_buffers(path: Path, buffers: dict[str, ReplayBuffer]) -> None:
@@ -118,12 +182,18 @@ def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path) -> P
 
 
 def rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+    """The global torch and numpy random states, as tensors and plain data."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:

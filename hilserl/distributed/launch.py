@@ -29,7 +29,7 @@ from tqdm import tqdm
 from hilserl.config import Config, save_json
 from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
-from hilserl.distributed.checkpoint import latest_checkpoint, read_checkpoint
+from hilserl.distributed.checkpoint import usable_checkpoint
 
 PORT_POLL_S = 0.1
 STOP_GRACE_S = 300.0
@@ -208,14 +208,14 @@ def _stop_learner(learner: subprocess.Popen) -> None:
 
 def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
     """After a stop: the checkpoint to resume from and the command, or that nothing was saved yet."""
-    ckpt = latest_checkpoint(run_dir)
+    found = usable_checkpoint(run_dir)
     again = f"hilserl train --run-dir {run_dir} --config {launch_config}"
-    if ckpt is None:
+    if found is None:
         demos = run_dir / "demos"
         kept = f"; the demos recorded so far are kept in {demos}" if demos.exists() else ""
         return [f"stopped before training began: nothing was worth saving yet{kept}",
                 f"start again with: {again}"]
-    state = read_checkpoint(ckpt)
+    ckpt, state = found
     return [f"stopped: checkpoint {ckpt} holds learner update {state['updates']:,} and env step "
             f"{state['actor']['env_steps']:,} (buffers included)",
             f"continue with: {again} --resume"]
