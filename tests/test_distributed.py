@@ -214,3 +214,91 @@ def test_a_resumed_run_continues_the_actors_episodes(tmp_path):
     starts = [(e["cube_x"], e["cube_y"]) for e in episodes]
     assert len(set(starts)) == 4  # episodes 2 and 3 are new cube positions, not episodes 0 and 1 again
     assert json.loads((tmp_path / "learner_summary.json").read_text())["env_steps"] == 160
+
+
+def _record(**changes) -> str:
+    """A valid episode record, as an actor sends it, with ``changes``."""
+    from hilserl.distributed.actor import EpisodeStats
+
+    stats = EpisodeStats(episode=0, env_steps=40, episode_return=0.0, discounted_return=0.0, length=40, success=False,
+                         intervention_steps=0, intervention_rate=0.0, watched=False, region="back", cube_x=0.2,
+                         cube_y=0.0, cube_yaw=0.1, q_start=0.0, reset_scale=1.0, sim_success=False)
+    record = {**stats.to_dict(), "dropped": 0, "params_version": 1, "actor_index": 0,
+              "actor_state": {"episode": 1, "env_steps": 40}, **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not _DROP})
+
+
+_DROP = object()
+
+
+def _transition(state_dim, state=None, next_extra=None, action=None, reward=0.0):
+    from hilserl.data.transition import Transition
+    from hilserl.distributed.wire import transition_to_pb
+
+    obs = {"state": np.zeros(state_dim, np.float32) if state is None else state}
+    nxt = {**obs, **(next_extra or {})}
+    act = np.zeros(4, np.float32) if action is None else action
+    return pb.ActorMessage(actor_id="fuzz", sequence=1,
+                           transition=transition_to_pb(Transition(obs, act, reward, nxt, False, False, False)))
+
+
+def test_bad_content_is_refused_and_the_learner_still_trains_a_real_actor(tmp_path):
+    """Each of these was acknowledged, then stopped the learner's loop: now each is refused before
+    the acknowledgement, counted, and the learner serves a real actor afterwards."""
+    from hilserl.distributed.learner import ObservationLayout
+
+    cfg = load_config(None, [*SMALL, "train.env_steps=80", "env.episode_seconds=4"])
+    dim = ObservationLayout.of(cfg).state_dim
+    episode = lambda text: pb.ActorMessage(actor_id="fuzz", sequence=1, episode_json=text)  # noqa: E731
+    cases = [
+        (episode("not json"), "the episode record is not JSON"),
+        (episode("{}"), "the episode record lacks 'episode'"),
+        (episode("[1, 2]"), "not a JSON object"),
+        (episode(_record(success=_DROP)), "lacks 'success'"),
+        (episode(_record(length="forty")), "'length' is 'forty'"),
+        (episode(_record(episode_return=float("nan"))), "'episode_return' is nan"),
+        (episode(_record(actor_state="x")), "'actor_state' needs"),
+        (_transition(dim, state=np.zeros(5, np.float32)), f"state is float32 [5]; this run takes {dim} floats"),
+        (_transition(dim, next_extra={"wrist": np.zeros((128, 128, 3), np.uint8)}), "has ['state', 'wrist']"),
+        (_transition(dim, state=np.full(dim, np.inf, np.float32)), "state holds NaN or inf"),
+        (_transition(dim, action=np.zeros(3, np.float32)), "the action must be 4 finite values"),
+        (_transition(dim, reward=float("nan")), "the reward is nan"),
+    ]
+    address, stop, thread = start_learner_thread(cfg, tmp_path)
+    client = LearnerClient(address)
+    try:
+        for message, why in cases:
+            with pytest.raises(grpc.RpcError) as info:
+                client.send("fuzz", [message])
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and why in info.value.details(), why
+        nan_rewards = [_transition(dim, reward=float("nan")) for _ in range(300)]
+        for i, m in enumerate(nan_rewards):
+            m.sequence = i + 1
+        with pytest.raises(grpc.RpcError) as info:
+            client.send("fuzz", nan_rewards)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        report = run_actor(address, progress=False, patience_s=10)
+        thread.join(120)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive() and report.env_steps == 80
+    summary = json.loads((tmp_path / "learner_summary.json").read_text())
+    assert summary["env_steps"] == 80 and summary["updates"] > 0  # the real actor's data, trained on
+    assert summary["malformed_batches"] == len(cases) + 1
+
+
+def test_an_image_run_refuses_an_observation_without_its_camera():
+    from hilserl.data.transition import Transition
+    from hilserl.distributed.message_checks import check_transition
+    from hilserl.distributed.wire import MalformedMessage
+
+    shapes = {"wrist": (128, 128, 3), "front": (128, 128, 3)}
+    full = {"state": np.zeros(16, np.float32), **{c: np.zeros(s, np.uint8) for c, s in shapes.items()}}
+    check_transition(Transition(full, np.zeros(4, np.float32), 0.0, full, False, False, False), 16, shapes)
+    lacking = {k: v for k, v in full.items() if k != "front"}
+    with pytest.raises(MalformedMessage, match=r"the observation has \['state', 'wrist'\]"):
+        check_transition(Transition(lacking, np.zeros(4, np.float32), 0.0, full, False, False, False), 16, shapes)
+    small = {**full, "front": np.zeros((64, 64, 3), np.uint8)}
+    with pytest.raises(MalformedMessage, match=r"'front' image is uint8 \[64, 64, 3\]"):
+        check_transition(Transition(full, np.zeros(4, np.float32), 0.0, small, False, False, False), 16, shapes)

@@ -25,6 +25,7 @@ from hilserl.config import Config, pin_threads, to_dict
 from hilserl.diagnostics.run_log import RunLog
 from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_atomically, write_checkpoint
 from hilserl.distributed.learner import Learner
+from hilserl.distributed.message_checks import check_episode_record, check_transition
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.threads import torch_threads
@@ -100,7 +101,13 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
 
     publish()
     inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_SIZE)
-    service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token, actor_states)
+    def check(item: Received) -> None:
+        if item.transition is not None:
+            check_transition(item.transition, learner.layout.state_dim, learner.layout.image_shapes)
+        else:
+            check_episode_record(item.episode_json)
+
+    service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token, actor_states, check)
     service.restore_seen(seen)
     service.updates, service.update_seconds = learner.agent.updates, update_seconds or 0.0
     server, bound = start_server(service, host, port)

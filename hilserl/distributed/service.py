@@ -15,6 +15,7 @@ import os
 import queue
 import threading
 from concurrent import futures
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,8 +84,11 @@ class ParameterStore:
 
 class LearnerService(pb_grpc.LearnerServicer):
     def __init__(self, config_json: str, inbox: "queue.Queue[Received]", params: ParameterStore, token: str | None,
-                 actor_states: dict[int, dict] | None = None):
+                 actor_states: dict[int, dict] | None = None, check: Callable[[Received], None] | None = None):
         self.config_json = config_json
+        self.check = check
+        """Checks a decoded message's content against the run (raises MalformedMessage): it is refused
+        before it is acknowledged, instead of stopping the learner's loop later."""
         self.actor_states = actor_states if actor_states is not None else {}
         """Per actor index, its state after its last episode taken in (kept up to date by the learner)."""
         self.inbox = inbox
@@ -130,12 +134,15 @@ class LearnerService(pb_grpc.LearnerServicer):
                 if m.actor_id != request.actor_id or kind is None:
                     raise MalformedMessage("each message needs the batch's actor_id and a payload")
                 if kind == "transition":
-                    decoded.append(Received(m.actor_id, m.sequence, transition=transition_from_pb(m.transition)))
+                    item = Received(m.actor_id, m.sequence, transition=transition_from_pb(m.transition))
                 else:
-                    decoded.append(Received(m.actor_id, m.sequence, episode_json=m.episode_json))
+                    item = Received(m.actor_id, m.sequence, episode_json=m.episode_json)
+                if self.check is not None:
+                    self.check(item)
+                decoded.append(item)
         except MalformedMessage as exc:
             self.malformed += 1
-            log.warning("refused a malformed batch from %s: %s", context.peer(), exc)
+            log.warning("refused a batch from actor %r at %s: %s", request.actor_id, context.peer(), exc)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         new = dups = 0
         for item in decoded:
