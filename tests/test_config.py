@@ -96,3 +96,32 @@ def test_a_bad_value_is_refused_before_any_work(tmp_path, capsys):
     assert main(["train", "--single-process", "--run-dir", str(tmp_path / "run"), "--set", "env.state_only=False"]) == 2
     assert "env.state_only = 'False': expected true or false" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "--checkpoint", "x", "--nx", "0"], "argument --nx: 0 is out of range; allowed 1 to 100"),
+    (["eval", "--checkpoint", "x", "--seeds", "0"], "argument --seeds: 0 is out of range"),
+    (["report", "x", "--window", "-5"], "argument --window: -5 is out of range"),
+    (["train", "--threads", "0"], "argument --threads: 0 is out of range"),
+    (["train", "--eval-seeds", "two"], "argument --eval-seeds: expected a whole number, got 'two'"),
+    (["learner", "--port", "70000"], "argument --port: 70000 is out of range; allowed 0 to 65535"),
+    (["actor", "--learner", "h:1", "--patience", "-1"], "argument --patience: -1 is out of range"),
+])
+def test_numeric_options_are_refused_out_of_range(argv, message, capsys):
+    from hilserl.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_loopback_addresses_and_a_tokenless_learner_beyond_them(tmp_path):
+    from hilserl.distributed.learner_process import run_learner
+    from hilserl.distributed.service import TokenRequired, is_loopback
+
+    assert all(is_loopback(h) for h in ("localhost", "127.0.0.1", "127.3.2.1", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "[::]", "192.168.1.4", "example.org"))
+    cfg = load_config(None, ["env.state_only=true", "train.demo_episodes=20"])
+    with pytest.raises(TokenRequired, match="HILSERL_TOKEN"):  # before any demo is recorded
+        run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False)
+    assert not (tmp_path / "open").exists()

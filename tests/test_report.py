@@ -101,3 +101,26 @@ def test_report_command_on_a_real_run(tmp_path, capsys):
 def test_report_of_a_folder_without_logs_is_a_message(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "no episodes" in capsys.readouterr().err
+
+
+def test_a_torn_last_log_line_is_left_out_and_cleaned_on_resume_a_bad_middle_line_is_named(tmp_path):
+    from hilserl.diagnostics.run_log import LogDamaged, read_jsonl, truncate_logs
+
+    log = tmp_path / "episodes.jsonl"
+    log.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 4, "succ')  # killed mid-write
+    with pytest.warns(UserWarning, match=r"episodes.jsonl: line 4 is cut off"):
+        assert [r["a"] for r in read_jsonl(log)] == [1, 2, 3]
+    with pytest.warns(UserWarning):
+        truncate_logs(tmp_path, episodes=3, update=0)
+    assert log.read_text() == '{"a": 1}\n{"a": 2}\n{"a": 3}\n'  # the next record starts a line of its own
+    log.write_text('{"a": 1}\nnot json\n{"a": 3}\n')
+    with pytest.raises(LogDamaged, match=r"episodes.jsonl: line 2 is not JSON"):
+        read_jsonl(log)
+
+
+def test_report_names_a_damaged_log(tmp_path, capsys):
+    from hilserl.cli import main
+
+    (tmp_path / "episodes.jsonl").write_text('{"a": 1}\nnot json\n{"a": 3}\n')
+    assert main(["report", str(tmp_path)]) == 2
+    assert "episodes.jsonl: line 2 is not JSON" in capsys.readouterr().err

@@ -8,6 +8,7 @@ Both append, so a resumed run continues its files.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,27 @@ class RunLog:
             self._tb.close()
 
 
+class LogDamaged(ValueError):
+    """A line of a run's JSON-lines log is not JSON (and is not the torn last line of a crash)."""
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not Path(path).exists():
+    """The records of a JSON-lines log. A torn last line (the process died mid-write) is left out
+    with a warning naming the file; a bad line elsewhere is an error naming the file and the line."""
+    path = Path(path)
+    if not path.exists():
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    lines = [(i, line) for i, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+    records = []
+    for k, (number, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if k == len(lines) - 1:
+                warnings.warn(f"{path}: line {number} is cut off (a crash mid-write?); left out", stacklevel=2)
+                break
+            raise LogDamaged(f"{path}: line {number} is not JSON: {line[:80]!r}") from None
+    return records
 
 
 def truncate_logs(run_dir: Path, episodes: int, update: int) -> tuple[int, int]:
@@ -61,9 +79,11 @@ def truncate_logs(run_dir: Path, episodes: int, update: int) -> tuple[int, int]:
     would otherwise be logged twice. Returns the lines removed from each file."""
     removed = []
     for name, keep in ((EPISODES, lambda i, r: i < episodes), (METRICS, lambda i, r: r.get("update", 0) <= update)):
-        rows = read_jsonl(Path(run_dir) / name)
+        path = Path(run_dir) / name
+        rows = read_jsonl(path)
         kept = [r for i, r in enumerate(rows) if keep(i, r)]
-        if len(kept) != len(rows):
-            (Path(run_dir) / name).write_text("".join(json.dumps(r) + "\n" for r in kept))
+        torn = path.exists() and sum(1 for line in path.read_text().splitlines() if line.strip()) > len(rows)
+        if len(kept) != len(rows) or torn:  # a torn last line goes too: the next record must start a line
+            path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         removed.append(len(rows) - len(kept))
     return removed[0], removed[1]

@@ -26,7 +26,7 @@ from hilserl.diagnostics.run_log import RunLog
 from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_atomically, write_checkpoint
 from hilserl.distributed.learner import Learner
 from hilserl.distributed.message_checks import check_episode_record, check_transition
-from hilserl.distributed.service import LearnerService, ParameterStore, Received, start_server
+from hilserl.distributed.service import LearnerService, ParameterStore, Received, check_listening, start_server
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.threads import torch_threads
 from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, load_demos
@@ -72,6 +72,7 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
 
 def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | None, resume: bool, progress: bool,
                  tensorboard: bool, port_file: Path | None, stop: threading.Event | None) -> LearnerProcessResult:
+    check_listening(host, token)  # before the run folder, the demos and their encoding
     if port_file is not None:  # a previous run's: whoever waits for this learner must not read it
         Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)

@@ -40,10 +40,11 @@ class TokenRequired(ValueError):
 
 
 def is_loopback(host: str) -> bool:
+    """``localhost``, 127.0.0.0/8 or ::1 (also written ``[::1]``, as in a gRPC address)."""
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.removeprefix("[").removesuffix("]")).is_loopback
     except ValueError:
         return False
 
@@ -169,12 +170,17 @@ class LearnerService(pb_grpc.LearnerServicer):
             self._durable = dict(delivered)
 
 
+def check_listening(host: str, token: str | None) -> None:
+    """A learner listening beyond this machine needs a token: refused before any work starts."""
+    if not is_loopback(host) and token is None:
+        raise TokenRequired(f"the learner listens on {host}, beyond this machine: set {TOKEN_ENV} or --token-file "
+                            "(every actor must present the same token)")
+
+
 def start_server(service: LearnerService, host: str, port: int) -> tuple[grpc.Server, int]:
     """Serve on ``host:port`` (port 0: any free port); returns the server and its port. A
     non-loopback host requires the service to have a token."""
-    if not is_loopback(host) and service.token is None:
-        raise TokenRequired(f"the learner listens on {host}, beyond this machine: set {TOKEN_ENV} or --token-file "
-                            "(every actor must present the same token)")
+    check_listening(host, service.token)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS), options=CHANNEL_OPTIONS)
     pb_grpc.add_LearnerServicer_to_server(service, server)
     bound = server.add_insecure_port(f"{host}:{port}")
