@@ -12,6 +12,7 @@ from pathlib import Path
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.checkpoint import ResumeRefused
 from hilserl.distributed.service import TokenRequired
+from hilserl.run_lock import RunFolderInUse
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
@@ -512,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         with torch_threads(resolve_threads(getattr(args, "threads", None))):
             return int(args.func(args) or 0)
     except TokenRequired as exc:
+        print(f"hilserl: {exc}", file=sys.stderr)
+        return 2
+    except RunFolderInUse as exc:
         print(f"hilserl: {exc}", file=sys.stderr)
         return 2
     except ResumeRefused as exc:

@@ -32,6 +32,7 @@ from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, CheckpointD
                                             checkpoint_dir, damage, read_checkpoint, rng_state, set_rng_state,
                                             usable_checkpoint, write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
+from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
 
 STEP_LINE = "Step {update}: critic={critic_loss:.4f} actor={actor_loss:.4f} temp={temperature_loss:.4f} α={alpha:.4f} buffer={online_buffer}"
@@ -228,7 +229,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
     ``resume``: continue ``run_dir`` from its latest checkpoint (counters, buffers, optimisers, random
     states; logs append); config differences are printed and recorded."""
     cfg = pin_threads(cfg)
-    with torch_threads(cfg.threads):
+    with torch_threads(cfg.threads), run_lock(Path(run_dir)):
         return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume)
 
 

@@ -128,3 +128,32 @@ def test_updates_owed_and_rates_and_durations():
     assert rate.per_second() == pytest.approx(5.0) and len(rate.points) <= 12  # old points dropped
     assert Rate().per_second() is None
     assert [duration(s) for s in (40, 720, 6540)] == ["40 s", "12 min", "1 h 49 min"]
+
+
+def test_kill_9_of_train_takes_its_learner_along_and_a_second_writer_is_refused(tmp_path):
+    from hilserl.cli import main
+
+    settings = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=100000", "env.episode_seconds=4"]
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(settings)])
+    run.wait_for(r"training: ")
+    learners = [p for p in processes_naming(tmp_path) if p != run.proc.pid]
+    assert len(learners) == 1
+    assert main(["train", "--single-process", "--run-dir", str(tmp_path), *overrides(settings)]) == 2  # one writer
+    run.proc.kill()  # kill -9: no chance to stop the learner itself
+    run.finish()
+    deadline = time.time() + 30
+    while processes_naming(tmp_path) and time.time() < deadline:
+        time.sleep(0.2)
+    assert processes_naming(tmp_path) == []  # the learner died with its parent: no orphan writing the run
+
+
+def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):
+    from hilserl.config import load_config
+    from hilserl.run_lock import RunFolderInUse, run_lock
+    from hilserl.train import train
+
+    cfg = load_config(None, ["env.state_only=true", "train.env_steps=20", "train.learning_starts=10"])
+    with run_lock(tmp_path):
+        with pytest.raises(RunFolderInUse, match=rf"{tmp_path} is being written by process {os.getpid()}"):
+            train(cfg, tmp_path, progress=False, tensorboard=False)
+    assert not (tmp_path / "config.json").exists()  # refused before it wrote anything

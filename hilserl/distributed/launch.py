@@ -30,6 +30,7 @@ from hilserl.config import Config, save_json
 from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
 from hilserl.distributed.checkpoint import usable_checkpoint
+from hilserl.run_lock import run_lock
 
 PORT_POLL_S = 0.1
 STOP_GRACE_S = 300.0
@@ -223,7 +224,8 @@ def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
 
 def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> LaunchResult:
     """Run a learner child process and an actor here until ``train.env_steps``, or until Ctrl-C."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):  # refused now, before anything is written, if another run writes there
+        pass
     launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
     save_json(cfg, launch)
     port_file.unlink(missing_ok=True)

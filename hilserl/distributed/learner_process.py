@@ -28,6 +28,7 @@ from hilserl.distributed.learner import Learner
 from hilserl.distributed.message_checks import check_episode_record, check_transition
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, check_listening, start_server
 from hilserl.distributed.wire import parameters_to_chunks
+from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
 from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, load_demos
 
@@ -66,13 +67,13 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
     """Serve until ``train.env_steps`` have been received (and the actors' episodes ended) or
     ``stop`` is set; with ``cfg.threads`` torch threads, the caller's count restored after."""
     cfg = pin_threads(cfg)
-    with torch_threads(cfg.threads):
+    check_listening(host, token)  # before the run folder, the demos and their encoding
+    with torch_threads(cfg.threads), run_lock(Path(run_dir)):
         return _run_learner(cfg, Path(run_dir), host, port, token, resume, progress, tensorboard, port_file, stop)
 
 
 def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | None, resume: bool, progress: bool,
                  tensorboard: bool, port_file: Path | None, stop: threading.Event | None) -> LearnerProcessResult:
-    check_listening(host, token)  # before the run folder, the demos and their encoding
     if port_file is not None:  # a previous run's: whoever waits for this learner must not read it
         Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)
