@@ -64,11 +64,8 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
     if cfg.train.demo_episodes == 0:
         return 0
     root = demo_dir_for(cfg, run_dir)
-    have = read_meta(root)["episodes"] if (root / "meta.json").exists() else 0
-    if not cfg.train.demo_dir and have < cfg.train.demo_episodes:
-        if have:
-            print(f"completing the interrupted demo recording in {root}: {have} of {cfg.train.demo_episodes} "
-                  "episodes there", flush=True)
+    meta = read_meta(root) if (root / "meta.json").exists() else {"episodes": 0, "complete": False}
+    if not cfg.train.demo_dir and (meta["episodes"] < cfg.train.demo_episodes or not meta.get("complete", True)):
         record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed, placement=cfg.train.demo_placement,
                      complete=True)
     steps = demo_steps(root)

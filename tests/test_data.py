@@ -1,9 +1,11 @@
+import json
 import numpy as np
 import pytest
 
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import load_config
-from hilserl.data.episodes import DatasetMismatch, EpisodeWriter, iter_transitions
+from hilserl.data.episodes import DatasetDamaged, DatasetMismatch, EpisodeWriter, iter_transitions
+from hilserl.data.episodes import read_meta as _read_meta
 from hilserl.data.feature_cache import CropFeatureCache
 from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer, sample_mixed
 from hilserl.data.routing import route
@@ -137,6 +139,9 @@ def test_episode_dataset_roundtrip_and_refusals(tmp_path):
         nxt = {"state": np.full(3, i + 1, np.float32), "wrist": np.full((8, 8, 3), i + 1, np.uint8)}
         w.add(Transition(obs, np.full(4, 0.5, np.float32), float(i), nxt, i == 3, False, True, i == 3))
     w.end_episode()
+    with pytest.raises(DatasetMismatch, match="its recording was interrupted"):  # not finished yet
+        list(iter_transitions(tmp_path, 3, cams))
+    w.finish()
     ts = list(iter_transitions(tmp_path, 3, cams))
     assert len(ts) == 4
     assert ts[2].next_observation["state"][0] == 3 and ts[2].observation["wrist"][0, 0, 0] == 2
@@ -185,3 +190,59 @@ def test_recorded_demos_put_the_cube_where_the_placement_says(tmp_path, placemen
     at_corners = np.isclose(np.array(starts), corners, atol=2e-3).all(axis=1)
     assert len(starts) == 4
     assert at_corners.all() if placement == "grid" else not at_corners.any()
+
+
+def _one_episode(root, state_dim=3, fps=10):
+    w = EpisodeWriter(root, {}, state_dim, fps, source="test")
+    for i in range(3):
+        w.add(Transition({"state": np.full(state_dim, i, np.float32)}, np.zeros(4, np.float32), 0.0,
+                         {"state": np.full(state_dim, i + 1, np.float32)}, False, False, True))
+    w.end_episode()
+    w.finish()
+    return root / "episode_000000.npz"
+
+
+def test_appending_with_another_config_is_refused_naming_what_differs(tmp_path):
+    _one_episode(tmp_path)
+    with pytest.raises(DatasetMismatch, match=r"holds 1 episodes recorded with another config \(fps: 10 -> 20; "
+                                              r"state_dim: 3 -> 5\)"):
+        EpisodeWriter(tmp_path, {}, 5, 20, source="test")
+    assert _read_meta(tmp_path)["state_dim"] == 3  # meta.json untouched
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", r"episode_000000.npz: cannot be read"),
+    ("drop next.reward", r"episode_000000.npz: lacks \['next.reward'\]"),
+    ("nan state", r"episode_000000.npz: observation.state holds NaN or inf"),
+    ("short action", r"episode_000000.npz: action has shape \(3, 3\), expected \(3, 4\)"),
+])
+def test_a_damaged_episode_file_is_named_with_its_field(tmp_path, damage, message):
+    path = _one_episode(tmp_path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:100])
+    else:
+        arrays = dict(np.load(path))
+        if damage == "drop next.reward":
+            del arrays["next.reward"]
+        elif damage == "nan state":
+            arrays["observation.state"][1, 0] = np.nan
+        else:
+            arrays["action"] = arrays["action"][:, :3]
+        np.savez(path, **arrays)
+    with pytest.raises(DatasetDamaged, match=message):
+        list(iter_transitions(tmp_path, 3, {}))
+
+
+def test_an_interrupted_demo_recording_is_finished_not_appended_to(tmp_path, capsys):
+    from hilserl.config import EnvConfig
+    from hilserl.data.demos import record_demos
+
+    env = EnvConfig(state_only=True)
+    record_demos(env, 3, tmp_path)
+    meta = _read_meta(tmp_path)
+    (tmp_path / "episode_000002.npz").unlink()  # as if stopped after 2 of 3
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "episodes": 2, "complete": False}))
+    assert record_demos(env, 3, tmp_path) == 3
+    assert "finishing the interrupted recording" in capsys.readouterr().out
+    assert _read_meta(tmp_path)["episodes"] == 3 and _read_meta(tmp_path)["complete"] is True
+    assert len(list(iter_transitions(tmp_path, _read_meta(tmp_path)["state_dim"], {}))) > 0

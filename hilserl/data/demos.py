@@ -45,10 +45,11 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
                  placement: DemoPlacement = "grid", complete: bool = False) -> int:
     """Record ``episodes`` expert episodes (successful ones only, by default); returns the count.
     ``placement`` 'grid' puts the cubes on ``grid_placements`` (a failed attempt retries the same
-    cube with another arm start), 'random' lets each reset draw them. ``complete``: the episodes
-    already in ``out`` count towards ``episodes`` and the recording goes on with the next cube
-    placement, so an interrupted recording ends with the set an uninterrupted one gives (the arm's
-    start may differ where an attempt had failed)."""
+    cube with another arm start), 'random' lets each reset draw them. ``complete`` (and always for
+    a folder whose recording was interrupted): the episodes already in ``out`` count towards
+    ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording
+    ends with the set an uninterrupted one gives (the arm's start may differ where an attempt had
+    failed). Otherwise the episodes are appended. A folder recorded with another config is refused."""
     env = GraspCubeEnv(env_cfg)
     cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
     writer = EpisodeWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
@@ -56,6 +57,10 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     policy = expert_policy(env)
     placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
         if placement == "grid" else None
+    if writer.meta["episodes"] and not writer.was_complete:
+        complete = True  # an interrupted recording: finish it rather than append to a part
+        print(f"finishing the interrupted recording in {out}: {writer.meta['episodes']} of {episodes} episodes there",
+              flush=True)
     kept = attempt = writer.meta["episodes"] if complete else 0
     with tqdm(total=episodes, initial=kept, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
         while kept < episodes:
@@ -81,5 +86,6 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             writer.end_episode()
             kept += 1
             bar.update(1)
+    writer.finish()
     env.close()
     return kept

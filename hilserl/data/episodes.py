@@ -4,7 +4,7 @@ A dataset is a folder::
 
     meta.json               {"format": "hilserl-episodes", "version": 1, "fps": 10,
                              "state_dim": 16, "cameras": {"wrist": [128, 128, 3], ...},
-                             "episodes": 20, "source": "scripted expert", "env": {...}}
+                             "episodes": 20, "complete": true, "source": "scripted expert", "env": {...}}
     episode_000000.npz      one file per episode, T steps:
         observation.state            (T+1, state_dim) float32
         observation.images.<camera>  (T+1, H, W, 3)   uint8
@@ -15,7 +15,8 @@ A dataset is a folder::
         next.success                 (T,)             bool
         intervention                 (T,)             bool     the human chose the action
 
-Key names follow LeRobotDataset's (``observation.images.*``, ``next.reward``); every file opens
+``complete`` is false while a recording runs and true once it has all it was asked for: an
+interrupted recording is refused for training until it is finished. Key names follow LeRobotDataset's (``observation.images.*``, ``next.reward``); every file opens
 with ``numpy.load`` and nothing else. Observations are stored once (T+1 of them), not per transition.
 """
 
@@ -38,6 +39,25 @@ class DatasetMismatch(ValueError):
     """A dataset's cameras or shapes differ from what the env produces."""
 
 
+class DatasetDamaged(ValueError):
+    """A dataset's file cannot be read, lacks a field, has one of the wrong shape, or holds NaN."""
+
+
+RECORDING_FIELDS = ("fps", "state_dim", "cameras", "env")
+"""What must match for episodes to be appended to a dataset."""
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    for key in RECORDING_FIELDS:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict) and key == "env":
+            out += [f"env.{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+        elif a != b:
+            out.append(f"{key}: {a!r} -> {b!r}")
+    return out
+
+
 class EpisodeWriter:
     """Collects the transitions of one episode, then writes it as one file."""
 
@@ -46,12 +66,27 @@ class EpisodeWriter:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.meta = {"format": FORMAT, "version": VERSION, "fps": fps, "state_dim": state_dim,
-                     "cameras": {k: list(v) for k, v in cameras.items()}, "episodes": 0,
+                     "cameras": {k: list(v) for k, v in cameras.items()}, "episodes": 0, "complete": False,
                      "source": source, "env": env or {}}
         existing = self.root / "meta.json"
         if existing.exists():
-            self.meta["episodes"] = json.loads(existing.read_text())["episodes"]
+            old = read_meta(self.root)
+            if diffs := _differences(old, json.loads(json.dumps(self.meta))):
+                raise DatasetMismatch(f"{self.root} holds {old['episodes']} episodes recorded with another config "
+                                      f"({'; '.join(diffs)}): record into another folder")
+            self.meta["episodes"] = old["episodes"]
+        self._was_complete = existing.exists() and read_meta(self.root).get("complete", True)
         self._steps: list[Transition] = []
+
+    @property
+    def was_complete(self) -> bool:
+        """The folder held a finished recording when this writer opened it."""
+        return bool(self._was_complete)
+
+    def finish(self) -> None:
+        """The recording has all it was asked for: mark the dataset complete."""
+        self.meta["complete"] = True
+        (self.root / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
 
     def add(self, t: Transition) -> None:
         self._steps.append(t)
@@ -73,6 +108,7 @@ class EpisodeWriter:
         path = self.root / f"episode_{self.meta['episodes']:06d}.npz"
         np.savez_compressed(path, **arrays)
         self.meta["episodes"] += 1
+        self.meta["complete"] = False  # until finish(): a recording cut short is never taken for a whole one
         (self.root / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
         return path
 
@@ -110,22 +146,54 @@ def check_compatible(meta: dict[str, Any], root: Path, state_dim: int, cameras: 
 
 
 def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, ...]]) -> Iterator[Transition]:
-    """Every transition of a dataset, checked against the env's state size and cameras."""
+    """Every transition of a dataset, checked against the env's state size and cameras; a file that
+    cannot be read, lacks a field, has one of the wrong shape or holds NaN or inf is named."""
     root = Path(root)
     meta = read_meta(root)
+    if not meta.get("complete", True):
+        raise DatasetMismatch(f"{root}: its recording was interrupted ({meta['episodes']} episodes); finish it "
+                              f"(`hilserl record-demos --out {root}` completes it) or record another")
     check_compatible(meta, root, state_dim, cameras)
     for i in range(meta["episodes"]):
-        with np.load(root / f"episode_{i:06d}.npz") as ep:
-            states = ep["observation.state"]
-            images = {cam: ep[IMAGE_PREFIX + cam] for cam in cameras}
-            for t in range(len(ep["action"])):
-                yield Transition(
-                    observation={"state": states[t], **{c: v[t] for c, v in images.items()}},
-                    action=ep["action"][t],
-                    reward=float(ep["next.reward"][t]),
-                    next_observation={"state": states[t + 1], **{c: v[t + 1] for c, v in images.items()}},
-                    terminated=bool(ep["next.terminated"][t]),
-                    truncated=bool(ep["next.truncated"][t]),
-                    intervened=bool(ep["intervention"][t]),
-                    success=bool(ep["next.success"][t]),
-                )
+        ep = _read_episode(root / f"episode_{i:06d}.npz", state_dim, cameras)
+        states, images = ep["observation.state"], {cam: ep[IMAGE_PREFIX + cam] for cam in cameras}
+        for t in range(len(ep["action"])):
+            yield Transition(
+                observation={"state": states[t], **{c: v[t] for c, v in images.items()}},
+                action=ep["action"][t],
+                reward=float(ep["next.reward"][t]),
+                next_observation={"state": states[t + 1], **{c: v[t + 1] for c, v in images.items()}},
+                terminated=bool(ep["next.terminated"][t]),
+                truncated=bool(ep["next.truncated"][t]),
+                intervened=bool(ep["intervention"][t]),
+                success=bool(ep["next.success"][t]),
+            )
+
+
+STEP_FIELDS = ("action", "next.reward", "next.terminated", "next.truncated", "next.success", "intervention")
+
+
+def _read_episode(path: Path, state_dim: int, cameras: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """One episode file's arrays, checked: present, readable, of consistent lengths and shapes, finite."""
+    names = ["observation.state", *STEP_FIELDS, *(IMAGE_PREFIX + c for c in cameras)]
+    try:
+        with np.load(path) as ep:
+            missing = [n for n in names if n not in ep.files]
+            if missing:
+                raise DatasetDamaged(f"{path}: lacks {missing}")
+            arrays = {n: ep[n] for n in names}
+    except DatasetDamaged:
+        raise
+    except Exception as exc:  # a truncated or altered file: zipfile, zlib, numpy and OS errors alike
+        raise DatasetDamaged(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
+    steps = len(arrays["action"])
+    expected = {"observation.state": (steps + 1, state_dim), "action": (steps, 4),
+                **{n: (steps,) for n in STEP_FIELDS if n != "action"},
+                **{IMAGE_PREFIX + c: (steps + 1, *shape) for c, shape in cameras.items()}}
+    for name, shape in expected.items():
+        if arrays[name].shape != tuple(shape):
+            raise DatasetDamaged(f"{path}: {name} has shape {arrays[name].shape}, expected {tuple(shape)}")
+    for name in ("observation.state", "action", "next.reward"):
+        if not np.isfinite(arrays[name]).all():
+            raise DatasetDamaged(f"{path}: {name} holds NaN or inf")
+    return arrays
