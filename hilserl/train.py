@@ -201,11 +201,11 @@ def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
 
 
 class _StopRequested(KeyboardInterrupt):
-    """SIGTERM, handled as Ctrl-C: a checkpoint, then exit."""
+    """SIGTERM (``kill``, a job scheduler, a service manager), handled as Ctrl-C: a checkpoint, then exit."""
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -272,7 +272,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
                 save_checkpoint(learner, actor, cfg, run_dir)
 
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             while actor.env_steps < cfg.train.env_steps:
                 stats = actor.run_episode(on_transition)
                 successes.append(stats.success)

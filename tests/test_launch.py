@@ -24,8 +24,11 @@ class Watched:
     """A ``hilserl`` subprocess whose output (stdout and stderr, bars included) is read as it comes."""
 
     def __init__(self, args: list[str]):
+        # SIGINT as in a terminal's foreground job: a job started in the background (as CI may be)
+        # passes it on ignored, and Python would then never raise KeyboardInterrupt.
         self.proc = subprocess.Popen([sys.executable, "-m", "hilserl.cli", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.chunks: list[bytes] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -157,3 +160,16 @@ def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):
         with pytest.raises(RunFolderInUse, match=rf"{tmp_path} is being written by process {os.getpid()}"):
             train(cfg, tmp_path, progress=False, tensorboard=False)
     assert not (tmp_path / "config.json").exists()  # refused before it wrote anything
+
+
+def test_sigterm_stops_train_as_ctrl_c_does(tmp_path):
+    """kill, a job scheduler or a service manager send SIGTERM: the same orderly stop and message."""
+    settings = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=100000", "env.episode_seconds=4",
+                "train.learning_starts=40", "agent.hidden_dims=[16]", "agent.batch_size=8", "train.checkpoint_every=20"]
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(settings)])
+    run.wait_for(r"learner: checkpoint ckpt_\d+ written")
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish() == 130
+    in_order(run.text, [r"stopping the learner", r"stopped: checkpoint \S+ holds learner update \d+",
+                        r"continue with: hilserl train .* --resume"])
+    assert "Traceback" not in run.text and processes_naming(tmp_path) == []

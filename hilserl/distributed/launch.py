@@ -31,6 +31,7 @@ from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
 from hilserl.distributed.checkpoint import usable_checkpoint
 from hilserl.run_lock import run_lock
+from hilserl.train import sigterm_as_interrupt
 
 PORT_POLL_S = 0.1
 STOP_GRACE_S = 300.0
@@ -194,10 +195,12 @@ def _wait_for_port(learner: subprocess.Popen, port_file: Path) -> int | None:
 
 
 def _stop_learner(learner: subprocess.Popen) -> None:
-    """Ask the learner to stop (it checkpoints first); a second Ctrl-C ends it at once."""
+    """Ask the learner to stop: SIGTERM, which its loop takes as a request to checkpoint and exit, and
+    which ends it at once before then (SIGINT could be ignored, inherited so by a background job).
+    A second Ctrl-C ends it at once."""
     if learner.poll() is not None:
         return
-    learner.send_signal(signal.SIGINT)
+    learner.send_signal(signal.SIGTERM)
     print("\nstopping the learner: once training has begun it writes a checkpoint first (Ctrl-C again to end it "
           "at once, without one)", flush=True)
     try:
@@ -241,24 +244,9 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> Lau
     relay = threading.Thread(target=_relay, args=(learner.stdout, display.write), daemon=True)
     relay.start()
     stop = threading.Event()
-    report = None
     try:
-        port = _wait_for_port(learner, port_file)
-        if port is None:
-            relay.join(timeout=5)
-            print(f"hilserl: the learner process ended (code {learner.returncode}) before listening; "
-                  "its messages are above", file=sys.stderr)
-            return LaunchResult(learner.returncode or 2)
-        report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
-                           monitor=display, stop=stop)
-        display.close()
-        owed = total_updates(cfg, report.env_steps) - display.learner_updates
-        print(f"actor: {report.env_steps:,} env steps in {report.episodes} episodes, policy step "
-              f"{report.policy_ms.get('mean', 0):.1f} ms mean, dropped {report.dropped}; the learner finishes "
-              f"its updates (about {owed:,} owed)", flush=True)
-        code = learner.wait()
-        relay.join(timeout=5)
-        return LaunchResult(code, report)
+        with sigterm_as_interrupt():
+            return _run(cfg, learner, port_file, display, relay, stop)
     except KeyboardInterrupt:
         stop.set()
         display.close()
@@ -266,9 +254,30 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> Lau
         relay.join(timeout=5)
         for line in what_was_saved(run_dir, launch):
             print(line, flush=True)
-        return LaunchResult(130, report)
+        return LaunchResult(130)
     finally:
         display.close()
         if learner.poll() is None:
             learner.terminate()
             learner.wait(timeout=60)
+
+
+def _run(cfg: Config, learner: subprocess.Popen, port_file: Path, display: TrainDisplay, relay: threading.Thread,
+         stop: threading.Event) -> LaunchResult:
+    """From the learner's start to its end, when nothing stops the run."""
+    port = _wait_for_port(learner, port_file)
+    if port is None:
+        relay.join(timeout=5)
+        print(f"hilserl: the learner process ended (code {learner.returncode}) before listening; "
+              "its messages are above", file=sys.stderr)
+        return LaunchResult(learner.returncode or 2)
+    report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
+                       monitor=display, stop=stop)
+    display.close()
+    owed = total_updates(cfg, report.env_steps) - display.learner_updates
+    print(f"actor: {report.env_steps:,} env steps in {report.episodes} episodes, policy step "
+          f"{report.policy_ms.get('mean', 0):.1f} ms mean, dropped {report.dropped}; the learner finishes "
+          f"its updates (about {owed:,} owed)", flush=True)
+    code = learner.wait()
+    relay.join(timeout=5)
+    return LaunchResult(code, report)
