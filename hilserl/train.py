@@ -83,9 +83,10 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
 
 def save_checkpoint(learner: Learner, actor: Actor, cfg: Config, run_dir: Path) -> Path:
     """A full checkpoint (learner, actor side, buffers, config), written atomically."""
-    state = {**learner.state_dict(), "actor": actor.state_dict(), "rng": rng_state()}
+    state = {**learner.state_dict(), "actor": actor.boundary_state(), "rng": rng_state()}
     return write_checkpoint(run_dir, state, learner.agent.updates, learner.agent.policy_state_dict(), cfg,
-                            buffers=learner.buffers(), keep=cfg.train.keep_checkpoints)
+                            buffers=learner.buffers(), keep=cfg.train.keep_checkpoints,
+                            leave_newest=learner.unfinished_rows())
 
 
 def load_agent(path: Path) -> tuple[Config, SACAgent]:
@@ -275,6 +276,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
         with sigterm_as_interrupt():
             while actor.env_steps < cfg.train.env_steps:
                 stats = actor.run_episode(on_transition)
+                learner.episode_ended()
                 successes.append(stats.success)
                 log.episode(stats.to_dict())
                 recent = successes[-20:]

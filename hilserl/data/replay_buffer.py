@@ -100,16 +100,18 @@ class ReplayBuffer:
             return [slice(0, self._size)]
         return [slice(self._next, self.capacity), slice(0, self._next)]
 
-    def save_rows(self, folder: Path, prefix: str) -> None:
+    def save_rows(self, folder: Path, prefix: str, leave_newest: int = 0) -> None:
         """Each field to ``<prefix>.<field>.npy``, oldest row first, streamed from storage (a
-        checkpoint of a large buffer must not copy it in memory)."""
+        checkpoint of a large buffer must not copy it in memory), without the ``leave_newest`` rows
+        added last (an episode not finished at the checkpoint)."""
+        rows = max(0, self._size - leave_newest)
         for name, spec in self.specs.items():
             out = np.lib.format.open_memmap(folder / f"{prefix}.{name}.npy", mode="w+", dtype=spec.dtype,
-                                            shape=(self._size, *spec.shape))
+                                            shape=(rows, *spec.shape))
             row = 0
             for seg in self._segments() if self._size else []:
-                n = seg.stop - seg.start
-                out[row:row + n] = self._data[name][seg]
+                n = min(seg.stop - seg.start, rows - row)
+                out[row:row + n] = self._data[name][seg.start:seg.start + n]
                 row += n
             out.flush()
             del out

@@ -86,8 +86,10 @@ class Actor:
         self.before_act: Callable[[], None] | None = None
         """Called before each policy step: a remote actor loads new parameters and keeps its rate here."""
         self.policy_seconds: list[float] = []
+        self._episode_start: dict | None = None
 
     def run_episode(self, on_transition: Callable[[Transition], None]) -> EpisodeStats:
+        self._episode_start = self.state_dict()
         first_obs: list[dict] = []
         discounted = [0.0, 1.0]  # running sum, current discount factor
 
@@ -133,7 +135,13 @@ class Actor:
             reward_missed_success=bool(result.final_info.get("reward_missed_success", False)),
         )
         self.episode += 1
+        self._episode_start = None
         return stats
+
+    def boundary_state(self) -> dict:
+        """``state_dict()`` as of the last episode boundary: mid-episode, as the episode began (a
+        resumed actor runs that episode again from its start, so it must not count twice)."""
+        return self._episode_start if self._episode_start is not None else self.state_dict()
 
     def state_dict(self) -> dict:
         """Counters, the curriculum and the simulated human's random state (episodes are seeded by

@@ -81,7 +81,10 @@ def _fsync(path: Path) -> None:
 
 
 def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: dict[str, torch.Tensor],
-                     cfg: Config, buffers: dict[str, ReplayBuffer] | None = None, keep: int = KEEP_LAST) -> Path:
+                     cfg: Config, buffers: dict[str, ReplayBuffer] | None = None, keep: int = KEEP_LAST,
+                     leave_newest: dict[str, int] | None = None) -> Path:
+    """``leave_newest``: per buffer, the rows added last that the checkpoint leaves out (those of
+    episodes not finished yet, which a resumed actor runs again)."""
     folder = checkpoint_dir(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
     final, tmp = folder / f"ckpt_{step:08d}", folder / f"ckpt_{step:08d}.tmp"
@@ -92,7 +95,7 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: di
         f.flush()
         os.fsync(f.fileno())
     for name, buffer in (buffers or {}).items():
-        buffer.save_rows(tmp, f"buffer_{name}")
+        buffer.save_rows(tmp, f"buffer_{name}", (leave_newest or {}).get(name, 0))
     for path in tmp.iterdir():
         _fsync(path)
     manifest = {"files": {p.name: {"bytes": p.stat().st_size, "blake2b": _digest(p)} for p in sorted(tmp.iterdir())}}

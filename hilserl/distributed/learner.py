@@ -68,6 +68,10 @@ class Learner:
         self.cameras = cameras
         self.online_added_by_kind = {"policy": 0, "intervention": 0}
         self.demo_loaded = 0
+        self.unfinished = {"online": 0, "demo": 0, "policy": 0, "intervention": 0}
+        """What the episode under way has added: a checkpoint leaves it out, since a resumed actor runs
+        that episode again from its start (single process; the gRPC learner keeps unfinished episodes
+        out of its buffers until their end)."""
 
     # -------------------------------------------------------------------------------- data
     def add_demo(self, t: Transition) -> None:
@@ -78,7 +82,19 @@ class Learner:
     def add(self, t: Transition) -> None:
         """An online step from an actor, routed as the paper says."""
         route(t, self.online, self.demo)
-        self.online_added_by_kind["intervention" if t.intervened else "policy"] += 1
+        kind = "intervention" if t.intervened else "policy"
+        self.online_added_by_kind[kind] += 1
+        self.unfinished[kind] += 1
+        self.unfinished["online"] += 1
+        self.unfinished["demo"] += int(t.intervened)
+
+    def episode_ended(self) -> None:
+        """The episode whose steps came last is whole: checkpoints keep it from now on."""
+        self.unfinished = dict.fromkeys(self.unfinished, 0)
+
+    def unfinished_rows(self) -> dict[str, int]:
+        """Per buffer, the newest rows that belong to the episode under way (for ``write_checkpoint``)."""
+        return {"online": self.unfinished["online"], "demo": self.unfinished["demo"]}
 
     @property
     def ready(self) -> bool:
@@ -134,7 +150,7 @@ class Learner:
             "updates": agent.updates,
             "agent_rngs": agent.rng_state(),
             "buffer_rngs": {name: buf.rng.bit_generator.state for name, buf in self.buffers().items()},
-            "online_added_by_kind": dict(self.online_added_by_kind),
+            "online_added_by_kind": {k: v - self.unfinished[k] for k, v in self.online_added_by_kind.items()},
             "demo_loaded": self.demo_loaded,
         }
         if self.cache is not None:
