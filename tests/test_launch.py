@@ -173,3 +173,36 @@ def test_sigterm_stops_train_as_ctrl_c_does(tmp_path):
     in_order(run.text, [r"stopping the learner", r"stopped: checkpoint \S+ holds learner update \d+",
                         r"continue with: hilserl train .* --resume"])
     assert "Traceback" not in run.text and processes_naming(tmp_path) == []
+
+
+def test_kill_9_mid_episode_then_resume_counts_every_step_once(tmp_path):
+    """The learner checkpoints when its parent dies; the new actor of the resumed run starts the
+    unfinished episode again, so that episode must not be in the checkpoint: env steps, logged
+    episodes and buffer rows agree at the end (the learner counted 619 steps to the actor's 560)."""
+    import json
+
+    import numpy as np
+
+    from hilserl.diagnostics.run_log import read_jsonl
+    from hilserl.distributed.checkpoint import latest_checkpoint
+
+    settings = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=240", "env.episode_seconds=4",
+                "env.control_hz=50", "train.learning_starts=40", "agent.hidden_dims=[16]", "agent.batch_size=8",
+                "train.checkpoint_every=20"]
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(settings)])
+    run.wait_for(r"learner: checkpoint ckpt_\d+ written")
+    time.sleep(0.7)  # most likely mid-episode (an episode is 200 steps, 4 s at 50 Hz)
+    run.proc.kill()
+    run.finish()
+    deadline = time.time() + 60
+    while processes_naming(tmp_path) and time.time() < deadline:
+        time.sleep(0.2)  # the learner's checkpoint at its parent's death
+    assert processes_naming(tmp_path) == []
+    resumed = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds", "0", "--resume",
+                       *overrides(settings)])
+    assert resumed.finish() == 0, resumed.text
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    episodes = read_jsonl(tmp_path / "episodes.jsonl")
+    rows = len(np.load(latest_checkpoint(tmp_path) / "buffer_online.reward.npy"))
+    assert summary["env_steps"] == sum(e["length"] for e in episodes) == rows >= 240
+    assert [e["episode"] for e in episodes] == list(range(len(episodes)))

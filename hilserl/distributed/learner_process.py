@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads, to_dict
+from hilserl.data.transition import Transition
 from hilserl.diagnostics.run_log import RunLog
 from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_atomically, write_checkpoint
 from hilserl.distributed.learner import Learner
@@ -143,18 +144,26 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     mid_episode: dict[str, bool] = {}
     last_heard: dict[str, float] = {}
     delivered = dict(seen)
-    """Per actor, the last sequence number taken into the buffers (checkpointed: a resumed learner
-    drops repeats of these, and only these)."""
+    """Per actor, the sequence number of its last episode taken into the buffers (checkpointed: a
+    resumed learner drops repeats of these, and only these)."""
+    staged: dict[str, list[Transition]] = {}
+    """Per actor, the transitions of its episode under way. They enter the buffers with the episode's
+    record: buffers, counters and checkpoints hold whole episodes only, since an actor that starts
+    again from the checkpoint runs an unfinished episode again (a live actor sends its steps again)."""
 
     def handle(item: Received) -> None:
         mid_episode[item.actor_id] = item.transition is not None
         last_heard[item.actor_id] = time.time()
-        delivered[item.actor_id] = item.sequence
         if item.transition is not None:
-            learner.add(item.transition)
-            counters["env_steps"] += 1
+            staged.setdefault(item.actor_id, []).append(item.transition)
             bar.update(1)
         else:
+            episode = staged.pop(item.actor_id, [])
+            for t in episode:
+                learner.add(t)
+            learner.episode_ended()
+            counters["env_steps"] += len(episode)
+            delivered[item.actor_id] = item.sequence
             record = json.loads(item.episode_json)
             record["episode"], record["env_steps"] = counters["episode"], counters["env_steps"]
             record["actor_id"] = item.actor_id
