@@ -12,6 +12,8 @@ from pathlib import Path
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.checkpoint import ResumeRefused
 from hilserl.distributed.service import TokenRequired
+from hilserl.distributed.checkpoint import CheckpointNotWritten
+from hilserl.preflight import CannotKeepResults, writable_folder
 from hilserl.run_lock import RunFolderInUse
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 
@@ -234,6 +236,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     ckpt = Path(args.checkpoint)
     out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
+    if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
+        writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
     _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out)
     print("\n".join(lines))
     return 0
@@ -244,6 +248,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hilserl.diagnostics.report import RunReport
 
     report = RunReport.load(args.run_dir, window=args.window)
+    writable_folder(args.out or Path(args.run_dir) / "report", "the report folder")  # before the plots
     written = report.write(args.out)
     print("\n".join(report.summary_lines()))
     for path in written:
@@ -523,6 +528,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ConfigError as exc:
         print(f"hilserl: config error: {exc}", file=sys.stderr)
+        return 2
+    except (CannotKeepResults, CheckpointNotWritten) as exc:
+        print(f"hilserl: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         # Missing files, datasets or weights that do not fit the env (DatasetMismatch and

@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from hilserl.preflight import writable_folder
+
 LOCK_FILE = ".lock"
 
 
@@ -24,8 +26,7 @@ class RunFolderInUse(RuntimeError):
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir``'s lock for the block, or refuse at once naming the process that holds it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / LOCK_FILE
+    path = writable_folder(run_dir, "the run folder") / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -28,10 +28,12 @@ from hilserl.diagnostics.evaluate import EvalResult, evaluate
 from hilserl.diagnostics.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.diagnostics.run_log import EPISODES, RunLog, read_jsonl, truncate_logs
 from hilserl.distributed.actor import Actor
-from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, CheckpointDamaged, check_resume,
+from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, CheckpointDamaged, CheckpointNotWritten,
+                                            check_resume,
                                             checkpoint_dir, damage, read_checkpoint, rng_state, set_rng_state,
                                             usable_checkpoint, write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
+from hilserl.preflight import check_disk, writable_folder
 from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
 
@@ -179,12 +181,23 @@ def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
     return state, check_resume(state["config"], cfg)
 
 
+def check_checkpoint_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
+    """Refuse before any work when the disk cannot hold the run's largest checkpoint: both buffers at
+    the rows the run can fill (the demos and every env step), at the learner's bytes per row."""
+    online = min(cfg.buffer.online_capacity, cfg.train.env_steps)
+    demo = min(cfg.buffer.demo_capacity, cfg.train.demo_episodes * cfg.env.max_episode_steps + cfg.train.env_steps)
+    check_disk(checkpoint_dir(run_dir), (online + demo) * learner.bytes_per_transition,
+               f"the checkpoints ({online:,} online and up to {demo:,} demo transitions in the buffers)")
+
+
 def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
-    """Validate, seed, create the run folder; when resuming, the latest checkpoint's state, with the
-    config's differences from it printed and recorded in ``resumes.jsonl``. Saves ``config.json``."""
+    """Validate, seed, check the run folder and its checkpoints folder can be written; when resuming,
+    the latest checkpoint's state, with the config's differences from it printed and recorded in
+    ``resumes.jsonl``. Saves ``config.json``."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    writable_folder(run_dir, "the run folder")
+    writable_folder(checkpoint_dir(run_dir), "the checkpoints folder")
     state = None
     if resume:
         state, diffs = resume_state(cfg, run_dir)
@@ -235,6 +248,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
            resume: bool) -> TrainResult:
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
+    check_checkpoint_room(cfg, learner, run_dir)
     actor = Actor(cfg, learner.agent)
     if state is not None:
         learner.load_state_dict(state)
@@ -270,7 +284,10 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
                 if progress:
                     bar.write(STEP_LINE.format(update=u, **last_info))
             if u % cfg.train.checkpoint_every == 0:
-                save_checkpoint(learner, actor, cfg, run_dir)
+                try:
+                    save_checkpoint(learner, actor, cfg, run_dir)
+                except CheckpointNotWritten as exc:  # a full disk: the run goes on, the last one is kept
+                    bar.write(f"warning: {exc}")
 
     try:
         with sigterm_as_interrupt():

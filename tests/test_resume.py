@@ -198,3 +198,47 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
     assert summary["env_steps"] == sum(e["length"] for e in episodes) == rows >= 480
     assert composition["policy_steps"] + composition["intervention_steps"] == rows
     assert len(read_jsonl(tmp_path / "resumes.jsonl")) == 4  # three resumed runs were stopped, the fourth ran to the end
+
+
+def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, capsys):
+    import os
+
+    from hilserl.cli import main
+    from hilserl.preflight import CannotKeepResults
+
+    small = [a for o in [*BASE, "train.env_steps=60"] for a in ("--set", o)]
+    (tmp_path / "a_file").write_text("x")
+    assert main(["train", "--single-process", "--run-dir", str(tmp_path / "a_file"), *small]) == 2
+    assert f"the run folder {tmp_path / 'a_file'} is a file, not a folder" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes through permission bits
+        locked = tmp_path / "locked"
+        (locked / "checkpoints").mkdir(parents=True)
+        (locked / "checkpoints").chmod(0o500)
+        assert main(["train", "--single-process", "--run-dir", str(locked), *small]) == 2
+        assert "the checkpoints folder" in capsys.readouterr().err
+    # two cameras through the feature cache: about 256 KiB a row, 25 TB for 100 million rows
+    with pytest.raises(CannotKeepResults, match=r"the checkpoints \(100,000,000 online .* GiB free"):
+        train(load_config(None, ["train.env_steps=200000000", "buffer.online_capacity=100000000",
+                                 "train.demo_episodes=1"]), tmp_path / "huge", progress=False, tensorboard=False)
+    assert not (tmp_path / "huge" / "demos").exists()  # refused before recording anything
+
+
+def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one_and_says_so(tmp_path, monkeypatch, capsys):
+    from hilserl.distributed import checkpoint as ckpt_module
+
+    train(load_config(None, [*BASE, "train.env_steps=100"]), tmp_path, progress=False, tensorboard=False)
+    previous = latest_checkpoint(tmp_path)
+    real = ckpt_module._write_checkpoint
+
+    def disk_full(*args, **kwargs):
+        (args[3]).mkdir(parents=True, exist_ok=True)  # the .tmp folder, half written
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module, "_write_checkpoint", disk_full)
+    with pytest.raises(ckpt_module.CheckpointNotWritten, match=rf"No space left on device\); the previous one, "
+                                                                rf"{previous}, is kept"):
+        train(load_config(None, [*BASE, "train.env_steps=200"]), tmp_path, progress=True, tensorboard=False,
+              resume=True)
+    assert "warning: checkpoint ckpt_" in capsys.readouterr().out  # the periodic ones warned, training went on
+    assert latest_checkpoint(tmp_path) == previous and not list((tmp_path / "checkpoints").glob("*.tmp"))
+    monkeypatch.setattr(ckpt_module, "_write_checkpoint", real)

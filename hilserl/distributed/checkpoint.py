@@ -49,6 +49,10 @@ class ResumeRefused(ValueError):
     pass
 
 
+class CheckpointNotWritten(OSError):
+    """A checkpoint could not be written (a full disk, a folder made read-only); the previous one is kept."""
+
+
 class CheckpointDamaged(ValueError):
     """A checkpoint's file is missing, truncated, altered, or holds more than tensors and plain data."""
 
@@ -86,8 +90,21 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: di
     """``leave_newest``: per buffer, the rows added last that the checkpoint leaves out (those of
     episodes not finished yet, which a resumed actor runs again)."""
     folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     final, tmp = folder / f"ckpt_{step:08d}", folder / f"ckpt_{step:08d}.tmp"
+    try:
+        return _write_checkpoint(run_dir, folder, final, tmp, state, policy, cfg, buffers, keep, leave_newest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = latest_checkpoint(run_dir)
+        kept = f"the previous one, {previous}, is kept" if previous else "no earlier checkpoint exists"
+        raise CheckpointNotWritten(f"checkpoint {final.name} could not be written ({exc.strerror or exc}); "
+                                   f"{kept}") from exc
+
+
+def _write_checkpoint(run_dir: Path, folder: Path, final: Path, tmp: Path, state: dict[str, Any],
+                      policy: dict[str, torch.Tensor], cfg: Config, buffers: dict[str, ReplayBuffer] | None,
+                      keep: int, leave_newest: dict[str, int] | None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     with open(tmp / STATE_FILE, "wb") as f:

@@ -24,14 +24,15 @@ from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads, to_dict
 from hilserl.data.transition import Transition
 from hilserl.diagnostics.run_log import RunLog
-from hilserl.distributed.checkpoint import rng_state, set_rng_state, write_atomically, write_checkpoint
+from hilserl.distributed.checkpoint import (CheckpointNotWritten, rng_state, set_rng_state, write_atomically,
+                                            write_checkpoint)
 from hilserl.distributed.learner import Learner
 from hilserl.distributed.message_checks import check_episode_record, check_transition
 from hilserl.distributed.service import LearnerService, ParameterStore, Received, check_listening, start_server
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
-from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, load_demos
+from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, check_checkpoint_room, load_demos
 
 log = logging.getLogger("hilserl.learner")
 
@@ -79,6 +80,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
+    check_checkpoint_room(cfg, learner, run_dir)
     counters = {"env_steps": 0, "episode": 0}
     seen: dict[str, int] = {}
     actor_states: dict[int, dict] = {}
@@ -199,7 +201,10 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
             if progress:
                 bar.write(STEP_LINE.format(update=u, **info))
         if u % cfg.train.checkpoint_every == 0:
-            checkpoint()
+            try:
+                checkpoint()
+            except CheckpointNotWritten as exc:  # a full disk: training goes on, the last one is kept
+                say(f"learner: warning: {exc}")
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
