@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -210,6 +212,10 @@ def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, ca
     (tmp_path / "a_file").write_text("x")
     assert main(["train", "--single-process", "--run-dir", str(tmp_path / "a_file"), *small]) == 2
     assert f"the run folder {tmp_path / 'a_file'} is a file, not a folder" in capsys.readouterr().err
+    with pytest.raises(CannotKeepResults, match="the checkpoints folder /proc/hilserl_run/checkpoints cannot be written"):
+        from hilserl.preflight import writable_folder  # /proc: a folder even root cannot write
+
+        writable_folder(Path("/proc/hilserl_run/checkpoints"), "the checkpoints folder")
     if os.geteuid() != 0:  # root writes through permission bits
         locked = tmp_path / "locked"
         (locked / "checkpoints").mkdir(parents=True)
