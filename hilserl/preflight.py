@@ -1,6 +1,6 @@
-"""Checks before long work: a run is refused at its start, not after an hour, when its results
-could not be kept (a run folder that is a file, a folder it cannot write, a disk too small for the
-buffers' checkpoint)."""
+"""Checks before long work: a run is refused at its start, not after an hour, when it could not end
+or its results could not be kept (a run folder that is a file, a folder it cannot write, a disk too
+small for the buffers' checkpoint, a memory too small for the buffers)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,22 @@ def check_disk(folder: Path, needed: int, what: str) -> None:
         raise CannotKeepResults(f"{what} need about {needed / GIB:.1f} GiB, and {folder}'s disk has "
                                 f"{free / GIB:.1f} GiB free: free some space, or lower buffer.online_capacity "
                                 "or train.env_steps")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable); None where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_memory(needed: int, what: str) -> None:
+    """Refuse when the machine has less than ``needed`` bytes of memory available."""
+    free = available_memory()
+    if free is not None and free < needed:
+        raise CannotKeepResults(f"{what} need about {needed / GIB:.1f} GiB of memory, and this machine has "
+                                f"{free / GIB:.1f} GiB available: lower buffer.online_capacity or train.env_steps")

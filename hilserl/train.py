@@ -33,7 +33,7 @@ from hilserl.distributed.checkpoint import (POLICY_FILE, STATE_FILE, CheckpointD
                                             checkpoint_dir, damage, read_checkpoint, rng_state, set_rng_state,
                                             usable_checkpoint, write_checkpoint)
 from hilserl.distributed.learner import Learner, ObservationLayout, build_agent
-from hilserl.preflight import check_disk, writable_folder
+from hilserl.preflight import check_disk, check_memory, writable_folder
 from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
 
@@ -181,13 +181,15 @@ def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
     return state, check_resume(state["config"], cfg)
 
 
-def check_checkpoint_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
-    """Refuse before any work when the disk cannot hold the run's largest checkpoint: both buffers at
-    the rows the run can fill (the demos and every env step), at the learner's bytes per row."""
+def check_buffer_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
+    """Refuse before any work when the memory cannot hold the buffers, or the disk their checkpoint,
+    at the rows the run can fill (the demos and every env step) and the learner's bytes per row."""
     online = min(cfg.buffer.online_capacity, cfg.train.env_steps)
     demo = min(cfg.buffer.demo_capacity, cfg.train.demo_episodes * cfg.env.max_episode_steps + cfg.train.env_steps)
-    check_disk(checkpoint_dir(run_dir), (online + demo) * learner.bytes_per_transition,
-               f"the checkpoints ({online:,} online and up to {demo:,} demo transitions in the buffers)")
+    needed = (online + demo) * learner.bytes_per_transition
+    what = f"{online:,} online and up to {demo:,} demo transitions"
+    check_memory(needed, f"the buffers ({what})")
+    check_disk(checkpoint_dir(run_dir), needed, f"the checkpoints ({what} in the buffers)")
 
 
 def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
@@ -248,7 +250,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
            resume: bool) -> TrainResult:
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
-    check_checkpoint_room(cfg, learner, run_dir)
+    check_buffer_room(cfg, learner, run_dir)
     actor = Actor(cfg, learner.agent)
     if state is not None:
         learner.load_state_dict(state)

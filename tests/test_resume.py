@@ -202,7 +202,7 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
     assert len(read_jsonl(tmp_path / "resumes.jsonl")) == 4  # three resumed runs were stopped, the fourth ran to the end
 
 
-def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, capsys):
+def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, capsys, monkeypatch):
     import os
 
     from hilserl.cli import main
@@ -223,10 +223,16 @@ def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, ca
         assert main(["train", "--single-process", "--run-dir", str(locked), *small]) == 2
         assert "the checkpoints folder" in capsys.readouterr().err
     # two cameras through the feature cache: about 256 KiB a row, 25 TB for 100 million rows
-    with pytest.raises(CannotKeepResults, match=r"the checkpoints \(100,000,000 online .* GiB free"):
+    with pytest.raises(CannotKeepResults, match=r"the buffers \(100,000,000 online .* GiB of memory"):
         train(load_config(None, ["train.env_steps=200000000", "buffer.online_capacity=100000000",
                                  "train.demo_episodes=1"]), tmp_path / "huge", progress=False, tensorboard=False)
     assert not (tmp_path / "huge" / "demos").exists()  # refused before recording anything
+    from hilserl import preflight
+
+    monkeypatch.setattr(preflight, "available_memory", lambda: 10**15)  # memory enough: the disk is short
+    with pytest.raises(CannotKeepResults, match=r"the checkpoints \(100,000,000 online .* GiB free"):
+        train(load_config(None, ["train.env_steps=200000000", "buffer.online_capacity=100000000",
+                                 "train.demo_episodes=1"]), tmp_path / "huge", progress=False, tensorboard=False)
 
 
 def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one_and_says_so(tmp_path, monkeypatch, capsys):

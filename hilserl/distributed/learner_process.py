@@ -32,7 +32,7 @@ from hilserl.distributed.service import LearnerService, ParameterStore, Received
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
-from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, check_checkpoint_room, load_demos
+from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, check_buffer_room, load_demos
 
 log = logging.getLogger("hilserl.learner")
 
@@ -80,7 +80,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
-    check_checkpoint_room(cfg, learner, run_dir)
+    check_buffer_room(cfg, learner, run_dir)
     counters = {"env_steps": 0, "episode": 0}
     seen: dict[str, int] = {}
     actor_states: dict[int, dict] = {}
