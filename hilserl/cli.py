@@ -383,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`hilserl actor --realtime`, over loopback gRPC), or one process with --single-process. "
         "Records demos with the scripted expert if none exist, then trains SAC with 50/50 online/demo "
         "batches while the simulated human intervenes (human.strategy). Writes JSON lines and "
-        "TensorBoard logs and checkpoints, and evaluates the final policy without interventions.",
+        "TensorBoard logs and checkpoints, shows each phase with the time left, and ends with the final "
+        "policy on the evaluation grid. Ctrl-C (or SIGTERM) stops it cleanly at any point and prints the "
+        "command that resumes it.",
     )
     _add_config_args(p)
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")

@@ -73,11 +73,14 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
     steps = demo_steps(root)
     what = "encoding demo frames into the feature cache" if learner.cache is not None else "loading demos"
     states = []
+    started = time.perf_counter()
     with tqdm(total=steps, desc=what, unit="step", disable=not progress, mininterval=0.5) as bar:
         for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes):
             learner.add_demo(t)
             states.append(t.observation["state"])
             bar.update(1)
+    if steps:
+        learner.intake_seconds = (time.perf_counter() - started) / steps
     if states and cfg.agent.normalize_state:
         learner.agent.set_state_normalizer(np.stack(states))
     return len(states)

@@ -101,7 +101,7 @@ def test_phases_in_order_then_ctrl_c_in_training_then_the_printed_command_resume
     in_order(run.text, [
         r"run folder: ", r"starting the learner process", r"encoding demo frames into the feature cache",
         r"learner: one update takes \d+\.\d\d s on this machine", r"learner listening on 127\.0\.0\.1:\d+",
-        r"actor connected \(actor-0-\w+\); first policy received", r"about \d+ s on this machine at the current pace",
+        r"actor connected \(actor-0-\w+\); first policy received", r"at least \d+ (s|min) on this machine",
         r"training: .*steps", r"updates=\d+, lag=\d+", r"learner: checkpoint ckpt_\d+ written",
         r"stopping the learner", r"stopped: checkpoint \S+ holds learner update \d+ and env step \d+",
     ])
@@ -206,3 +206,17 @@ def test_kill_9_mid_episode_then_resume_counts_every_step_once(tmp_path):
     rows = len(np.load(latest_checkpoint(tmp_path) / "buffer_online.reward.npy"))
     assert summary["env_steps"] == sum(e["length"] for e in episodes) == rows >= 240
     assert [e["episode"] for e in episodes] == list(range(len(episodes)))
+
+
+def test_the_start_estimate_counts_the_updates_and_the_frames_the_learner_takes_in():
+    from hilserl.config import load_config
+    from hilserl.distributed.launch import TrainDisplay
+
+    cfg = load_config(None, ["train.env_steps=1100", "train.learning_starts=101", "train.updates_per_env_step=2"])
+    display = TrainDisplay(cfg)
+    display.total, display.update_seconds, display.intake_seconds = 1100, 0.5, 0.1
+    # 2,000 updates x 0.5 s + 1,100 steps x 0.1 s = 1,110 s: the learner sets it, not the actor (110 s at 10 Hz)
+    assert display.estimate_line() == (
+        "at least 18 min on this machine: the actor's 1,100 steps at 10 Hz take 2 min; "
+        "the learner's 2,000 updates at 0.50 s and its 1,100 steps' frames take 18 min "
+        "(each timed alone; the bar shows the time left at the pace measured in training)")

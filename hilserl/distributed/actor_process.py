@@ -130,13 +130,13 @@ class LearnerClient:
         self.stub = pb_grpc.LearnerStub(self.channel)
         self.metadata = ((TOKEN_METADATA, token),) if token else ()
 
-    def config(self, actor_index: int = 0) -> tuple[Config, dict | None, float]:
+    def config(self, actor_index: int = 0) -> tuple[Config, dict | None, tuple[float, float]]:
         """The run's config, this actor's state if the learner holds one (a restart or a resume), and
-        the learner's measured seconds per update (0: not measured)."""
+        the learner's measured seconds per update and per env step taken in (0: not measured)."""
         reply = self.stub.GetConfig(pb.ConfigRequest(actor_index=actor_index), metadata=self.metadata,
                                     timeout=CALL_TIMEOUT_S)
         state = json.loads(reply.actor_state_json) if reply.actor_state_json else None
-        return from_dict(Config, json.loads(reply.config_json)), state, reply.update_seconds
+        return from_dict(Config, json.loads(reply.config_json)), state, (reply.update_seconds, reply.intake_seconds)
 
     def send(self, actor_id: str, batch: list[pb.ActorMessage]) -> pb.Ack:
         return self.stub.SendTransitions(pb.ActorBatch(actor_id=actor_id, messages=batch), metadata=self.metadata,
@@ -181,6 +181,8 @@ class ActorStart:
     params_version: int
     learner_update_seconds: float
     """The learner's measured time per update; 0 when it could not measure it (no demos)."""
+    learner_intake_seconds: float = 0.0
+    """Its measured time to take in one env step (encoding the frames into the cache); 0 if unknown."""
 
 
 class ActorMonitor:
@@ -222,7 +224,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 
 def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float,
-                     actor_index: int = 0) -> tuple[Config, dict | None, float]:
+                     actor_index: int = 0) -> tuple[Config, dict | None, tuple[float, float]]:
     backoff, start = Backoff(), time.time()
     while True:
         try:
@@ -250,7 +252,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
-    cfg, resumed, update_seconds = wait_for_learner(client, stop, patience_s, actor_index)
+    cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     agent = build_agent(cfg, ObservationLayout.of(cfg))
@@ -353,7 +355,8 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         # state: the run goes on where this actor's last delivered episode left it.
         actor.load_state_dict(resumed)
     total = env_steps or cfg.train.env_steps
-    monitor.started(ActorStart(actor_id, cfg, actor.episode, actor.env_steps, total, status["version"], update_seconds))
+    monitor.started(ActorStart(actor_id, cfg, actor.episode, actor.env_steps, total, status["version"], update_seconds,
+                               intake_seconds))
     threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
     for t in threads:
         t.start()

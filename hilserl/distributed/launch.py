@@ -99,7 +99,7 @@ class TrainDisplay(ActorMonitor):
         self.env_steps = self.total = 0
         self.learner_updates = 0
         self.steps, self.updates = Rate(), Rate()
-        self.update_seconds = 0.0
+        self.update_seconds = self.intake_seconds = 0.0
         self._refreshed = 0.0
 
     def write(self, line: str) -> None:
@@ -107,6 +107,7 @@ class TrainDisplay(ActorMonitor):
 
     def started(self, start: ActorStart) -> None:
         self.env_steps, self.total, self.update_seconds = start.env_steps, start.total, start.learner_update_seconds
+        self.intake_seconds = start.learner_intake_seconds
         self.write(f"actor connected ({start.actor_id}); first policy received (parameters v{start.params_version})")
         self.write(self.estimate_line())
         self.bar = tqdm(total=start.total, initial=start.env_steps, desc="training", unit="step",
@@ -120,10 +121,15 @@ class TrainDisplay(ActorMonitor):
         updates = total_updates(self.cfg, self.total) - self.learner_updates
         parts = [f"the actor's {steps_left:,} steps at {self.cfg.env.control_hz:g} Hz take {duration(actor_s)}"]
         if self.update_seconds > 0:
-            parts.append(f"the learner's {updates:,} updates at {self.update_seconds:.2f} s take "
-                         f"{duration(updates * self.update_seconds)}")
-            total = max(actor_s, updates * self.update_seconds)
-            return f"about {duration(total)} on this machine at the current pace: " + "; ".join(parts)
+            learner_s = updates * self.update_seconds + steps_left * self.intake_seconds
+            intake = f" and its {steps_left:,} steps' frames" if self.intake_seconds else ""
+            parts.append(f"the learner's {updates:,} updates at {self.update_seconds:.2f} s{intake} take "
+                         f"{duration(learner_s)}")
+            total = max(actor_s, learner_s)
+            # Timed alone: in training the learner shares the cores with the actor, so this is a floor;
+            # the bar's time left follows the paces measured as the run goes.
+            return (f"at least {duration(total)} on this machine: " + "; ".join(parts)
+                    + " (each timed alone; the bar shows the time left at the pace measured in training)")
         return f"at least {duration(actor_s)}: " + "; ".join(parts) + " (the learner's pace shows once it learns)"
 
     def step(self) -> None:
@@ -141,7 +147,8 @@ class TrainDisplay(ActorMonitor):
 
     def acknowledged(self, learner_updates: int) -> None:
         self.learner_updates = learner_updates
-        self.updates.add(learner_updates)
+        if learner_updates > 0:  # the pace counts from the first update, not the wait for learning_starts
+            self.updates.add(learner_updates)
 
     def seconds_left(self) -> float:
         steps_rate = self.steps.per_second() or self.cfg.env.control_hz

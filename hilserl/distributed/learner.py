@@ -68,6 +68,9 @@ class Learner:
         self.cameras = cameras
         self.online_added_by_kind = {"policy": 0, "intervention": 0}
         self.demo_loaded = 0
+        self.intake_seconds: float | None = None
+        """Measured seconds to take in one transition (reading it and, with the feature cache, encoding
+        its frames), from the demos' loading; None until then."""
         self.unfinished = {"online": 0, "demo": 0, "policy": 0, "intervention": 0}
         """What the episode under way has added: a checkpoint leaves it out, since a resumed actor runs
         that episode again from its start (single process; the gRPC learner keeps unfinished episodes

@@ -94,8 +94,9 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         load_demos(cfg, learner, run_dir)
     update_seconds = learner.time_updates()
     if update_seconds is not None:
+        intake = f", taking in one env step {learner.intake_seconds:.3f} s" if learner.intake_seconds else ""
         print(f"learner: one update takes {update_seconds:.2f} s on this machine ({cfg.agent.critic_actor_ratio} "
-              f"critic steps and an actor step, batch {cfg.agent.batch_size})", flush=True)
+              f"critic steps and an actor step, batch {cfg.agent.batch_size}){intake}", flush=True)
 
     params = ParameterStore()
     version = [int(state.get("params_version", 0)) if state else 0]
@@ -115,6 +116,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     service = LearnerService(json.dumps(to_dict(cfg)), inbox, params, token, actor_states, check)
     service.restore_seen(seen)
     service.updates, service.update_seconds = learner.agent.updates, update_seconds or 0.0
+    service.intake_seconds = learner.intake_seconds or 0.0
     server, bound = start_server(service, host, port)
     if port_file is not None:
         write_atomically(Path(port_file), str(bound))

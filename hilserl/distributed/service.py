@@ -104,6 +104,8 @@ class LearnerService(pb_grpc.LearnerServicer):
         """The learner's update count, kept up to date by its loop and sent with every Ack."""
         self.update_seconds = 0.0
         """The learner's measured time per update (0: not measured), sent with the config."""
+        self.intake_seconds = 0.0
+        """Its measured time to take in one env step (0: not measured), sent with the config."""
 
     def _authorise(self, context: grpc.ServicerContext) -> None:
         if self.token is None:
@@ -118,7 +120,7 @@ class LearnerService(pb_grpc.LearnerServicer):
         self._authorise(context)
         state = self.actor_states.get(request.actor_index)
         return pb.ConfigReply(config_json=self.config_json, actor_state_json=json.dumps(state) if state else "",
-                              update_seconds=self.update_seconds)
+                              update_seconds=self.update_seconds, intake_seconds=self.intake_seconds)
 
     def GetParameters(self, request, context):
         self._authorise(context)
