@@ -38,6 +38,13 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "success over the grid" in text and "front" in text and "back" in text
     assert out.exists() and out.stat().st_size > 5000
+    # An output folder that cannot be written is refused before the evaluation, not after it
+    # (/proc: a folder even root cannot write).
+    code = main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "policy.safetensors"),
+                 "--out", "/proc/hilserl_eval/map.png"])
+    captured = capsys.readouterr()
+    assert code == 2 and "the output folder /proc/hilserl_eval cannot be written" in captured.err
+    assert "grid evaluation" not in captured.err  # no episode was run
 
 
 def test_eval_of_a_missing_checkpoint_is_a_message_not_a_traceback(tmp_path, capsys):

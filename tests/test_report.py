@@ -91,6 +91,8 @@ def test_report_command_on_a_real_run(tmp_path, capsys):
                              "train.demo_episodes=1", "train.log_every=20", "agent.hidden_dims=[16]",
                              "agent.batch_size=8"])
     train(cfg, tmp_path, progress=False, tensorboard=False)
+    assert main(["report", str(tmp_path), "--out", "/proc/hilserl_report"]) == 2  # checked before the plots
+    assert "the report folder /proc/hilserl_report cannot be written" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "episodes: 4" in out and "buffers (steps added): demos" in out
