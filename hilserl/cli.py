@@ -317,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_args(p)
     p.add_argument("--episodes", type=_int_in(1, 1000000), default=20, help="episodes to run (default 20)")
-    p.add_argument("--seed", type=_int_in(0, 2147483647), default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--seed", type=_int_in(0, 2147483647), default=0,
+                   help="seed of the first episode (default 0)")
     p.add_argument("--out", type=Path, default=Path("outputs/expert"), help="folder for the strip and video")
     p.set_defaults(func=cmd_expert)
 
@@ -326,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="pre-train the ResNet-10 backbone on rendered simulation frames (the offline default weights)",
     )
     _add_config_args(p)
-    p.add_argument("--frames", type=_int_in(1, 10000000), default=4000, help="rendered frames per camera (default 4000)")
+    p.add_argument("--frames", type=_int_in(1, 10000000), default=4000,
+                   help="rendered frames per camera (default 4000)")
     p.add_argument("--steps", type=_int_in(1, 10000000), default=1500, help="training steps (default 1500)")
     p.add_argument("--batch-size", type=_int_in(1, 65536), default=64, help="frames per step (default 64)")
     p.add_argument("--seed", type=_int_in(0, 2147483647), default=0)
@@ -340,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "reset range, corners included, so that every part of the range has an example "
                     "(--set train.demo_placement=random: random resets instead).")
     _add_config_args(p)
-    p.add_argument("--episodes", type=_int_in(1, 1000000), default=20, help="successful episodes to record (default 20)")
+    p.add_argument("--episodes", type=_int_in(1, 1000000), default=20,
+                   help="successful episodes to record (default 20)")
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
     p.set_defaults(func=cmd_record_demos)
 
@@ -416,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--run-dir", type=Path, help="output folder (default runs/<date-time>)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
-    p.add_argument("--port", type=_int_in(0, 65535), default=50051, help="port (default 50051; 0 picks a free one)")
+    p.add_argument("--port", type=_int_in(0, 65535), default=50051,
+                   help="port (default 50051; 0 picks a free one)")
     p.add_argument("--port-file", type=Path, help="write the port listened on to this file")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
     p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
@@ -433,8 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's address")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
-    p.add_argument("--index", type=_int_in(0, 10000), default=0, help="this actor's index when several feed one learner")
-    p.add_argument("--env-steps", type=_int_in(1, 1000000000), help="steps to run (default: the learner's train.env_steps)")
+    p.add_argument("--index", type=_int_in(0, 10000), default=0,
+                   help="this actor's index when several feed one learner")
+    p.add_argument("--env-steps", type=_int_in(1, 1000000000),
+                   help="steps to run (default: the learner's train.env_steps)")
     p.add_argument("--realtime", action="store_true", help="hold the control rate (env.control_hz), as on a robot")
     p.add_argument("--patience", type=_positive_seconds, default=60.0, help="seconds to wait for the learner at start")
     _add_threads_arg(p, "the actor")
@@ -446,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nx", type=_int_in(1, 100), default=3, help="cube x positions (default 3)")
     p.add_argument("--ny", type=_int_in(1, 100), default=3, help="cube y positions (default 3)")
     p.add_argument("--nyaw", type=_int_in(1, 100), default=3, help="cube rotations (default 3)")
-    p.add_argument("--seeds", type=_int_in(1, 1000), default=2, help="repeats per cell, with other EE offsets (default 2)")
+    p.add_argument("--seeds", type=_int_in(1, 1000), default=2,
+                   help="repeats per cell, with other EE offsets (default 2)")
     p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
     _add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
@@ -460,7 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         "overestimation), the buffers' composition, overview.png with all of them, and summary.txt.",
     )
     p.add_argument("run_dir", type=Path, help="a run folder of `hilserl train`")
-    p.add_argument("--window", type=_int_in(1, 1000000), default=20, help="episodes per running average (default 20, as the paper)")
+    p.add_argument("--window", type=_int_in(1, 1000000), default=20,
+                   help="episodes per running average (default 20, as the paper)")
     p.add_argument("--out", type=Path, help="output folder (default RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
 
@@ -487,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_config_args(p)
-    p.add_argument("--positions", type=_int_in(10, 100000), default=300, help="rendered cube positions for the probe (default 300)")
+    p.add_argument("--positions", type=_int_in(10, 100000), default=300,
+                   help="rendered cube positions for the probe (default 300)")
     p.add_argument("--pair", nargs=2, default=["0.18,-0.03", "0.24,0.03"], metavar="X,Y",
                    help="two cube positions in metres to compare (default 0.18,-0.03 0.24,0.03)")
     p.add_argument("--images", nargs=2, type=Path, metavar="PNG", help="also compare two image files")
@@ -506,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     p.add_argument("--classifier", type=Path, required=True, help="a file of `hilserl train-classifier`")
     p.add_argument("--policy", nargs="+", choices=["expert", "random"], default=["expert", "random"])
-    p.add_argument("--episodes", type=_int_in(1, 1000000), default=100, help="episodes per policy (default 100)")
+    p.add_argument("--episodes", type=_int_in(1, 1000000), default=100,
+                   help="episodes per policy (default 100)")
     p.add_argument("--out", type=Path, default=Path("outputs/reward_audit"), help="folder for the audit")
     _add_threads_arg(p)
     p.set_defaults(func=cmd_diagnose_reward)

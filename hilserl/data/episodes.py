@@ -16,7 +16,9 @@ A dataset is a folder::
         intervention                 (T,)             bool     the human chose the action
 
 ``complete`` is false while a recording runs and true once it has all it was asked for: an
-interrupted recording is refused for training until it is finished. Key names follow LeRobotDataset's (``observation.images.*``, ``next.reward``); every file opens
+interrupted recording is refused for training until it is finished.
+
+Key names follow LeRobotDataset's (``observation.images.*``, ``next.reward``); every file opens
 with ``numpy.load`` and nothing else. Observations are stored once (T+1 of them), not per transition.
 """
 
