@@ -10,9 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config, pin_threads
-from hilserl.distributed.checkpoint import ResumeRefused
+from hilserl.distributed.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.distributed.service import TokenRequired
-from hilserl.distributed.checkpoint import CheckpointNotWritten
 from hilserl.preflight import CannotKeepResults, writable_folder
 from hilserl.run_lock import RunFolderInUse
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads

@@ -100,7 +100,7 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
     path = Path(path)
     state = None
     if path.is_dir() and not (path / STATE_FILE).exists():
-        found = usable_checkpoint(path)
+        found = usable_checkpoint(path, only=(STATE_FILE,))  # acting needs no buffer file
         path, state = found if found is not None else (checkpoint_dir(path) / POLICY_FILE, None)
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: give a run folder, a checkpoints/ckpt_* folder or a "
@@ -114,7 +114,7 @@ def load_agent(path: Path) -> tuple[Config, SACAgent]:
         agent.load_policy_state_dict(load_file(str(path)))
         return cfg, agent
     if state is None:
-        if path.is_dir() and (problem := damage(path)):
+        if path.is_dir() and (problem := damage(path, only=(STATE_FILE,))):
             raise CheckpointDamaged(problem)
         state = read_checkpoint(path) if path.is_dir() else torch.load(path, weights_only=True)
     if "config" not in state:
@@ -196,12 +196,11 @@ def check_buffer_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
 
 
 def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
-    """Validate, seed, check the run folder and its checkpoints folder can be written; when resuming,
-    the latest checkpoint's state, with the config's differences from it printed and recorded in
-    ``resumes.jsonl``. Saves ``config.json``."""
+    """Validate, seed, check the checkpoints folder can be written (the run folder was, by the run's
+    lock, held around this); when resuming, the latest checkpoint's state, with the config's
+    differences from it printed and recorded in ``resumes.jsonl``. Saves ``config.json``."""
     cfg.validate()
     torch.manual_seed(cfg.seed)
-    writable_folder(run_dir, "the run folder")
     writable_folder(checkpoint_dir(run_dir), "the checkpoints folder")
     state = None
     if resume:

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from hilserl.data.transition import Transition
+from hilserl.envs.actions import ACTION_DIMS
 
 FORMAT = "hilserl-episodes"
 VERSION = 1
@@ -70,25 +71,24 @@ class EpisodeWriter:
         self.meta = {"format": FORMAT, "version": VERSION, "fps": fps, "state_dim": state_dim,
                      "cameras": {k: list(v) for k, v in cameras.items()}, "episodes": 0, "complete": False,
                      "source": source, "env": env or {}}
-        existing = self.root / "meta.json"
-        if existing.exists():
+        self.was_complete = False
+        """The folder held a finished recording when this writer opened it."""
+        if (self.root / "meta.json").exists():
             old = read_meta(self.root)
             if diffs := _differences(old, json.loads(json.dumps(self.meta))):
                 raise DatasetMismatch(f"{self.root} holds {old['episodes']} episodes recorded with another config "
                                       f"({'; '.join(diffs)}): record into another folder")
             self.meta["episodes"] = old["episodes"]
-        self._was_complete = existing.exists() and read_meta(self.root).get("complete", True)
+            self.was_complete = bool(old.get("complete", True))
         self._steps: list[Transition] = []
 
-    @property
-    def was_complete(self) -> bool:
-        """The folder held a finished recording when this writer opened it."""
-        return bool(self._was_complete)
+    def _write_meta(self) -> None:
+        (self.root / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
 
     def finish(self) -> None:
         """The recording has all it was asked for: mark the dataset complete."""
         self.meta["complete"] = True
-        (self.root / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
+        self._write_meta()
 
     def add(self, t: Transition) -> None:
         self._steps.append(t)
@@ -111,7 +111,7 @@ class EpisodeWriter:
         np.savez_compressed(path, **arrays)
         self.meta["episodes"] += 1
         self.meta["complete"] = False  # until finish(): a recording cut short is never taken for a whole one
-        (self.root / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
+        self._write_meta()
         return path
 
 
@@ -189,7 +189,7 @@ def _read_episode(path: Path, state_dim: int, cameras: dict[str, tuple[int, ...]
     except Exception as exc:  # a truncated or altered file: zipfile, zlib, numpy and OS errors alike
         raise DatasetDamaged(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
     steps = len(arrays["action"])
-    expected = {"observation.state": (steps + 1, state_dim), "action": (steps, 4),
+    expected = {"observation.state": (steps + 1, state_dim), "action": (steps, ACTION_DIMS),
                 **{n: (steps,) for n in STEP_FIELDS if n != "action"},
                 **{IMAGE_PREFIX + c: (steps + 1, *shape) for c, shape in cameras.items()}}
     for name, shape in expected.items():

@@ -173,7 +173,6 @@ class ActorStart:
     """Where an actor starts: told to its monitor once connected, with the first policy loaded."""
 
     actor_id: str
-    config: Config
     episode: int
     env_steps: int
     """Env steps already done (a resumed run), of ``total``."""
@@ -355,7 +354,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         # state: the run goes on where this actor's last delivered episode left it.
         actor.load_state_dict(resumed)
     total = env_steps or cfg.train.env_steps
-    monitor.started(ActorStart(actor_id, cfg, actor.episode, actor.env_steps, total, status["version"], update_seconds,
+    monitor.started(ActorStart(actor_id, actor.episode, actor.env_steps, total, status["version"], update_seconds,
                                intake_seconds))
     threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
     for t in threads:

@@ -134,9 +134,9 @@ def _digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def damage(folder: Path) -> str | None:
-    """What is wrong with a checkpoint folder's files against its manifest, or None. A folder
-    without a manifest (written by an older hilserl) is taken as it is."""
+def damage(folder: Path, only: tuple[str, ...] | None = None) -> str | None:
+    """What is wrong with a checkpoint folder's files (or those named in ``only``) against its
+    manifest, or None. A folder without a manifest (written by an older hilserl) is taken as it is."""
     folder = Path(folder)
     manifest = folder / MANIFEST
     if not manifest.exists():
@@ -146,6 +146,8 @@ def damage(folder: Path) -> str | None:
     except (ValueError, KeyError) as exc:
         return f"{manifest} is unreadable ({exc})"
     for name, expected in files.items():
+        if only is not None and name not in only:
+            continue
         path = folder / name
         if not path.exists():
             return f"{path} is missing"
@@ -166,11 +168,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointDamaged(f"{file} cannot be read as a checkpoint: {str(exc).splitlines()[0]}") from exc
 
 
-def usable_checkpoint(run_dir: Path, say: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]] | None:
-    """The newest checkpoint whose files pass their checksums and whose state reads, with that
-    state; each one skipped is named with what is wrong. None when no checkpoint is usable."""
+def usable_checkpoint(run_dir: Path, say: Callable[[str], None] = print,
+                      only: tuple[str, ...] | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint whose files (or those named in ``only``) pass their checksums and whose
+    state reads, with that state; each one skipped is named with what is wrong. None when no
+    checkpoint is usable."""
     for folder in reversed(list_checkpoints(run_dir)):
-        problem = damage(folder)
+        problem = damage(folder, only)
         if problem is None:
             try:
                 return folder, read_checkpoint(folder)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from hilserl.config import Config, save_json
 from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
-from hilserl.distributed.checkpoint import usable_checkpoint
+from hilserl.distributed.checkpoint import latest_checkpoint, read_checkpoint
 from hilserl.run_lock import run_lock
 from hilserl.train import sigterm_as_interrupt
 
@@ -219,14 +219,14 @@ def _stop_learner(learner: subprocess.Popen) -> None:
 
 def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
     """After a stop: the checkpoint to resume from and the command, or that nothing was saved yet."""
-    found = usable_checkpoint(run_dir)
+    ckpt = latest_checkpoint(run_dir)  # just written: a resume verifies its checksums, not this message
     again = f"hilserl train --run-dir {run_dir} --config {launch_config}"
-    if found is None:
+    if ckpt is None:
         demos = run_dir / "demos"
         kept = f"; the demos recorded so far are kept in {demos}" if demos.exists() else ""
         return [f"stopped before training began: nothing was worth saving yet{kept}",
                 f"start again with: {again}"]
-    ckpt, state = found
+    state = read_checkpoint(ckpt)
     return [f"stopped: checkpoint {ckpt} holds learner update {state['updates']:,} and env step "
             f"{state['actor']['env_steps']:,} (buffers included)",
             f"continue with: {again} --resume"]

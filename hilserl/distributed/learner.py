@@ -71,10 +71,10 @@ class Learner:
         self.intake_seconds: float | None = None
         """Measured seconds to take in one transition (reading it and, with the feature cache, encoding
         its frames), from the demos' loading; None until then."""
-        self.unfinished = {"online": 0, "demo": 0, "policy": 0, "intervention": 0}
-        """What the episode under way has added: a checkpoint leaves it out, since a resumed actor runs
-        that episode again from its start (single process; the gRPC learner keeps unfinished episodes
-        out of its buffers until their end)."""
+        self.unfinished = {"policy": 0, "intervention": 0}
+        """Steps of each kind the episode under way has added: a checkpoint leaves them out, since a
+        resumed actor runs that episode again from its start (single process; the gRPC learner keeps
+        unfinished episodes out of its buffers until their end)."""
 
     # -------------------------------------------------------------------------------- data
     def add_demo(self, t: Transition) -> None:
@@ -88,16 +88,15 @@ class Learner:
         kind = "intervention" if t.intervened else "policy"
         self.online_added_by_kind[kind] += 1
         self.unfinished[kind] += 1
-        self.unfinished["online"] += 1
-        self.unfinished["demo"] += int(t.intervened)
 
     def episode_ended(self) -> None:
         """The episode whose steps came last is whole: checkpoints keep it from now on."""
         self.unfinished = dict.fromkeys(self.unfinished, 0)
 
     def unfinished_rows(self) -> dict[str, int]:
-        """Per buffer, the newest rows that belong to the episode under way (for ``write_checkpoint``)."""
-        return {"online": self.unfinished["online"], "demo": self.unfinished["demo"]}
+        """Per buffer, the newest rows that belong to the episode under way (for ``write_checkpoint``):
+        every step went to the online buffer, the interventions also to the demo buffer."""
+        return {"online": sum(self.unfinished.values()), "demo": self.unfinished["intervention"]}
 
     @property
     def ready(self) -> bool:
