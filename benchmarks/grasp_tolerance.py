@@ -21,7 +21,7 @@ from benchmarks.common import write_result
 from hilserl.config import load_config
 from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
 from hilserl.envs.grasp_env import GraspCubeEnv
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 YAWS = {"square (yaw 0)": 0.0, "turned 45 degrees": math.pi / 4}
 

@@ -86,7 +86,7 @@ def main() -> None:
 
     for name, (_, g) in per_checkpoint.items():
         print(f"{name}: grid success {g.success_rate:.0%} ({len(g.grid.cells())} cells x {GRID_SEEDS} seeds), "
-              f"by region {g.by_region(split)}")
+              f"by region {g.by_region()}")
     write_result("train_image", {
         "env_steps": summary["env_steps"],
         "episodes": summary["episodes"],
@@ -96,10 +96,10 @@ def main() -> None:
         "updates_per_env_step": cfg.train.updates_per_env_step,
         "demo_placement": cfg.train.demo_placement,
         "grid_success_rate": graded.success_rate,
-        "grid_success_by_region": graded.by_region(split),
+        "grid_success_by_region": graded.by_region(),
         "grid_misses": misses(graded),
         "grid_success_by_checkpoint": {
-            name: {"success_rate": g.success_rate, "by_region": g.by_region(split), "misses": misses(g)}
+            name: {"success_rate": g.success_rate, "by_region": g.by_region(), "misses": misses(g)}
             for name, (_, g) in per_checkpoint.items()
         },
         "success_by_1000_steps": {

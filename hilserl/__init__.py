@@ -7,3 +7,5 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 __version__ = "0.1.0"
+
+import hilserl.envs  # noqa: E402,F401  (registers hilserl's envs with gymnasium)

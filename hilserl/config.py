@@ -118,7 +118,8 @@ class RewardConfig:
 
 @dataclass(frozen=True)
 class EnvConfig:
-    """The simulated grasp task. Defaults follow the user's log, adapted to the SO-101's reach.
+    """Which env a run uses (``kind``) and, for the simulated grasp task, its settings. Defaults
+    follow HIL-SERL's reference set-up, adapted to the SO-101's reach.
 
     The user's base EE pose is [0.25, 0.0, 0.03] m on their arm. Ours is the fingertip site of the
     simulated SO-101, whose wrist-flex limit allows a top-down gripper only up to about x = 0.25 m at
@@ -127,6 +128,13 @@ class EnvConfig:
     cube. ``hilserl diagnose`` and the README explain the difference.
     """
 
+    kind: str = "sim"
+    """``sim``: the simulated SO-101 grasp task configured by the fields below; otherwise a gymnasium
+    env id whose entry point is importable (``module:Class``, or registered, e.g. by ``import hilserl``),
+    made with its own defaults; it must keep the env contract (``hilserl check-env``)."""
+    grasp_penalty: float = -0.02
+    """Added to the grasp critic's reward when a gripper command changes the gripper's state (envs with
+    a discrete gripper only)."""
     control_hz: float = 10.0
     episode_seconds: float = 8.0
     physics_timestep: float = 0.002
@@ -160,6 +168,9 @@ class EnvConfig:
         return int(round(1.0 / (self.control_hz * self.physics_timestep)))
 
     def validate(self) -> None:
+        if not self.kind.strip():
+            raise ConfigError("env.kind is empty: 'sim' or a gymnasium env id")
+        _check_range("env.grasp_penalty", self.grasp_penalty, -1.0, 0.0)
         _check_range("env.control_hz", self.control_hz, 0.0, 1000.0, lo_open=True)
         _check_range("env.episode_seconds", self.episode_seconds, 0.0, 3600.0, lo_open=True)
         _check_range("env.physics_timestep", self.physics_timestep, 0.0, 0.02, lo_open=True)
@@ -289,8 +300,6 @@ class AgentConfig:
     batch_size: int = 256
     std_min: float = 1e-5
     std_max: float = 5.0
-    grasp_penalty: float = -0.02
-    """Added to the grasp critic's reward when the gripper changes state."""
     augmentation: bool = True
     """Random crop with edge padding ``crop_padding`` on every image of every batch."""
     crop_padding: int = 4
@@ -480,13 +489,29 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+MOVED_FIELDS = {("agent", "grasp_penalty"): ("env", "grasp_penalty")}
+"""Fields that moved, read at their old place from the configs of older runs."""
+
+
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     """Build a config from a (possibly partial) dict over the defaults. Unknown keys are refused, and
     every value is checked against its field's type (booleans are true or false, whole numbers are
     whole, choices are among the allowed ones, lists have their length), naming the field."""
     if not isinstance(data, dict):
         raise ConfigError(f"{cls.__name__}: expected an object of fields, got {data!r}")
+    if cls is Config:
+        data = _moved(data)
     return _merge(cls(), data, cls.__name__)  # type: ignore[call-arg]
+
+
+def _moved(data: dict[str, Any]) -> dict[str, Any]:
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (old, name), (new, new_name) in MOVED_FIELDS.items():
+        if isinstance(data.get(old), dict) and name in data[old]:
+            value = data[old].pop(name)
+            if isinstance(data.setdefault(new, {}), dict):
+                data[new].setdefault(new_name, value)
+    return data
 
 
 def _merge(template: Any, data: dict[str, Any], path: str) -> Any:

@@ -13,26 +13,26 @@ from hilserl.agent.sac import (
     actor_loss,
     critic_loss,
     grasp_critic_loss,
-    grasp_penalties,
     gripper_classes,
     soft_update,
     temperature_loss,
 )
 from hilserl.config import AgentConfig, EncoderConfig
+from hilserl.envs.contract import ActionLayout
 
 STATE_DIM = 24
+ACTION = ActionLayout(arm_dims=3, gripper=True)
 
 
 def small_config(**kw) -> AgentConfig:
     return AgentConfig(hidden_dims=(32, 32), batch_size=8, **kw)
 
 
-def batch(n=8, seed=0, terminated=None, reward=None, actions=None, closed=None):
+def batch(n=8, seed=0, terminated=None, reward=None, actions=None, penalty=None):
     g = torch.Generator().manual_seed(seed)
     state = torch.randn(n, STATE_DIM, generator=g)
-    if closed is not None:
-        state[:, 15] = torch.as_tensor(closed, dtype=torch.float32)
     return {
+        "grasp_penalty": penalty if penalty is not None else torch.zeros(n),
         "obs": {"state": state},
         "next_obs": {"state": torch.randn(n, STATE_DIM, generator=g)},
         "action": actions if actions is not None else torch.rand(n, 4, generator=g) * 2 - 1,
@@ -44,7 +44,7 @@ def batch(n=8, seed=0, terminated=None, reward=None, actions=None, closed=None):
 def test_critic_target_by_hand():
     """With a constant next value, the target is r + discount * (1 - done) * min_i Q_i."""
     cfg = small_config(critic_ensemble_size=2)
-    agent = SACAgent(cfg, STATE_DIM, {}, seed=0)
+    agent = SACAgent(cfg, STATE_DIM, {}, action=ACTION, seed=0)
     for i, member in enumerate(agent.target_critic.ensemble.members):
         last = member[-1]
         torch.nn.init.zeros_(last.weight)
@@ -63,7 +63,7 @@ def test_backup_entropy_lowers_the_target():
     b = batch(16, seed=3)
     targets = {}
     for flag in (False, True):
-        agent = SACAgent(small_config(backup_entropy=flag, temperature_init=1.0), STATE_DIM, {}, seed=0)
+        agent = SACAgent(small_config(backup_entropy=flag, temperature_init=1.0), STATE_DIM, {}, action=ACTION, seed=0)
         targets[flag] = critic_loss(agent, b, Latents.of(agent, b), torch.Generator().manual_seed(0))[1]["target_mean"]
     # log pi of a 3-d tanh Gaussian with std ~1 is negative... the entropy bonus is then positive;
     # either way the two targets differ by alpha * E[log pi], which is not zero.
@@ -71,7 +71,7 @@ def test_backup_entropy_lowers_the_target():
 
 
 def test_actor_loss_by_hand():
-    agent = SACAgent(small_config(temperature_init=0.5), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(temperature_init=0.5), STATE_DIM, {}, action=ACTION, seed=0)
     b = batch(8)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     loss, _ = actor_loss(agent, Latents.of(agent, b), g1)
@@ -82,7 +82,7 @@ def test_actor_loss_by_hand():
 
 
 def test_actor_loss_does_not_train_the_encoder():
-    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)
     b = batch(8)
     loss, _ = actor_loss(agent, Latents.of(agent, b))
     loss.backward()
@@ -119,21 +119,16 @@ def test_temperature_moves_toward_the_target_entropy():
 
 
 def test_target_entropy_default_is_minus_half_the_arm_dims():
-    assert SACAgent(small_config(), STATE_DIM, {}).target_entropy == -1.5
+    assert SACAgent(small_config(), STATE_DIM, {}, action=ACTION).target_entropy == -1.5
 
 
-def test_gripper_classes_and_grasp_penalty():
+def test_gripper_classes_round_the_command():
     actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, -0.4], [0, 0, 0, 0.6], [0, 0, 0, 1.0]])
-    assert gripper_classes(actions).tolist() == [0, 1, 2, 2]
-    state = torch.zeros(4, STATE_DIM)
-    state[:, 15] = torch.tensor([0.0, 0.0, 0.0, 1.0])  # open, open, open, closed
-    pen = grasp_penalties(state, gripper_classes(actions), -0.02)
-    # close while open: penalised; stay: free; open while open: free; open while closed: penalised
-    assert pen.tolist() == pytest.approx([-0.02, 0.0, 0.0, -0.02])
+    assert gripper_classes(actions, 3).tolist() == [0, 1, 2, 2]
 
 
 def test_grasp_critic_double_q_target_by_hand():
-    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)
     online_last = agent.grasp_critic.net[-1]
     target_last = agent.target_grasp_critic.net[-1]
     torch.nn.init.zeros_(online_last.weight)
@@ -142,7 +137,8 @@ def test_grasp_critic_double_q_target_by_hand():
         online_last.bias.copy_(torch.tensor([0.0, 5.0, 1.0]))  # online prefers "stay"
         target_last.bias.copy_(torch.tensor([9.0, 2.0, 4.0]))  # target's own max would be 9
     actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 0.0]])  # close (from open: penalty), stay
-    b = batch(2, reward=torch.tensor([1.0, 0.0]), terminated=torch.zeros(2), actions=actions, closed=[0.0, 0.0])
+    b = batch(2, reward=torch.tensor([1.0, 0.0]), terminated=torch.zeros(2), actions=actions,
+              penalty=torch.tensor([-0.02, 0.0]))
     loss, _ = grasp_critic_loss(agent, b, Latents.of(agent, b))
     # double Q: argmax by online (stay) valued by target (2.0), not the target's max (9.0)
     target = torch.tensor([1.0 - 0.02 + 0.97 * 2.0, 0.0 + 0.97 * 2.0])
@@ -151,7 +147,7 @@ def test_grasp_critic_double_q_target_by_hand():
 
 
 def test_update_runs_the_critic_actor_ratio_and_reports_metrics():
-    agent = SACAgent(small_config(critic_actor_ratio=3), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(critic_actor_ratio=3), STATE_DIM, {}, action=ACTION, seed=0)
     before = [p.clone() for p in agent.critic.parameters()]
     info = agent.update([batch(8, seed=i) for i in range(3)])
     assert {"critic_loss", "actor_loss", "temperature_loss", "alpha", "grasp_critic_loss"} <= set(info)
@@ -170,7 +166,7 @@ def test_dropout_mask_drops_p_and_keeps_the_mean():
 
 def image_agent(dropout: float) -> SACAgent:
     cfg = small_config(encoder=EncoderConfig(dropout=dropout, image_latent_dim=16))
-    return SACAgent(cfg, STATE_DIM, {"wrist": (512, 4, 4)}, backbone=ResNet10(), seed=0)
+    return SACAgent(cfg, STATE_DIM, {"wrist": (512, 4, 4)}, action=ACTION, backbone=ResNet10(), seed=0)
 
 
 def test_one_dropout_mask_is_shared_by_a_critic_steps_encodings():
@@ -197,7 +193,7 @@ def test_the_agents_random_streams_are_saved_and_restored():
 
 
 def test_act_returns_a_valid_action():
-    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)
     a = agent.act({"state": np.zeros(STATE_DIM, np.float32)})
     assert a.shape == (4,) and np.all(np.abs(a[:3]) <= 1) and a[3] in (-1.0, 0.0, 1.0)
 
@@ -296,14 +292,14 @@ def test_fine_tuning_needs_exact_augmentation():
 
 
 def test_state_normalizer_is_fitted_and_saved():
-    agent = SACAgent(small_config(), STATE_DIM, {}, seed=0)
+    agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)
     states = np.random.default_rng(0).normal(5.0, 3.0, (500, STATE_DIM)).astype(np.float32)
     states[:, 0] = 1.0  # a constant dimension keeps the floor std
     agent.set_state_normalizer(states)
     enc = agent.critic.encoder
     assert torch.allclose(enc.state_mean[1:], torch.full((STATE_DIM - 1,), 5.0), atol=0.5)
     assert enc.state_std[0].item() == pytest.approx(1e-2)
-    other = SACAgent(small_config(), STATE_DIM, {}, seed=1)
+    other = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=1)
     other.load_state_dict(agent.state_dict())
     assert torch.equal(other.critic.encoder.state_std, enc.state_std)
     assert torch.equal(other.target_critic.encoder.state_mean, enc.state_mean)

@@ -12,6 +12,10 @@ from hilserl.data.routing import route
 from hilserl.data.transition import Transition
 from hilserl.data.transition_store import transition_specs
 from hilserl.distributed.learner import Learner
+from hilserl.envs.contract import ActionLayout
+
+GRASP = ActionLayout(arm_dims=3, gripper=True)
+"""The grasp task's actions: dx, dy, dz and a gripper command."""
 
 
 def scalar_buffer(capacity, seed=0):
@@ -125,9 +129,9 @@ def test_feature_cache_shapes_memo_and_crops():
 
 
 def test_feature_specs_store_crops_in_half_precision():
-    specs = transition_specs(16, {"wrist": (128, 128, 3)}, (512, 4, 4), 4)
+    specs = transition_specs(16, {"wrist": (128, 128, 3)}, 4, (512, 4, 4), 4)
     assert specs["obs.wrist"].shape == (4, 512, 4, 4) and specs["obs.wrist"].dtype == np.float16
-    image_specs = transition_specs(16, {"wrist": (128, 128, 3)}, None, 4)
+    image_specs = transition_specs(16, {"wrist": (128, 128, 3)}, 4, None, 4)
     assert image_specs["next_obs.wrist"].dtype == np.uint8
 
 
@@ -140,18 +144,18 @@ def test_episode_dataset_roundtrip_and_refusals(tmp_path):
         w.add(Transition(obs, np.full(4, 0.5, np.float32), float(i), nxt, i == 3, False, True, i == 3))
     w.end_episode()
     with pytest.raises(DatasetMismatch, match="its recording was interrupted"):  # not finished yet
-        list(iter_transitions(tmp_path, 3, cams))
+        list(iter_transitions(tmp_path, 3, cams, GRASP))
     w.finish()
-    ts = list(iter_transitions(tmp_path, 3, cams))
+    ts = list(iter_transitions(tmp_path, 3, cams, GRASP))
     assert len(ts) == 4
     assert ts[2].next_observation["state"][0] == 3 and ts[2].observation["wrist"][0, 0, 0] == 2
     assert ts[3].terminated and ts[3].success and all(t.intervened for t in ts)
     with pytest.raises(DatasetMismatch, match="camera 'front' is missing"):
-        list(iter_transitions(tmp_path, 3, {"front": (8, 8, 3)}))
+        list(iter_transitions(tmp_path, 3, {"front": (8, 8, 3)}, GRASP))
     with pytest.raises(DatasetMismatch, match="state has 3 dims, the env gives 5"):
-        list(iter_transitions(tmp_path, 5, cams))
+        list(iter_transitions(tmp_path, 5, cams, GRASP))
     with pytest.raises(DatasetMismatch, match=r"images are \(8, 8, 3\), the env gives \(16, 16, 3\)"):
-        list(iter_transitions(tmp_path, 3, {"wrist": (16, 16, 3)}))
+        list(iter_transitions(tmp_path, 3, {"wrist": (16, 16, 3)}, GRASP))
 
 
 def test_grid_placements_cover_the_reset_range_corners_included():
@@ -176,13 +180,13 @@ def test_grid_placements_cover_the_reset_range_corners_included():
 def test_recorded_demos_put_the_cube_where_the_placement_says(tmp_path, placement):
     from hilserl.config import EnvConfig
     from hilserl.data.demos import grid_placements, record_demos
-    from hilserl.envs.grasp_env import GraspCubeEnv
+    from hilserl.envs.factory import task_layout
 
     env_cfg = EnvConfig(state_only=True)
-    state_dim = GraspCubeEnv(env_cfg).observation_space["state"].shape[0]
+    state_dim = task_layout(env_cfg).observation.state_dim
     assert record_demos(env_cfg, 4, tmp_path, placement=placement) == 4
     starts, new_episode = [], True
-    for t in iter_transitions(tmp_path, state_dim, {}):
+    for t in iter_transitions(tmp_path, state_dim, {}, GRASP):
         if new_episode:
             starts.append(t.observation["state"][16:18])  # the cube's true x, y (state-only mode)
         new_episode = t.terminated or t.truncated
@@ -230,7 +234,7 @@ def test_a_damaged_episode_file_is_named_with_its_field(tmp_path, damage, messag
             arrays["action"] = arrays["action"][:, :3]
         np.savez(path, **arrays)
     with pytest.raises(DatasetDamaged, match=message):
-        list(iter_transitions(tmp_path, 3, {}))
+        list(iter_transitions(tmp_path, 3, {}, GRASP))
 
 
 def test_an_interrupted_demo_recording_is_finished_not_appended_to(tmp_path, capsys):
@@ -245,4 +249,4 @@ def test_an_interrupted_demo_recording_is_finished_not_appended_to(tmp_path, cap
     assert record_demos(env, 3, tmp_path) == 3
     assert "finishing the interrupted recording" in capsys.readouterr().out
     assert _read_meta(tmp_path)["episodes"] == 3 and _read_meta(tmp_path)["complete"] is True
-    assert len(list(iter_transitions(tmp_path, _read_meta(tmp_path)["state_dim"], {}))) > 0
+    assert len(list(iter_transitions(tmp_path, _read_meta(tmp_path)["state_dim"], {}, GRASP))) > 0

@@ -245,10 +245,10 @@ def _transition(state_dim, state=None, next_extra=None, action=None, reward=0.0)
 def test_bad_content_is_refused_and_the_learner_still_trains_a_real_actor(tmp_path):
     """Each of these was acknowledged, then stopped the learner's loop: now each is refused before
     the acknowledgement, counted, and the learner serves a real actor afterwards."""
-    from hilserl.distributed.learner import ObservationLayout
+    from hilserl.envs.factory import task_layout
 
     cfg = load_config(None, [*SMALL, "train.env_steps=80", "env.episode_seconds=4"])
-    dim = ObservationLayout.of(cfg).state_dim
+    dim = task_layout(cfg.env).observation.state_dim
     episode = lambda text: pb.ActorMessage(actor_id="fuzz", sequence=1, episode_json=text)  # noqa: E731
     cases = [
         (episode("not json"), "the episode record is not JSON"),
@@ -292,13 +292,15 @@ def test_an_image_run_refuses_an_observation_without_its_camera():
     from hilserl.data.transition import Transition
     from hilserl.distributed.message_checks import check_transition
     from hilserl.distributed.wire import MalformedMessage
+    from hilserl.envs.contract import ActionLayout, ObservationLayout, TaskLayout
 
     shapes = {"wrist": (128, 128, 3), "front": (128, 128, 3)}
+    layout = TaskLayout(ObservationLayout(16, shapes), ActionLayout(3, gripper=True))
     full = {"state": np.zeros(16, np.float32), **{c: np.zeros(s, np.uint8) for c, s in shapes.items()}}
-    check_transition(Transition(full, np.zeros(4, np.float32), 0.0, full, False, False, False), 16, shapes)
+    check_transition(Transition(full, np.zeros(4, np.float32), 0.0, full, False, False, False), layout)
     lacking = {k: v for k, v in full.items() if k != "front"}
     with pytest.raises(MalformedMessage, match=r"the observation has \['state', 'wrist'\]"):
-        check_transition(Transition(lacking, np.zeros(4, np.float32), 0.0, full, False, False, False), 16, shapes)
+        check_transition(Transition(lacking, np.zeros(4, np.float32), 0.0, full, False, False, False), layout)
     small = {**full, "front": np.zeros((64, 64, 3), np.uint8)}
     with pytest.raises(MalformedMessage, match=r"'front' image is uint8 \[64, 64, 3\]"):
-        check_transition(Transition(full, np.zeros(4, np.float32), 0.0, small, False, False, False), 16, shapes)
+        check_transition(Transition(full, np.zeros(4, np.float32), 0.0, small, False, False, False), layout)

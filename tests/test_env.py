@@ -5,10 +5,11 @@ from gymnasium.utils.env_checker import check_env
 
 from hilserl.config import EnvConfig
 from hilserl.envs import ENV_ID
-from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class, make_action
+from hilserl.envs.actions import make_action
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class
 from hilserl.envs.grasp_env import PROPRIO_DIMS, PRIVILEGED_DIMS, GraspCubeEnv
 from hilserl.envs.rollout import run_episode
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 
 def test_registered_env_passes_gymnasium_checker():

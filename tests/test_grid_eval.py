@@ -2,7 +2,7 @@ import numpy as np
 
 from hilserl.config import EnvConfig
 from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 
 def test_grid_covers_the_configured_ranges():
@@ -20,7 +20,7 @@ def test_grid_places_the_cube_and_scores_the_expert(state_env):
     assert result.success_rate == 1.0
     for (x, y, _), runs in result.episodes.items():
         np.testing.assert_allclose(runs[0].cube_start[:2], [x, y], atol=0.003)
-    assert set(result.by_region(state_env.config.front_back_split_x)) == {"front", "back"}
+    assert set(result.by_region()) == {"front", "back"}
 
 
 def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 
 from hilserl.config import ClassifierConfig, EnvConfig, RewardConfig, load_config
 from hilserl.data.frames import load_frames
-from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX, PROPRIO_DIMS
+from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX, PROPRIO_DIMS  # the grasp task's state layout
 from hilserl.reward.classifier_data import HARD_NEGATIVES, frame_label, record_classifier_data
 from hilserl.reward.classifier_reward import ClassifierReward, RewardAudit
 from hilserl.reward.train_classifier import NotEnoughData, train_classifier
@@ -169,10 +169,10 @@ def test_a_classifier_for_other_cameras_is_refused(small_dataset, tmp_path):
     clf, _ = train_classifier(cfg, root, progress=False)
     path = clf.save(tmp_path / "clf")
     with pytest.raises(ClassifierMismatch, match="camera 'front'.*the env has \\['wrist'\\]"):
-        load_classifier(path, load_config(None, ['env.cameras=[{"name": "wrist"}]']).env)
+        load_classifier(path, {"wrist": (128, 128, 3)})
     with pytest.raises(ClassifierMismatch, match=r"\(128, 128, 3\) for the classifier, \(96, 96, 3\) in the env"):
-        load_classifier(path, load_config(None, ['env.cameras=[{"name": "front", "size": 96, "render_size": 96}]']).env)
-    assert load_classifier(path, cfg.env).report["validation_counts"]
+        load_classifier(path, {"front": (96, 96, 3)})
+    assert load_classifier(path, {"front": (128, 128, 3)}).report["validation_counts"]
 
 
 def test_train_with_the_classifier_reward_end_to_end(small_dataset, tmp_path, capsys):
@@ -243,12 +243,13 @@ def classifier_actor(tmp_path, extra=()):
     import json
 
     from hilserl.distributed.actor import Actor
-    from hilserl.distributed.learner import ObservationLayout, build_agent
+    from hilserl.distributed.learner import build_agent
+    from hilserl.envs.factory import task_layout
     from hilserl.reward.classifier import build_classifier
 
     sim = load_config(None, ["env.episode_seconds=2"])
-    layout = ObservationLayout.of(sim)
-    path = build_classifier(layout.image_shapes, sim.agent.encoder, ClassifierConfig()).save(tmp_path / "clf")
+    layout = task_layout(sim.env)
+    path = build_classifier(layout.observation.image_shapes, sim.agent.encoder, ClassifierConfig()).save(tmp_path / "clf")
     cfg = load_config(None, ["env.episode_seconds=2", "env.reward.source=classifier",
                              f"env.reward.classifier={json.dumps(str(path))}", "agent.hidden_dims=[16]", *extra])
     return Actor(cfg, build_agent(cfg, layout))

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,8 +25,8 @@ from tqdm import tqdm
 from hilserl.agent.augment import random_crop
 from hilserl.agent.resnet import ResNet10, feature_shape, save_weights
 from hilserl.config import EnvConfig
-from hilserl.envs.grasp_env import GraspCubeEnv
-from hilserl.teleop.expert import expert_policy
+from hilserl.envs.factory import make_env, require_sim
+from hilserl.teleop.scripted import expert_policy
 
 LABEL_NAMES = ("cube_x", "cube_y", "cube_z", "rel_x", "rel_y", "rel_z", "ee_x", "ee_y", "ee_z",
                "sin4yaw", "cos4yaw", "gripper_q")
@@ -43,15 +45,16 @@ class PretrainConfig:
     seed: int = 0
 
 
-def labels_of(env: GraspCubeEnv) -> np.ndarray:
-    s = env.true_state()
+def labels_of(env: Any) -> np.ndarray:
+    s = env.unwrapped.true_state()
     return np.array([*s.cube_pos, *(s.cube_pos - s.ee_pos), *s.ee_pos,
                      np.sin(4 * s.cube_yaw), np.cos(4 * s.cube_yaw), s.gripper_q], dtype=np.float32)
 
 
 def render_dataset(env_cfg: EnvConfig, cfg: PretrainConfig) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Frames of every camera and their labels, from episodes of expert and noisy actions."""
-    env = GraspCubeEnv(env_cfg)
+    require_sim(env_cfg, "encoder pre-training")
+    env = make_env(env_cfg)
     expert = expert_policy(env)
     rng = np.random.default_rng(cfg.seed)
     images: dict[str, list[np.ndarray]] = {c.name: [] for c in env_cfg.cameras}

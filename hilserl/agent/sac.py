@@ -8,12 +8,15 @@ updates, then one actor and temperature update).
   Q(s', a'), a' ~ pi(s'); minus alpha * log pi(a'|s') only with ``backup_entropy``.
 - Actor: alpha * log pi(a|s) - mean over the ensemble of Q(s, a), on the encoder's output detached.
 - Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
-- Grasp critic: double DQN over (close, stay, open), the argmax from the online net and its value
-  from the target net, on the reward plus ``grasp_penalty`` whenever the gripper changes state.
+- Grasp critic (only for an action layout with a discrete gripper): double DQN over (close, stay,
+  open), the argmax from the online net and its value from the target net, on the reward plus the
+  batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state).
 
-A batch is a dict: ``obs`` and ``next_obs`` (dicts of tensors: ``state`` and, per camera, backbone
-features or uint8 images), ``action`` (B, 4), ``reward`` (B,), ``terminated`` (B,). The losses take
-the batch's encoder outputs (:class:`Latents`), computed once per batch and shared.
+The agent knows no task: it is sized from an observation layout (state length, camera feature
+shapes) and an :class:`ActionLayout`. A batch is a dict: ``obs`` and ``next_obs`` (dicts of
+tensors: ``state`` and, per camera, backbone features or uint8 images), ``action`` (B, action dims),
+``reward``, ``grasp_penalty`` and ``terminated`` (B,). The losses take the batch's encoder outputs
+(:class:`Latents`), computed once per batch and shared.
 """
 
 from __future__ import annotations
@@ -32,15 +35,7 @@ from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor, channel_major
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import AgentConfig
-from hilserl.envs.actions import (
-    ARM_DIMS,
-    GRIPPER_CLASSES,
-    GRIPPER_CLOSE,
-    GRIPPER_INDEX,
-    GRIPPER_OPEN,
-    gripper_value,
-)
-from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX
+from hilserl.envs.contract import GRIPPER_CLASSES, ActionLayout, gripper_value
 
 Batch = dict[str, Any]
 STATE_STD_FLOOR = 1e-2
@@ -60,16 +55,9 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
             t.lerp_(s, tau)
 
 
-def gripper_classes(actions: torch.Tensor) -> torch.Tensor:
-    """Class index (0 close, 1 stay, 2 open) of each action's gripper command, by rounding."""
-    return (actions[:, GRIPPER_INDEX].round().clamp(-1, 1) + 1).long()
-
-
-def grasp_penalties(state: torch.Tensor, classes: torch.Tensor, penalty: float) -> torch.Tensor:
-    """``penalty`` where the command changes the gripper's state (close when open, open when closed)."""
-    closed = state[:, GRIPPER_STATE_INDEX] > 0.5
-    changed = ((classes == GRIPPER_CLOSE) & ~closed) | ((classes == GRIPPER_OPEN) & closed)
-    return changed.float() * penalty
+def gripper_classes(actions: torch.Tensor, index: int) -> torch.Tensor:
+    """Class index (0 close, 1 stay, 2 open) of each action's gripper command (column ``index``), by rounding."""
+    return (actions[:, index].round().clamp(-1, 1) + 1).long()
 
 
 @dataclass
@@ -103,7 +91,7 @@ def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Ge
         if cfg.backup_entropy:
             next_v = next_v - agent.alpha.detach() * next_log_prob
         target = batch["reward"] + cfg.discount * (1.0 - batch["terminated"]) * next_v
-    q = agent.critic.ensemble(z.obs, batch["action"][:, :ARM_DIMS])
+    q = agent.critic.ensemble(z.obs, batch["action"][:, :agent.action.arm_dims])
     loss = ((q - target.unsqueeze(0)) ** 2).mean()
     return loss, {"critic_loss": loss.item(), "q_mean": q.mean().item(), "target_mean": target.mean().item()}
 
@@ -127,9 +115,8 @@ def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torc
     with torch.no_grad():
         best_next = agent.grasp_critic(z.next_obs).argmax(dim=-1, keepdim=True)
         next_q = agent.target_grasp_critic(z.target_next_obs).gather(-1, best_next).squeeze(-1)
-        classes = gripper_classes(batch["action"])
-        reward = batch["reward"] + grasp_penalties(batch["obs"]["state"], classes, cfg.grasp_penalty)
-        target = reward + cfg.discount * (1.0 - batch["terminated"]) * next_q
+        classes = gripper_classes(batch["action"], agent.action.gripper_index)
+        target = batch["reward"] + batch["grasp_penalty"] + cfg.discount * (1.0 - batch["terminated"]) * next_q
     q = agent.grasp_critic(latent).gather(-1, classes.unsqueeze(-1)).squeeze(-1)
     loss = nn.functional.mse_loss(q, target)
     return loss, {"grasp_critic_loss": loss.item()}
@@ -141,15 +128,21 @@ class SACAgent(nn.Module):
         config: AgentConfig,
         state_dim: int,
         cameras: dict[str, tuple[int, int, int]],
+        *,
+        action: ActionLayout,
         backbone: ResNet10 | None = None,
         seed: int = 0,
     ):
+        """``cameras``: each camera's backbone feature shape; ``action``: what the env's actions hold
+        (the grasp critic exists only when they end with a discrete gripper command)."""
         super().__init__()
         config.validate()
         torch.manual_seed(seed)
         self.config = config
+        self.action = action
         self.camera_names = list(cameras)
-        self.target_entropy = config.target_entropy if config.target_entropy is not None else -ARM_DIMS / 2
+        arm = action.arm_dims
+        self.target_entropy = config.target_entropy if config.target_entropy is not None else -arm / 2
         if cameras and backbone is None:
             raise ValueError("an agent with cameras needs a backbone")
         self.backbone = backbone
@@ -157,11 +150,11 @@ class SACAgent(nn.Module):
             backbone.eval()
             backbone.requires_grad_(not config.encoder.freeze)
         encoder = Encoder(state_dim, cameras, config.encoder)
-        self.critic = Critic(encoder, ARM_DIMS, config)
+        self.critic = Critic(encoder, arm, config)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor = TanhGaussianActor(encoder.out_dim, ARM_DIMS, config)
-        self.grasp_critic = GraspCritic(encoder.out_dim, GRIPPER_CLASSES, config)
-        self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False)
+        self.actor = TanhGaussianActor(encoder.out_dim, arm, config)
+        self.grasp_critic = GraspCritic(encoder.out_dim, GRIPPER_CLASSES, config) if action.gripper else None
+        self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False) if action.gripper else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.temperature_init)))
 
         critic_params = list(self.critic.parameters())
@@ -171,7 +164,8 @@ class SACAgent(nn.Module):
         self.critic_opt = torch.optim.Adam(critic_params, lr=config.critic_lr, fused=True)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.actor_lr, fused=True)
         self.temperature_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
-        self.grasp_opt = torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr, fused=True)
+        self.grasp_opt = (torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr, fused=True)
+                          if self.grasp_critic is not None else None)
         self.generator = torch.Generator().manual_seed(seed)
         self.dropout_rng = np.random.default_rng(seed)
         self.updates = 0
@@ -250,14 +244,16 @@ class SACAgent(nn.Module):
         for batch in batches:
             batch = {**batch, "obs": self.featurize(batch["obs"], True), "next_obs": self.featurize(batch["next_obs"], True)}
             z = Latents.of(self, batch)
-            loss_g, info_g = grasp_critic_loss(self, batch, z)
-            self._step(self.grasp_opt, loss_g, "grasp_critic_loss")
+            if self.grasp_critic is not None:
+                loss_g, info_g = grasp_critic_loss(self, batch, z)
+                self._step(self.grasp_opt, loss_g, "grasp_critic_loss")
+                info.update(info_g)
             loss, info_c = critic_loss(self, batch, z, self.generator)
             self._step(self.critic_opt, loss, "critic_loss")
             soft_update(self.target_critic, self.critic, cfg.soft_target_update_rate)
-            soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
+            if self.grasp_critic is not None:
+                soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
             info.update(info_c)
-            info.update(info_g)
         loss, info_a = actor_loss(self, z, self.generator)
         self._step(self.actor_opt, loss, "actor_loss")
         t_loss = temperature_loss(self.log_alpha, info_a.pop("_entropy"), self.target_entropy)
@@ -287,13 +283,14 @@ class SACAgent(nn.Module):
 
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
-        """Action [dx, dy, dz, gripper] for one observation (images uint8 or features)."""
+        """The action for one observation (images uint8 or features): the arm's values, then the grasp
+        critic's best gripper command when the layout has one."""
         latent = self._latent(obs)
         arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
-        grip = self.grasp_critic(latent).argmax(dim=-1)
-        action = np.empty(ARM_DIMS + 1, dtype=np.float32)
-        action[:ARM_DIMS] = arm[0].numpy()
-        action[GRIPPER_INDEX] = gripper_value(int(grip[0]))
+        action = np.empty(self.action.dims, dtype=np.float32)
+        action[:self.action.arm_dims] = arm[0].numpy()
+        if self.grasp_critic is not None:
+            action[self.action.gripper_index] = gripper_value(int(self.grasp_critic(latent).argmax(dim=-1)[0]))
         return action
 
     @torch.no_grad()
@@ -304,12 +301,10 @@ class SACAgent(nn.Module):
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """What an actor needs to act: encoder heads, actor, grasp critic (not the backbone)."""
-        return {
-            **{f"encoder.{k}": v for k, v in self.critic.encoder.state_dict().items()},
-            **{f"actor.{k}": v for k, v in self.actor.state_dict().items()},
-            **{f"grasp_critic.{k}": v for k, v in self.grasp_critic.state_dict().items()},
-            **{f"critic.{k}": v for k, v in self.critic.ensemble.state_dict().items()},
-        }
+        parts = {"encoder": self.critic.encoder, "actor": self.actor, "critic": self.critic.ensemble}
+        if self.grasp_critic is not None:
+            parts["grasp_critic"] = self.grasp_critic
+        return {f"{name}.{k}": v for name, module in parts.items() for k, v in module.state_dict().items()}
 
     def load_policy_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         parts: dict[str, dict[str, torch.Tensor]] = {"encoder": {}, "actor": {}, "grasp_critic": {}, "critic": {}}
@@ -318,5 +313,6 @@ class SACAgent(nn.Module):
             parts[head][rest] = value
         self.critic.encoder.load_state_dict(parts["encoder"])
         self.actor.load_state_dict(parts["actor"])
-        self.grasp_critic.load_state_dict(parts["grasp_critic"])
+        if self.grasp_critic is not None:
+            self.grasp_critic.load_state_dict(parts["grasp_critic"])
         self.critic.ensemble.load_state_dict(parts["critic"])

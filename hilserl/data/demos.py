@@ -10,9 +10,10 @@ from tqdm import tqdm
 
 from hilserl.config import DemoPlacement, EnvConfig, to_dict
 from hilserl.data.episodes import EpisodeWriter
-from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.contract import layout_of
+from hilserl.envs.factory import SIM, make_env
 from hilserl.envs.rollout import run_episode
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 DEMO_SEED_OFFSET = 5 * 10**6
 """Demonstration seeds start here, apart from training and evaluation seeds."""
@@ -43,20 +44,21 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
                  placement: DemoPlacement = "grid", complete: bool = False) -> int:
-    """Record ``episodes`` expert episodes (successful ones only, by default); returns the count.
-    ``placement`` 'grid' puts the cubes on ``grid_placements`` (a failed attempt retries the same
+    """Record ``episodes`` episodes of the env's scripted expert (successful ones only, by default);
+    returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on ``grid_placements`` (a failed attempt retries the same
     cube with another arm start), 'random' lets each reset draw them. ``complete`` (and always for
     a folder whose recording was interrupted): the episodes already in ``out`` count towards
     ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording
     ends with the set an uninterrupted one gives (the arm's start may differ where an attempt had
     failed). Otherwise the episodes are appended. A folder recorded with another config is refused."""
-    env = GraspCubeEnv(env_cfg)
-    cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
-    writer = EpisodeWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
-                           source="scripted expert", env=to_dict(env_cfg))
+    env = make_env(env_cfg)
+    layout = layout_of(env).observation
     policy = expert_policy(env)
+    fps = env.metadata.get("render_fps", env_cfg.control_hz)
+    writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, fps, source="scripted expert",
+                           env=to_dict(env_cfg))
     placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
-        if placement == "grid" else None
+        if placement == "grid" and env_cfg.kind == SIM else None
     if writer.meta["episodes"] and not writer.was_complete:
         complete = True  # an interrupted recording: finish it rather than append to a part
         print(f"finishing the interrupted recording in {out}: {writer.meta['episodes']} of {episodes} episodes there",
@@ -67,9 +69,9 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             if attempt >= MAX_ATTEMPTS_PER_DEMO * episodes:
                 env.close()
                 raise ExpertCannotSucceed(
-                    f"the scripted expert succeeded in {kept} of {attempt} episodes; with episodes of "
-                    f"{env_cfg.episode_seconds:g} s ({env_cfg.max_episode_steps} steps) the task may not be "
-                    "doable: check env.episode_seconds and the reset ranges")
+                    f"the scripted expert succeeded in {kept} of {attempt} episodes; the task may not be "
+                    "doable as configured (for the simulated grasp: check env.episode_seconds, "
+                    f"{env_cfg.episode_seconds:g} s, and the reset ranges)")
             steps = []
             options = None
             if placements:

@@ -8,7 +8,7 @@ A dataset is a folder::
     episode_000000.npz      one file per episode, T steps:
         observation.state            (T+1, state_dim) float32
         observation.images.<camera>  (T+1, H, W, 3)   uint8
-        action                       (T, 4)           float32  [dx, dy, dz, gripper]
+        action                       (T, A)           float32  the env's action (the grasp task's: dx, dy, dz, gripper)
         next.reward                  (T,)             float32
         next.terminated              (T,)             bool
         next.truncated               (T,)             bool
@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from hilserl.data.transition import Transition
-from hilserl.envs.actions import ACTION_DIMS
+from hilserl.envs.contract import ActionLayout, grasp_penalties
 
 FORMAT = "hilserl-episodes"
 VERSION = 1
@@ -147,9 +147,12 @@ def check_compatible(meta: dict[str, Any], root: Path, state_dim: int, cameras: 
             )
 
 
-def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, ...]]) -> Iterator[Transition]:
-    """Every transition of a dataset, checked against the env's state size and cameras; a file that
-    cannot be read, lacks a field, has one of the wrong shape or holds NaN or inf is named."""
+def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, ...]], action: ActionLayout,
+                     grasp_penalty: float = 0.0) -> Iterator[Transition]:
+    """Every transition of a dataset, checked against the env's state size, cameras and action layout;
+    a file that cannot be read, lacks a field, has one of the wrong shape or holds NaN or inf is named.
+    With a gripper in the layout, each step carries the ``grasp_penalty`` its command earns (as
+    ``GripperPenalty`` gives it online)."""
     root = Path(root)
     meta = read_meta(root)
     if not meta.get("complete", True):
@@ -157,8 +160,10 @@ def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, .
                               f"(`hilserl record-demos --out {root}` completes it) or record another")
     check_compatible(meta, root, state_dim, cameras)
     for i in range(meta["episodes"]):
-        ep = _read_episode(root / f"episode_{i:06d}.npz", state_dim, cameras)
+        ep = _read_episode(root / f"episode_{i:06d}.npz", state_dim, cameras, action.dims)
         states, images = ep["observation.state"], {cam: ep[IMAGE_PREFIX + cam] for cam in cameras}
+        penalties = (grasp_penalties(ep["action"], action.gripper_index, grasp_penalty) if action.gripper
+                     else np.zeros(len(ep["action"]), np.float32))
         for t in range(len(ep["action"])):
             yield Transition(
                 observation={"state": states[t], **{c: v[t] for c, v in images.items()}},
@@ -169,13 +174,15 @@ def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, .
                 truncated=bool(ep["next.truncated"][t]),
                 intervened=bool(ep["intervention"][t]),
                 success=bool(ep["next.success"][t]),
+                grasp_penalty=float(penalties[t]),
             )
 
 
 STEP_FIELDS = ("action", "next.reward", "next.terminated", "next.truncated", "next.success", "intervention")
 
 
-def _read_episode(path: Path, state_dim: int, cameras: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+def _read_episode(path: Path, state_dim: int, cameras: dict[str, tuple[int, ...]],
+                  action_dims: int) -> dict[str, np.ndarray]:
     """One episode file's arrays, checked: present, readable, of consistent lengths and shapes, finite."""
     names = ["observation.state", *STEP_FIELDS, *(IMAGE_PREFIX + c for c in cameras)]
     try:
@@ -189,7 +196,7 @@ def _read_episode(path: Path, state_dim: int, cameras: dict[str, tuple[int, ...]
     except Exception as exc:  # a truncated or altered file: zipfile, zlib, numpy and OS errors alike
         raise DatasetDamaged(f"{path}: cannot be read ({type(exc).__name__}: {exc})") from None
     steps = len(arrays["action"])
-    expected = {"observation.state": (steps + 1, state_dim), "action": (steps, ACTION_DIMS),
+    expected = {"observation.state": (steps + 1, state_dim), "action": (steps, action_dims),
                 **{n: (steps,) for n in STEP_FIELDS if n != "action"},
                 **{IMAGE_PREFIX + c: (steps + 1, *shape) for c, shape in cameras.items()}}
     for name, shape in expected.items():

@@ -1,7 +1,7 @@
 """Replay buffers: fixed-capacity FIFO storage of transitions, grown lazily.
 
 A transition is stored as a flat record of named arrays: ``obs.state``, ``next_obs.state``,
-``action``, ``reward``, ``terminated``, ``intervened`` and, per camera, ``obs.<cam>`` and
+``action``, ``reward``, ``grasp_penalty``, ``terminated``, ``intervened`` and, per camera, ``obs.<cam>`` and
 ``next_obs.<cam>``. Camera entries are uint8 images (exact per-batch augmentation) or, with the
 feature cache, ``cache_crops`` backbone feature maps of random crops in float16; a batch then draws
 one crop per sample, independently for obs and next obs.
@@ -146,6 +146,7 @@ def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:
         "next_obs": obs("next_obs"),
         "action": torch.from_numpy(record["action"]).float(),
         "reward": torch.from_numpy(record["reward"]).float(),
+        "grasp_penalty": torch.from_numpy(record["grasp_penalty"]).float(),
         "terminated": torch.from_numpy(record["terminated"]).float(),
     }
 

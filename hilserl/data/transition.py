@@ -22,3 +22,5 @@ class Transition:
     intervened: bool
     """The human chose this action. Routed to the demo buffer as well as the online buffer."""
     success: bool = False
+    grasp_penalty: float = 0.0
+    """The env's penalty for a gripper command that changed the gripper's state (``info["grasp_penalty"]``)."""

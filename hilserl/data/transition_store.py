@@ -7,20 +7,21 @@ import numpy as np
 from hilserl.data.feature_cache import CropFeatureCache
 from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer
 from hilserl.data.transition import Transition
-from hilserl.envs.actions import ACTION_DIMS
 
 
 def transition_specs(
     state_dim: int,
     image_shapes: dict[str, tuple[int, int, int]],
+    action_dims: int,
     feature_shape: tuple[int, int, int] | None,
     crops: int,
 ) -> dict[str, FieldSpec]:
     specs = {
         "obs.state": FieldSpec((state_dim,), np.float32),
         "next_obs.state": FieldSpec((state_dim,), np.float32),
-        "action": FieldSpec((ACTION_DIMS,), np.float32),
+        "action": FieldSpec((action_dims,), np.float32),
         "reward": FieldSpec((), np.float32),
+        "grasp_penalty": FieldSpec((), np.float32),
         "terminated": FieldSpec((), np.float32),
         "intervened": FieldSpec((), np.bool_),
     }
@@ -61,6 +62,7 @@ class TransitionStore:
             **self._obs_fields("next_obs", t.next_observation),
             "action": t.action,
             "reward": np.float32(t.reward),
+            "grasp_penalty": np.float32(t.grasp_penalty),
             "terminated": np.float32(t.terminated),
             "intervened": np.bool_(t.intervened),
         }

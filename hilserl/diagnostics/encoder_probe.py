@@ -13,13 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from hilserl.agent.resnet import FEATURE_CHANNELS, ResNet10
 from hilserl.config import EnvConfig
-from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.factory import make_env, require_sim
 
 RIDGE_PENALTIES = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 """Candidates for the probe's ridge penalty (on standardised features), chosen on a validation split."""
@@ -89,11 +91,11 @@ def linear_probe(features: np.ndarray, targets: np.ndarray, seed: int = 0) -> Pr
     )
 
 
-def render_cube_positions(env: GraspCubeEnv, count: int, seed: int = 0,
+def render_cube_positions(env: Any, count: int, seed: int = 0,
                           positions: np.ndarray | None = None, progress: bool = True) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Camera frames of the cube at ``count`` random positions and rotations of its reset range (or at
     the given ``positions``), the arm always at the centre of its reset range, so only the cube moves."""
-    env_cfg = env.config
+    env_cfg = env.unwrapped.config
     rng = np.random.default_rng(seed)
     lo, hi = np.array(env_cfg.cube_region.low[:2]), np.array(env_cfg.cube_region.high[:2])
     xy = positions if positions is not None else rng.uniform(lo, hi, (count, 2))
@@ -212,9 +214,10 @@ def diagnose_encoder(env_cfg: EnvConfig, backbone: ResNet10, count: int = 300, s
                      pair: tuple[tuple[float, float], tuple[float, float]] = DEFAULT_PAIR,
                      images: tuple[Path, Path] | None = None, plot: Path | None = None,
                      progress: bool = True) -> EncoderDiagnosis:
+    require_sim(env_cfg, "diagnose encoder")
     if env_cfg.state_only:
         raise ValueError("diagnose encoder needs cameras: env.state_only is true")
-    env = GraspCubeEnv(env_cfg)
+    env = make_env(env_cfg)
     try:
         frames, positions = render_cube_positions(env, count, seed, progress=progress)
         pair_frames, _ = render_cube_positions(env, 2, seed, positions=np.asarray(pair), progress=False)

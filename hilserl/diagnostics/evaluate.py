@@ -10,7 +10,7 @@ import numpy as np
 
 from hilserl.agent.sac import SACAgent
 from hilserl.config import EnvConfig
-from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.factory import make_env
 from hilserl.envs.rollout import run_episode
 
 EVAL_SEED_OFFSET = 10**7
@@ -29,16 +29,18 @@ class EvalResult:
                 "by_region": self.by_region, "mean_length": self.mean_length}
 
 
-def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: GraspCubeEnv | None = None) -> EvalResult:
+def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None) -> EvalResult:
+    """``by_region``: success per ``info["region"]``, empty where the env gives no region."""
     own = env is None
-    env = env or GraspCubeEnv(env_cfg)
+    env = env or make_env(env_cfg)
     results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=EVAL_SEED_OFFSET + seed + i)
                for i in range(episodes)]
     if own:
         env.close()
     regions: dict[str, list[bool]] = defaultdict(list)
     for r in results:
-        regions[r.region].append(r.success)
+        if r.region is not None:
+            regions[r.region].append(r.success)
     return EvalResult(
         success_rate=float(np.mean([r.success for r in results])),
         episodes=episodes,

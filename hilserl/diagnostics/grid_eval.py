@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from hilserl.config import EnvConfig
-from hilserl.envs.grasp_env import GraspCubeEnv, region_of
+from hilserl.envs.factory import make_env, require_sim
 from hilserl.envs.rollout import EpisodeResult, run_episode
 
 Policy = Callable[[dict], np.ndarray]
@@ -49,17 +49,20 @@ class GridResult:
     def success_rate(self) -> float:
         return float(np.mean(list(self.success.values())))
 
-    def by_region(self, split_x: float) -> dict[str, float]:
+    def by_region(self) -> dict[str, float]:
+        """Success per region, as the env labels each cell's start (``info["region"]``)."""
         out: dict[str, list[float]] = {}
-        for (x, _, _), rate in self.success.items():
-            out.setdefault(region_of(x, split_x), []).append(rate)
+        for cell, rate in self.success.items():
+            out.setdefault(self.episodes[cell][0].region or "all", []).append(rate)
         return {k: float(np.mean(v)) for k, v in sorted(out.items())}
 
 
 def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1, progress: bool = True,
-                  env: GraspCubeEnv | None = None) -> GridResult:
+                  env: Any = None) -> GridResult:
+    """The simulated grasp task only: the grid places its cube."""
+    require_sim(env_cfg, "the grid evaluation")
     own = env is None
-    env = env or GraspCubeEnv(env_cfg)
+    env = env or make_env(env_cfg)
     result = GridResult(grid, seeds)
     cells = grid.cells()
     bar = tqdm(total=len(cells) * seeds, desc="grid evaluation", unit="ep", disable=not progress)

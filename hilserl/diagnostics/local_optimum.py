@@ -77,7 +77,7 @@ def tracking_gain(cube_xy: np.ndarray, ee_xy: np.ndarray) -> tuple[float, float]
 
 
 def analyse(result: GridResult, split_x: float) -> LocalOptimumReport:
-    regions = result.by_region(split_x)
+    regions = result.by_region()
     gap = max(regions.values()) - min(regions.values()) if len(regions) > 1 else 0.0
     cubes, points = [], []
     for runs in result.episodes.values():

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from hilserl.config import EnvConfig
 from hilserl.envs.rollout import run_episode
-from hilserl.reward.env_factory import make_env
+from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.expert import expert_policy
 
 AUDIT_SEED_OFFSET = 9 * 10**6
@@ -26,7 +26,7 @@ def audit_reward(env_cfg: EnvConfig, policy: PolicyName, episodes: int, seed: in
                  out_dir: Path | None = None, progress: bool = True) -> dict:
     if env_cfg.reward.source != "classifier":
         raise ValueError("diagnose reward audits a classifier: set env.reward.source=classifier and env.reward.classifier")
-    env, audit = make_env(env_cfg)
+    env, audit = make_rewarded_env(env_cfg)
     assert audit is not None
     rng = np.random.default_rng(seed)
     act = expert_policy(env.unwrapped) if policy == "expert" else (lambda _o: rng.uniform(-1, 1, 4).astype(np.float32))

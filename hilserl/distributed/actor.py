@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Callable
 
+import gymnasium as gym
 import numpy as np
 
 from hilserl.agent.frame_features import FrameFeatures, same_weights
@@ -15,9 +16,10 @@ from hilserl.config import Config
 from hilserl.data.transition import Transition
 from hilserl.envs.curriculum import ResetCurriculum
 from hilserl.envs.rollout import run_episode
-from hilserl.reward.env_factory import make_env
-from hilserl.teleop.expert import ScriptedExpert
+from hilserl.reward.classifier_reward import RewardAudit
+from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.interface import InterventionSource
+from hilserl.teleop.scripted import require_hooks
 from hilserl.teleop.simulated_human import SimulatedHuman
 
 if TYPE_CHECKING:
@@ -37,9 +39,10 @@ class EpisodeStats:
     intervention_steps: int
     intervention_rate: float
     watched: bool
-    region: str
-    cube_x: float
-    cube_y: float
+    region: str | None
+    """``info["region"]``, None where the env gives none (as for the cube's pose below)."""
+    cube_x: float | None
+    cube_y: float | None
     cube_yaw: float | None
     """The cube's rotation at the start (radians): turned cubes are the hardest to grasp."""
     q_start: float
@@ -71,14 +74,19 @@ def share_frame_features(agent: SACAgent, classifier: RewardClassifier | None) -
 
 
 class Actor:
-    def __init__(self, cfg: Config, agent: SACAgent, human: InterventionSource | None = None):
+    def __init__(self, cfg: Config, agent: SACAgent, human: InterventionSource | None = None,
+                 env: tuple[gym.Env, RewardAudit | None] | None = None):
+        """``env``: the env and its reward audit, made by the caller (``make_rewarded_env``), who read
+        the agent's layout from it; made here from ``cfg.env`` when not given."""
         self.cfg = cfg
         self.agent = agent
-        self.env, self.reward_audit = make_env(cfg.env)
+        self.env, self.reward_audit = env if env is not None else make_rewarded_env(cfg.env)
         self.frame_features = share_frame_features(agent, getattr(self.env, "classifier", None))
-        if human is None:
-            expert = ScriptedExpert.for_task(cfg.env)
-            human = SimulatedHuman(cfg.human, expert, self.env.unwrapped.true_state, np.random.default_rng(cfg.seed + 7))
+        if human is None and cfg.human.strategy != "none":
+            base = require_hooks(self.env, "true_state", "scripted_expert",
+                                 purpose=f"the simulated human (human.strategy={cfg.human.strategy}; "
+                                         "--set human.strategy=none runs without one)")
+            human = SimulatedHuman(cfg.human, base.scripted_expert(), base.true_state, np.random.default_rng(cfg.seed + 7))
         self.human = human
         self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0
@@ -112,7 +120,7 @@ class Actor:
         scale = self.curriculum.fraction
         result = run_episode(self.env, policy, human=self.human, episode_index=self.episode,
                              seed=self.cfg.seed * 1_000_003 + self.episode, on_transition=emit,
-                             options=self.curriculum.reset_options())
+                             options=self.curriculum.reset_options() if self.cfg.train.curriculum.enabled else None)
         self.curriculum.record(result.success)
         stats = EpisodeStats(
             episode=self.episode,
@@ -125,8 +133,8 @@ class Actor:
             intervention_rate=result.intervention_rate,
             watched=bool(getattr(self.human, "watching", result.intervention_steps > 0)),
             region=result.region,
-            cube_x=float(result.cube_start[0]),
-            cube_y=float(result.cube_start[1]),
+            cube_x=None if result.cube_start is None else float(result.cube_start[0]),
+            cube_y=None if result.cube_start is None else float(result.cube_start[1]),
             cube_yaw=None if result.cube_start_yaw is None else float(result.cube_start_yaw),
             q_start=self.agent.value(first_obs[0]),
             reset_scale=scale,

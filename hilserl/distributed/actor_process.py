@@ -26,7 +26,9 @@ import numpy as np
 from hilserl.config import Config, from_dict
 from hilserl.data.transition import Transition
 from hilserl.distributed.actor import Actor, EpisodeStats
-from hilserl.distributed.learner import ObservationLayout, build_agent
+from hilserl.distributed.learner import build_agent
+from hilserl.envs.contract import layout_of
+from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
 from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
@@ -254,7 +256,8 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
-    agent = build_agent(cfg, ObservationLayout.of(cfg))
+    env = make_rewarded_env(cfg.env)
+    agent = build_agent(cfg, layout_of(env[0]))
     queue = TransitionQueue(cfg.train.actor_queue)
     pending: list[dict] = []  # newest parameters, swapped in by the control loop
     status = {"version": 0, "loads": 0, "sent": 0, "reconnects": 0, "sequence": 0}
@@ -321,7 +324,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
                 pass
             stop.wait(PARAMS_POLL_S)
 
-    period = 1.0 / cfg.env.control_hz
+    period = 1.0 / env[0].metadata.get("render_fps", cfg.env.control_hz)  # the contract: the control rate
     clock = {"next": None, "missed": 0, "periods": []}
 
     def before_act() -> None:
@@ -347,7 +350,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         message.actor_id, message.sequence = actor_id, status["sequence"]
         queue.put(message)
 
-    actor = Actor(cfg, agent)
+    actor = Actor(cfg, agent, env=env)
     actor.before_act = before_act
     if resumed is not None:
         # Episode counter (episodes are seeded by it), curriculum and the simulated human's random

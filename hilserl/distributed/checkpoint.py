@@ -120,7 +120,7 @@ def _write_checkpoint(run_dir: Path, folder: Path, final: Path, tmp: Path, state
     _fsync(tmp / MANIFEST)
     shutil.rmtree(final, ignore_errors=True)  # the same update checkpointed twice (a stop right after one)
     os.replace(tmp, final)
-    export_policy(policy, cfg, folder / POLICY_FILE)
+    export_policy(policy, cfg, folder / POLICY_FILE, state.get("layout"))
     for old in list_checkpoints(run_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -196,12 +196,15 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path) -> Path:
-    """The policy's parameters (safetensors) and the config to rebuild it (JSON beside it)."""
+def export_policy(policy: dict[str, torch.Tensor], cfg: Config, path: Path,
+                  layout: dict[str, Any] | None = None) -> Path:
+    """The policy's parameters (safetensors, with the env's ``layout`` in its metadata) and the config
+    to rebuild it (JSON beside it), each written atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in policy.items()}, str(tmp))
+    metadata = {"layout": json.dumps(layout)} if layout else None
+    save_file({k: v.detach().cpu().contiguous() for k, v in policy.items()}, str(tmp), metadata=metadata)
     os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    write_atomically(path.with_suffix(".json"), json.dumps(to_dict(cfg), indent=2) + "\n")
     return path
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
 from hilserl.agent.backbone import load_backbone
@@ -18,40 +16,33 @@ from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
 from hilserl.data.transition_store import TransitionStore, transition_specs
-from hilserl.envs.grasp_env import PRIVILEGED_DIMS, PROPRIO_DIMS
+from hilserl.envs.contract import TaskLayout
+from hilserl.envs.factory import task_layout
 
 
 PACE_PROBE_UPDATES = 3
 """Updates timed at start to estimate how long the run will take."""
 
 
-@dataclass(frozen=True)
-class ObservationLayout:
-    state_dim: int
-    image_shapes: dict[str, tuple[int, int, int]]
-
-    @classmethod
-    def of(cls, cfg: Config) -> "ObservationLayout":
-        env = cfg.env
-        state_dim = PROPRIO_DIMS + (PRIVILEGED_DIMS if env.state_only else 0)
-        images = {} if env.state_only else {c.name: (c.size, c.size, 3) for c in env.cameras}
-        return cls(state_dim, images)
-
-
-def build_agent(cfg: Config, layout: ObservationLayout) -> SACAgent:
-    backbone = load_backbone(cfg.agent.encoder) if layout.image_shapes else None
-    sizes = {shape[0] for shape in layout.image_shapes.values()}
-    cameras = {name: feature_shape(shape[0]) for name, shape in layout.image_shapes.items()}
-    if len(sizes) > 1:
-        raise ValueError(f"all cameras must share one image size for the agent, got {sorted(sizes)}")
-    return SACAgent(cfg.agent, layout.state_dim, cameras, backbone, seed=cfg.seed)
+def build_agent(cfg: Config, layout: TaskLayout) -> SACAgent:
+    """The agent for an env of ``layout``: its state, its cameras (through the backbone), its actions."""
+    images = layout.observation.image_shapes
+    backbone = load_backbone(cfg.agent.encoder) if images else None
+    sizes = {shape[:2] for shape in images.values()}
+    if len(sizes) > 1 or any(h != w for h, w in sizes):
+        raise ValueError(f"the agent needs square camera images of one size, got {sorted(sizes)}")
+    cameras = {name: feature_shape(shape[0]) for name, shape in images.items()}
+    return SACAgent(cfg.agent, layout.observation.state_dim, cameras, action=layout.action, backbone=backbone,
+                    seed=cfg.seed)
 
 
 class Learner:
-    def __init__(self, cfg: Config, agent: SACAgent | None = None):
+    def __init__(self, cfg: Config, agent: SACAgent | None = None, layout: TaskLayout | None = None):
+        """``layout``: the env's (read from an instance of ``cfg.env`` when not given)."""
         self.cfg = cfg
-        self.layout = ObservationLayout.of(cfg)
-        self.agent = agent or build_agent(cfg, self.layout)
+        self.task = layout or task_layout(cfg.env)
+        self.layout = self.task.observation
+        self.agent = agent or build_agent(cfg, self.task)
         cameras = list(self.layout.image_shapes)
         self.cache = None
         fshape = None
@@ -61,7 +52,7 @@ class Learner:
             padding = cfg.agent.crop_padding if cfg.agent.augmentation else 0
             self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
             fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
-        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, fshape, crops)
+        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, self.task.action.dims, fshape, crops)
         crop_fields = tuple(f"{p}.{c}" for p in ("obs", "next_obs") for c in cameras) if fshape else ()
         self.online = TransitionStore(ReplayBuffer(cfg.buffer.online_capacity, specs, crop_fields, cfg.seed), cameras, self.cache)
         self.demo = TransitionStore(ReplayBuffer(cfg.buffer.demo_capacity, specs, crop_fields, cfg.seed + 1), cameras, self.cache)
@@ -148,7 +139,9 @@ class Learner:
         agent = self.agent
         state = {
             "agent": agent.state_dict(),
-            "optimizers": {name: getattr(agent, name).state_dict() for name in self.OPTIMIZERS},
+            "layout": self.task.to_dict(),
+            "optimizers": {name: getattr(agent, name).state_dict() for name in self.OPTIMIZERS
+                           if getattr(agent, name) is not None},
             "updates": agent.updates,
             "agent_rngs": agent.rng_state(),
             "buffer_rngs": {name: buf.rng.bit_generator.state for name, buf in self.buffers().items()},
@@ -163,7 +156,8 @@ class Learner:
         agent = self.agent
         agent.load_state_dict(state["agent"])
         for name in self.OPTIMIZERS:
-            getattr(agent, name).load_state_dict(state["optimizers"][name])
+            if getattr(agent, name) is not None:
+                getattr(agent, name).load_state_dict(state["optimizers"][name])
         agent.updates = int(state["updates"])
         if "agent_rngs" in state:  # checkpoints before the agent's streams were saved lack them
             agent.set_rng_state(state["agent_rngs"])

@@ -109,7 +109,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     inbox: queue.Queue[Received] = queue.Queue(maxsize=INBOX_SIZE)
     def check(item: Received) -> None:
         if item.transition is not None:
-            check_transition(item.transition, learner.layout.state_dim, learner.layout.image_shapes)
+            check_transition(item.transition, learner.task)
         else:
             check_episode_record(item.episode_json)
 

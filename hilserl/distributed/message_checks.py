@@ -20,14 +20,17 @@ import numpy as np
 from hilserl.data.transition import Transition
 from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.wire import MalformedMessage
-from hilserl.envs.actions import ACTION_DIMS
+from hilserl.envs.contract import TaskLayout
 
 _EPISODE_TYPES = typing.get_type_hints(EpisodeStats)
 
 
-def check_transition(t: Transition, state_dim: int, image_shapes: dict[str, tuple[int, int, int]]) -> None:
-    """The observations hold exactly ``state`` (``state_dim`` finite floats) and the run's cameras
-    (uint8 images of their shapes); the action has ``ACTION_DIMS`` finite values; the reward is finite."""
+def check_transition(t: Transition, layout: TaskLayout) -> None:
+    """The observations hold exactly ``state`` (the layout's number of finite floats) and the run's
+    cameras (uint8 images of their shapes); the action has the layout's number of finite values; the
+    reward and grasp penalty are finite."""
+    state_dim, image_shapes, action_dims = (layout.observation.state_dim, layout.observation.image_shapes,
+                                            layout.action.dims)
     expected = {"state", *image_shapes}
     for which, obs in (("observation", t.observation), ("next observation", t.next_observation)):
         if set(obs) != expected:
@@ -43,11 +46,13 @@ def check_transition(t: Transition, state_dim: int, image_shapes: dict[str, tupl
             if image.shape != shape or image.dtype != np.uint8:
                 raise MalformedMessage(f"the {which}'s {cam!r} image is {image.dtype} {list(image.shape)}; this "
                                        f"run takes uint8 {list(shape)}")
-    if t.action.shape != (ACTION_DIMS,) or not np.isfinite(t.action).all():
-        raise MalformedMessage(f"the action must be {ACTION_DIMS} finite values, got {t.action.dtype} "
+    if t.action.shape != (action_dims,) or not np.isfinite(t.action).all():
+        raise MalformedMessage(f"the action must be {action_dims} finite values, got {t.action.dtype} "
                                f"{list(t.action.shape)}")
     if not math.isfinite(t.reward):
         raise MalformedMessage(f"the reward is {t.reward}")
+    if not math.isfinite(t.grasp_penalty):
+        raise MalformedMessage(f"the grasp penalty is {t.grasp_penalty}")
 
 
 def _of_type(value: Any, hint: Any) -> bool:

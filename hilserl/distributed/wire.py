@@ -54,6 +54,7 @@ def transition_to_pb(t: Transition) -> pb.Transition:
         observation=_obs_to_pb(t.observation), next_observation=_obs_to_pb(t.next_observation),
         action=tensor_to_pb("action", np.asarray(t.action, np.float32)), reward=float(t.reward),
         terminated=t.terminated, truncated=t.truncated, intervened=t.intervened, success=t.success,
+        grasp_penalty=float(t.grasp_penalty),
     )
 
 
@@ -61,7 +62,7 @@ def transition_from_pb(m: pb.Transition) -> Transition:
     return Transition(
         observation=_obs_from_pb(m.observation), action=tensor_from_pb(m.action), reward=float(m.reward),
         next_observation=_obs_from_pb(m.next_observation), terminated=m.terminated, truncated=m.truncated,
-        intervened=m.intervened, success=m.success,
+        intervened=m.intervened, success=m.success, grasp_penalty=float(m.grasp_penalty),
     )
 
 

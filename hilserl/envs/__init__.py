@@ -1,8 +1,11 @@
-"""The simulated grasp task and its parts (scene, IK, cameras), registered with gymnasium."""
+"""Envs that keep the contract of ``hilserl.envs.contract``, registered with gymnasium."""
 
 import gymnasium as gym
 
 ENV_ID = "hilserl/GraspCube-v0"
+REACH_ID = "hilserl/PlanarReach-v0"
 
 if ENV_ID not in gym.registry:
     gym.register(id=ENV_ID, entry_point="hilserl.envs.grasp_env:GraspCubeEnv")
+if REACH_ID not in gym.registry:
+    gym.register(id=REACH_ID, entry_point="hilserl.envs.planar_reach:PlanarReachEnv")

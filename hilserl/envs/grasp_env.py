@@ -33,14 +33,9 @@ import mujoco
 import numpy as np
 
 from hilserl.config import EnvConfig
-from hilserl.envs.actions import (
-    ACTION_DIMS,
-    ARM_DIMS,
-    GRIPPER_CLOSE,
-    GRIPPER_INDEX,
-    GRIPPER_OPEN,
-    gripper_class,
-)
+from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
+from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.envs.ik import TopDownIK
 from hilserl.envs.rendering import CameraRig
 from hilserl.envs.scene import SceneIndex, build_spec
@@ -83,6 +78,15 @@ class TrueState:
     grasped: bool
     lifted: bool
 
+    @property
+    def distance(self) -> float:
+        """Fingertip to cube (m): how far the task is from done, as the simulated human judges it."""
+        return float(np.linalg.norm(self.ee_pos - self.cube_pos))
+
+    @property
+    def done(self) -> bool:
+        return self.grasped and self.lifted
+
 
 def region_of(cube_x: float, split_x: float) -> str:
     """'front' (far from the base, near the reach limit: hard) or 'back' (easy)."""
@@ -99,7 +103,7 @@ def _quat_yaw(q: np.ndarray) -> float:
 
 
 class GraspCubeEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True}
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None):
         self.config = config or EnvConfig()
@@ -269,6 +273,9 @@ class GraspCubeEnv(gym.Env):
             grasped=bool(touches_fixed and touches_jaw),
             lifted=bool(cube_pos[2] > self._cube_rest_z + self.config.cube_lift_height),
         )
+
+    def scripted_expert(self) -> ScriptedExpert:
+        return ScriptedExpert.for_task(self.config)
 
     @property
     def elapsed_steps(self) -> int:

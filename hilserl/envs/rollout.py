@@ -19,8 +19,10 @@ class EpisodeResult:
     length: int
     success: bool
     intervention_steps: int
-    region: str
-    cube_start: np.ndarray
+    region: str | None = None
+    """``info["region"]``; None when the env does not report it (an optional diagnostic key)."""
+    cube_start: np.ndarray | None = None
+    """``info["cube_start"]``; None when the env does not report it."""
     cube_start_yaw: float | None = None
     """Radians; None when the env does not report it (``info["cube_start_yaw"]``)."""
     frames: list[np.ndarray] = field(default_factory=list)
@@ -49,7 +51,7 @@ def run_episode(
         human.reset(episode_index)
     frames = [env.render()] if record_frames else []
     total, steps, interventions = 0.0, 0, 0
-    path = [np.asarray(info["ee_pos"]).copy()]
+    path = [np.asarray(info["ee_pos"]).copy()] if "ee_pos" in info else []
     while True:
         policy_action = policy(obs)
         action, intervened = policy_action, False
@@ -59,11 +61,13 @@ def run_episode(
         total += reward
         steps += 1
         interventions += int(intervened)
-        path.append(np.asarray(info["ee_pos"]).copy())
+        if "ee_pos" in info:
+            path.append(np.asarray(info["ee_pos"]).copy())
         if on_transition is not None:
             on_transition(
                 Transition(obs, np.asarray(action, np.float32), float(reward), next_obs,
-                           bool(terminated), bool(truncated), intervened, bool(info["is_success"]))
+                           bool(terminated), bool(truncated), intervened, bool(info["is_success"]),
+                           float(info.get("grasp_penalty", 0.0)))
             )
         if record_frames:
             frames.append(env.render())
@@ -75,8 +79,8 @@ def run_episode(
         length=steps,
         success=bool(info["is_success"]),
         intervention_steps=interventions,
-        region=info["region"],
-        cube_start=np.asarray(info["cube_start"]),
+        region=info.get("region"),
+        cube_start=np.asarray(info["cube_start"]) if "cube_start" in info else None,
         cube_start_yaw=info.get("cube_start_yaw"),
         frames=frames,
         ee_path=path,

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from hilserl.config import Config
 from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.envs.rollout import EpisodeResult, run_episode
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 STRIP_FRAMES = 8
 """Frames in the image strip, evenly spaced over the first episode."""

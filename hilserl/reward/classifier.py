@@ -22,7 +22,7 @@ from hilserl.agent.backbone import load_backbone
 from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import ImageHead
 from hilserl.agent.resnet import ResNet10, feature_shape
-from hilserl.config import ClassifierConfig, EncoderConfig, EnvConfig, from_dict, to_dict
+from hilserl.config import ClassifierConfig, EncoderConfig, from_dict, to_dict
 
 
 class ClassifierMismatch(ValueError):
@@ -74,9 +74,9 @@ class RewardClassifier:
         feats = encode(stacked).split(len(images[names[0]]))
         return torch.sigmoid(self.head(dict(zip(names, feats)))).numpy()
 
-    def check_env(self, env_cfg: EnvConfig, source: Path | str = "classifier") -> None:
-        """Refuse an env whose cameras or image sizes differ from the classifier's."""
-        env_shapes = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras} if not env_cfg.state_only else {}
+    def check_cameras(self, env_shapes: dict[str, tuple[int, ...]], source: Path | str = "classifier") -> None:
+        """Refuse an env whose cameras or image sizes (``env_shapes``, the env's layout) differ from the
+        classifier's."""
         for cam, shape in self.image_shapes.items():
             if cam not in env_shapes:
                 raise ClassifierMismatch(f"{source}: the classifier looks at camera {cam!r}, the env has "
@@ -107,8 +107,8 @@ def build_classifier(image_shapes: dict[str, tuple[int, int, int]], encoder: Enc
     return RewardClassifier(backbone.eval(), head, dict(image_shapes), encoder, cfg, {})
 
 
-def load_classifier(path: Path | str, env_cfg: EnvConfig | None = None) -> RewardClassifier:
-    """A classifier saved by ``save``; checked against ``env_cfg``'s cameras when given."""
+def load_classifier(path: Path | str, env_shapes: dict[str, tuple[int, ...]] | None = None) -> RewardClassifier:
+    """A classifier saved by ``save``; checked against the env's camera images (``env_shapes``) when given."""
     path = Path(path).with_suffix(".safetensors")
     meta_path = path.with_suffix(".json")
     if not path.exists() or not meta_path.exists():
@@ -119,6 +119,6 @@ def load_classifier(path: Path | str, env_cfg: EnvConfig | None = None) -> Rewar
     clf = build_classifier(shapes, from_dict(EncoderConfig, meta["encoder"]), from_dict(ClassifierConfig, meta["classifier"]))
     clf.head.load_state_dict(load_file(str(path)))
     clf.report = meta.get("report", {})
-    if env_cfg is not None:
-        clf.check_env(env_cfg, path)
+    if env_shapes is not None:
+        clf.check_cameras(env_shapes, path)
     return clf

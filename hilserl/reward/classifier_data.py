@@ -20,21 +20,24 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from tqdm import tqdm
 
 from hilserl.config import ClassifierConfig, EnvConfig, to_dict
 from hilserl.data.frames import FrameWriter
-from hilserl.envs.actions import GRIPPER_INDEX, GRIPPER_OPEN, make_action
-from hilserl.envs.grasp_env import GraspCubeEnv, TrueState
+from hilserl.envs.actions import GRIPPER_INDEX, make_action
+from hilserl.envs.contract import GRIPPER_OPEN, layout_of
+from hilserl.envs.factory import SIM, make_env
 from hilserl.teleop.devices import KeyBackend
-from hilserl.teleop.expert import ScriptedExpert
 from hilserl.teleop.interface import InterventionSource, resolve
+from hilserl.teleop.scripted import require_hooks
 
 BEHAVIOURS = {"expert": 0.35, "drop": 0.2, "touch": 0.15, "beside": 0.15, "random": 0.15}
-"""Share of episodes per behaviour."""
+"""Share of episodes per behaviour, in the simulated grasp task."""
+GENERIC_BEHAVIOURS = {"expert": 0.5, "random": 0.5}
+"""Share of episodes per behaviour in another env (with a scripted expert and a true state)."""
 HARD_NEGATIVES = ("drop", "touch", "beside")
 KEEP_POSITIVE = 0.35
 KEEP_NEGATIVE = 0.2
@@ -48,9 +51,10 @@ MAX_EPISODES_PER_FRAME = 2
 """Give up after this many episodes per requested frame (a class the behaviours cannot produce)."""
 
 
-def frame_label(s: TrueState) -> bool:
-    """The simulator's truth for one frame: held by both jaws and lifted."""
-    return bool(s.grasped and s.lifted)
+def frame_label(s: Any) -> bool:
+    """The simulator's truth for one frame (``true_state().done``): in the grasp task, held by both
+    jaws and lifted."""
+    return bool(s.done)
 
 
 SUCCESS_KEY = "l"
@@ -79,14 +83,14 @@ class KeyLabels:
         return self.key in self._held
 
 
-def _behaviour(name: str, env: GraspCubeEnv, rng: np.random.Generator, policy: Act | None = None) -> Act:
-    cfg = env.config
-    expert = ScriptedExpert.for_task(cfg)
+def _behaviour(name: str, env: Any, rng: np.random.Generator, policy: Act | None = None) -> Act:
+    """``env``: the unwrapped env, with its ``true_state`` and ``scripted_expert`` hooks."""
+    expert = env.scripted_expert()
     if name == "policy":
         assert policy is not None
         return policy
     if name == "random":
-        return lambda _obs: rng.uniform(-1.0, 1.0, 4).astype(np.float32)
+        return lambda _obs: rng.uniform(-1.0, 1.0, env.action_space.shape).astype(np.float32)
     if name == "expert":
         return lambda _obs: expert.act(env.true_state())
     if name == "touch":
@@ -124,18 +128,22 @@ def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path,
     the counts by label and by behaviour. ``policy`` adds a trained policy's episodes; ``teleop`` (a
     device and the key labels it drives with) replaces the behaviours and the simulator's labels by a
     person's."""
-    if env_cfg.state_only:
-        raise ValueError("classifier data needs cameras: env.state_only is true")
     # Episodes run their full length: holding the cube after success gives varied positives.
     env_cfg = dataclasses.replace(env_cfg, reward=dataclasses.replace(env_cfg.reward, terminate_on_success=False))
-    env = GraspCubeEnv(env_cfg)
-    cameras = {c.name: (c.size, c.size, 3) for c in env_cfg.cameras}
+    env = make_env(env_cfg)
+    layout = layout_of(env)
+    if not layout.observation.image_shapes:
+        env.close()
+        raise ValueError(f"classifier data needs cameras: env {env_cfg.kind!r} has none"
+                         + (" (env.state_only is true)" if env_cfg.kind == SIM else ""))
+    if teleop is None:
+        base = require_hooks(env, "true_state", "scripted_expert", purpose="simulated classifier data")
     source = ("teleoperation, labels from the success key" if teleop is not None
               else "simulation, labels from the simulator's truth")
-    writer = FrameWriter(out, cameras, env.observation_space["state"].shape[0], env_cfg.control_hz,
-                         source=source, env=to_dict(env_cfg))
+    writer = FrameWriter(out, layout.observation.image_shapes, layout.observation.state_dim,
+                         env.metadata.get("render_fps", env_cfg.control_hz), source=source, env=to_dict(env_cfg))
     rng = np.random.default_rng(seed)
-    behaviours = dict(BEHAVIOURS)
+    behaviours = dict(BEHAVIOURS if env_cfg.kind == SIM else GENERIC_BEHAVIOURS)
     if policy is not None:
         behaviours = {k: v * (1 - POLICY_SHARE) for k, v in behaviours.items()} | {"policy": POLICY_SHARE}
     if teleop is not None:
@@ -155,15 +163,18 @@ def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path,
         obs, _ = env.reset(seed=CLASSIFIER_SEED_OFFSET + seed * 100_000 + episode)
         if teleop is not None:
             device.reset(episode)
-            act = lambda _obs: resolve(np.zeros(4, np.float32), device.step(np.zeros(4, np.float32)))[0]  # noqa: E731
+            idle = np.zeros(layout.action.dims, np.float32)
+            act = lambda _obs: resolve(idle, device.step(idle))[0]  # noqa: E731
         else:
-            act = _behaviour(name, env, rng, policy)
-        for step in range(env_cfg.max_episode_steps):
+            act = _behaviour(name, base, rng, policy)
+        step = 0
+        while True:
             obs, _, terminated, truncated, _ = env.step(act(obs))
-            label = keys.success if teleop is not None else frame_label(env.true_state())
+            step += 1
+            label = keys.success if teleop is not None else frame_label(base.true_state())
             keep_chance = 1.0 if teleop is not None else KEEP_POSITIVE if label else KEEP_NEGATIVE
             if kept[label] < wanted[label] and rng.random() < keep_chance:
-                writer.add(obs, label, step + 1, name)
+                writer.add(obs, label, step, name)
                 kept[label] += 1
                 by_kind[f"{name} {'positive' if label else 'negative'}"] += 1
                 bar.update(1)

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from hilserl.agent.augment import crop_with_offsets, random_offsets
 from hilserl.config import Config
 from hilserl.data.frames import LabelledFrames, load_frames
-from hilserl.envs.grasp_env import PROPRIO_DIMS
+from hilserl.envs.factory import task_layout
 from hilserl.reward.classifier import RewardClassifier, build_classifier
 
 ENCODE_BATCH = 128
@@ -123,11 +123,12 @@ def metrics_at(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[
 
 def train_classifier(cfg: Config, data: Path, progress: bool = True) -> tuple[RewardClassifier, ClassifierReport]:
     c = cfg.classifier
-    env = cfg.env
-    if env.state_only:
-        raise ValueError("the reward classifier needs cameras: env.state_only is true")
-    shapes = {cam.name: (cam.size, cam.size, 3) for cam in env.cameras}
-    frames = load_frames(data, PROPRIO_DIMS, shapes)
+    layout = task_layout(cfg.env).observation
+    shapes = layout.image_shapes
+    if not shapes:
+        raise ValueError(f"the reward classifier needs cameras: env {cfg.env.kind!r} has none"
+                         + (" (env.state_only is true)" if cfg.env.state_only else ""))
+    frames = load_frames(data, layout.state_dim, shapes)
     check_counts(frames, c.min_per_class, Path(data))
     train_idx, val_idx = split_by_episode(frames, c.validation_share, cfg.seed)
     train_set, val_set = frames.subset(train_idx), frames.subset(val_idx)

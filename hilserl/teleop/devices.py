@@ -17,7 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, make_action
+from hilserl.envs.actions import make_action
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
 from hilserl.teleop.interface import NO_INTERVENTION, Intervention
 
 KEY_AXES = {"up": (0, 1.0), "down": (0, -1.0), "left": (1, 1.0), "right": (1, -1.0), "w": (2, 1.0), "s": (2, -1.0)}

@@ -15,14 +15,25 @@ become rarer while the policy improves.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 
 from hilserl.config import HumanConfig
-from hilserl.envs.grasp_env import TrueState
-from hilserl.teleop.expert import ScriptedExpert
 from hilserl.teleop.interface import NO_INTERVENTION, Intervention
+from hilserl.teleop.scripted import Expert
+
+class Progress(Protocol):
+    """What the simulated human reads of the env's true state (the contract's ``true_state`` hook)."""
+
+    @property
+    def distance(self) -> float:
+        """How far (m) the effector is from where the task needs it."""
+
+    @property
+    def done(self) -> bool:
+        """The task is achieved (a held, lifted cube): nothing to correct."""
+
 
 DRIFT_EPSILON = 0.002
 """Metres the gripper must lose from the cube in one step to count as drifting away."""
@@ -42,8 +53,8 @@ class SimulatedHuman:
     def __init__(
         self,
         config: HumanConfig,
-        expert: ScriptedExpert,
-        truth: Callable[[], TrueState],
+        expert: Expert,
+        truth: Callable[[], Progress],
         rng: np.random.Generator,
     ):
         config.validate()
@@ -83,8 +94,8 @@ class SimulatedHuman:
             return Intervention(self.expert.act(state))
         return self._brief(state)
 
-    def _observe(self, state: TrueState) -> tuple[float, bool]:
-        dist = float(np.linalg.norm(state.ee_pos - state.cube_pos))
+    def _observe(self, state: Progress) -> tuple[float, bool]:
+        dist = state.distance
         moving_away = dist > self._last_dist + DRIFT_EPSILON
         self._last_dist = dist
         if dist < self._best_dist - STALL_PROGRESS:
@@ -94,7 +105,7 @@ class SimulatedHuman:
             self._stalled += 1
         return dist, moving_away
 
-    def _brief(self, state: TrueState) -> Intervention:
+    def _brief(self, state: Progress) -> Intervention:
         cfg = self.config
         dist, moving_away = self._observe(state)
         if self._correcting > 0:
@@ -107,7 +118,7 @@ class SimulatedHuman:
         if self._cooldown > 0:
             self._cooldown -= 1
             return NO_INTERVENTION
-        if state.grasped and state.lifted:
+        if state.done:
             return NO_INTERVENTION
         drifting = dist > cfg.drift_threshold and moving_away
         stalled = self._stalled >= STALL_STEPS

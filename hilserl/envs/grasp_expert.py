@@ -1,4 +1,4 @@
-"""A scripted expert that grasps the cube from the simulator's true state.
+"""The grasp task's scripted expert: it grasps the cube from the simulator's true state.
 
 It decides from the current state alone (plus a short memory of how long the jaws have been
 closing), so it can take over at any step of an episode: that is what the simulated human needs to
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hilserl.config import EnvConfig
-from hilserl.envs.actions import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, make_action
-from hilserl.envs.grasp_env import TrueState
+from hilserl.envs.actions import make_action
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
+
+if TYPE_CHECKING:
+    from hilserl.envs.grasp_env import TrueState
 
 
 NOT_CLOSED_BY_ME = 10**6
@@ -96,22 +99,3 @@ class ScriptedExpert:
             return make_action(self._move(s.ee_pos, goal), GRIPPER_OPEN)
         self._closed_for = 0
         return make_action(self._move(s.ee_pos, goal), GRIPPER_CLOSE)
-
-
-def expert_policy(env, believe: Callable[[TrueState], TrueState] | None = None
-                  ) -> Callable[[dict], np.ndarray]:
-    """The expert as a policy of observations: it ignores them and reads ``env``'s true state.
-    ``believe`` changes what it reads (a cube moved, a cube always in one place): diagnostics use it
-    to ask how a grasp fares when perception is off."""
-    base = env.unwrapped
-    expert = ScriptedExpert.for_task(base.config)
-    last_step = [-1]
-
-    def act(_obs: dict) -> np.ndarray:
-        if base.elapsed_steps <= last_step[0]:
-            expert.reset()  # a new episode began
-        last_step[0] = base.elapsed_steps
-        truth = base.true_state()
-        return expert.act(truth if believe is None else believe(truth))
-
-    return act
