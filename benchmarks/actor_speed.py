@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import hilserl  # noqa: F401
 import numpy as np
 
+import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.config import ClassifierConfig, load_config
-from hilserl.distributed.actor import Actor
-from hilserl.distributed.learner import ObservationLayout, build_agent
 from hilserl.reward.classifier import build_classifier
+from hilserl.training.actor import Actor
+from hilserl.training.learner import ObservationLayout, build_agent
 
 
 def classifier_actor(folder: Path, share: bool) -> Actor:

@@ -15,11 +15,10 @@ import shutil
 from pathlib import Path
 
 import hilserl  # noqa: F401
-
 from benchmarks.common import write_result
 from hilserl.cli import main as hilserl_main
 from hilserl.config import load_config
-from hilserl.train import train
+from hilserl.training.train import train
 
 DOCS_IMAGES = Path(__file__).parent.parent / "docs" / "images"
 STATE_ONLY_RUN = ["env.state_only=true", "train.updates_per_env_step=1", "agent.critic_actor_ratio=4",

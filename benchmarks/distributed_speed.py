@@ -21,19 +21,18 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import hilserl  # noqa: F401
 import numpy as np
-
 import torch
 
+import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.cli import shared_machine_threads
 from hilserl.config import load_config, save_json
 from hilserl.data.transition import Transition
 from hilserl.distributed.actor_process import LearnerClient, run_actor
-from hilserl.distributed.learner import ObservationLayout, build_agent
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.wire import transition_to_pb
+from hilserl.training.learner import ObservationLayout, build_agent
 
 BATCH = 16
 

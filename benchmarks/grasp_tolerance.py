@@ -14,14 +14,14 @@ import argparse
 import dataclasses
 import math
 
-import hilserl  # noqa: F401
 import numpy as np
 
+import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.config import load_config
-from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
 from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.teleop.scripted import expert_policy
+from hilserl.training.grid_eval import Grid, evaluate_grid
 
 YAWS = {"square (yaw 0)": 0.0, "turned 45 degrees": math.pi / 4}
 

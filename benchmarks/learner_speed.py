@@ -16,15 +16,15 @@ import argparse
 import contextlib
 import time
 
-import hilserl  # noqa: F401
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.config import load_config
 from hilserl.data.transition import Transition
-from hilserl.distributed.learner import Learner
+from hilserl.training.learner import Learner
 
 LEROBOT_BYTES_PER_TRANSITION = 393_216
 """LeRobot stores two float32 128x128x3 images for obs and next obs: 4 x 98,304 bytes."""

@@ -16,11 +16,10 @@ import time
 from pathlib import Path
 
 import hilserl  # noqa: F401
-
 from benchmarks.common import write_result
+from hilserl.collect.classifier_data import record_classifier_data
 from hilserl.config import load_config
 from hilserl.diagnostics.reward_audit import audit_lines, audit_reward
-from hilserl.reward.classifier_data import record_classifier_data
 from hilserl.reward.train_classifier import plot_pr_curve, train_classifier
 
 DOCS_IMAGES = Path(__file__).parent.parent / "docs" / "images"

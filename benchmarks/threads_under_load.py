@@ -18,15 +18,15 @@ import subprocess
 import sys
 import time
 
-import hilserl  # noqa: F401
 import numpy as np
 import torch
 
+import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from benchmarks.learner_speed import fill
 from hilserl.config import load_config
-from hilserl.distributed.learner import Learner
 from hilserl.threads import default_threads, torch_threads
+from hilserl.training.learner import Learner
 
 BUSY_LOOP = "while True: pass"
 """The other job: one pure-Python process that keeps one core busy."""

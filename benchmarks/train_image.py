@@ -15,8 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-import hilserl  # noqa: F401
 import matplotlib
+
+import hilserl  # noqa: F401
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -24,10 +25,11 @@ import numpy as np  # noqa: E402
 
 from benchmarks.common import RESULTS, write_result  # noqa: E402
 from hilserl.config import Config, load_config  # noqa: E402
-from hilserl.diagnostics.grid_eval import GridResult  # noqa: E402
-from hilserl.diagnostics.run_log import read_jsonl  # noqa: E402
-from hilserl.distributed.checkpoint import list_checkpoints  # noqa: E402
-from hilserl.train import grade_checkpoint, train  # noqa: E402
+from hilserl.diagnostics.grading import grade_checkpoint  # noqa: E402
+from hilserl.training.checkpoint import list_checkpoints  # noqa: E402
+from hilserl.training.grid_eval import GridResult  # noqa: E402
+from hilserl.training.run_log import read_jsonl  # noqa: E402
+from hilserl.training.train import train  # noqa: E402
 
 WINDOW = 20
 """Running-average window of the learning curve, as in the paper's figures."""
@@ -64,7 +66,6 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir} has no checkpoints to grade")
     per_checkpoint = {path.name: grade(path) for path in checkpoints}
     cfg, graded = per_checkpoint[checkpoints[-1].name]
-    split = cfg.env.front_back_split_x
     summary = json.loads((args.run_dir / "summary.json").read_text())
 
     episodes = read_jsonl(args.run_dir / "episodes.jsonl")

@@ -10,11 +10,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config, pin_threads
-from hilserl.distributed.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.distributed.service import TokenRequired
-from hilserl.preflight import CannotKeepResults, writable_folder
-from hilserl.run_lock import RunFolderInUse
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
+from hilserl.training.checkpoint import CheckpointNotWritten, ResumeRefused
+from hilserl.training.preflight import CannotKeepResults, writable_folder
+from hilserl.training.run_lock import RunFolderInUse
 
 COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
 --set section.field=value overrides (values are JSON), for example
@@ -65,9 +65,30 @@ def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
     return load_config(args.config, [*(extra or []), *threads, *args.overrides])
 
 
+def cmd_check_env(args: argparse.Namespace) -> int:
+    """Run an env through the env contract; exit 1 if it breaks it."""
+    from hilserl.envs.check import check_env
+    from hilserl.envs.contract import ContractViolation
+    from hilserl.envs.factory import make_env
+
+    cfg = _config(args, [f"env.kind={json.dumps(args.kind)}"] if args.kind else [])
+    try:
+        env = make_env(cfg.env)
+    except ContractViolation as exc:
+        print(f"env.kind = {cfg.env.kind!r}\nproblem: {exc}\nthe env breaks the contract; see docs/env_contract.md")
+        return 1
+    try:
+        result = check_env(env, steps=args.steps)
+    finally:
+        env.close()
+    print(f"env.kind = {cfg.env.kind!r} ({type(env.unwrapped).__name__})")
+    print("\n".join(result.lines()))
+    return 0 if result.ok else 1
+
+
 def cmd_expert(args: argparse.Namespace) -> int:
     """Run the scripted expert; print its success by region; save an image strip and a video."""
-    from hilserl.envs.showcase import run_expert_showcase
+    from hilserl.diagnostics.showcase import run_expert_showcase
 
     cfg = _config(args)
     summary = run_expert_showcase(cfg, episodes=args.episodes, out_dir=args.out, seed=args.seed)
@@ -79,7 +100,7 @@ def cmd_expert(args: argparse.Namespace) -> int:
 
 def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
     """Pre-train the ResNet-10 backbone on rendered simulation frames and save it."""
-    from hilserl.agent.pretrain import PretrainConfig, pretrain_backbone
+    from hilserl.collect.pretrain_encoder import PretrainConfig, pretrain_backbone
 
     cfg = _config(args)
     report = pretrain_backbone(
@@ -94,7 +115,7 @@ def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
 
 def cmd_record_demos(args: argparse.Namespace) -> int:
     """Record demonstrations with the scripted expert into an episode dataset."""
-    from hilserl.data.demos import record_demos
+    from hilserl.collect.demos import record_demos
 
     cfg = _config(args)
     kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement)
@@ -104,17 +125,17 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
 
 def cmd_record_classifier_data(args: argparse.Namespace) -> int:
     """Record labelled frames (simulator truth) for the reward classifier, hard negatives included."""
-    from hilserl.reward.classifier_data import record_classifier_data
+    from hilserl.collect.classifier_data import record_classifier_data
 
     cfg = _config(args)
     policy = teleop = None
     if args.policy:
-        from hilserl.train import load_agent
+        from hilserl.training.trained_agent import load_agent
 
         _, agent = load_agent(args.policy)
         policy = lambda obs: agent.act(obs, deterministic=True)  # noqa: E731
     if args.teleop:
-        from hilserl.reward.classifier_data import SUCCESS_KEY, KeyLabels
+        from hilserl.collect.classifier_data import SUCCESS_KEY, KeyLabels
         from hilserl.teleop.devices import KeyboardTeleop, PynputKeys
 
         keys = KeyLabels(PynputKeys())
@@ -153,9 +174,11 @@ def _reward_overrides(args: argparse.Namespace) -> list[str]:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train on the simulation with the simulated human and demonstrations: a learner process and an
     actor (or one process), then the closing report."""
-    from hilserl.diagnostics.run_log import read_jsonl
+    from hilserl.diagnostics.grading import closing_report
     from hilserl.distributed.launch import duration, train_two_processes
-    from hilserl.train import TrainingDiverged, closing_report, train
+    from hilserl.training.run import TrainingDiverged
+    from hilserl.training.run_log import read_jsonl
+    from hilserl.training.train import train
 
     cfg = pin_threads(_config(args, _reward_overrides(args)))
     if args.resume and not args.run_dir:
@@ -231,7 +254,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
-    from hilserl.train import grid_report
+    from hilserl.diagnostics.grading import grid_report
 
     ckpt = Path(args.checkpoint)
     out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
@@ -320,6 +343,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the first episode (default 0)")
     p.add_argument("--out", type=Path, default=Path("outputs/expert"), help="folder for the strip and video")
     p.set_defaults(func=cmd_expert)
+
+    p = sub.add_parser(
+        "check-env", help="run an env through the env contract (docs/env_contract.md): what it keeps and offers",
+        description="Makes the env of env.kind (or KIND), resets it, runs random actions through it and checks "
+                    "each observation, reward, flag and info against the env contract; lists the optional "
+                    "diagnostic keys and hooks it offers and what each enables. Exit status 1 if it breaks the "
+                    "contract.",
+    )
+    p.add_argument("kind", nargs="?", help="'sim' or a gymnasium env id (default: env.kind of the config)")
+    _add_config_args(p)
+    p.add_argument("--steps", type=_int_in(1, 1000000), default=200, help="random steps to run (default 200)")
+    p.set_defaults(func=cmd_check_env)
 
     p = sub.add_parser(
         "pretrain-encoder",

@@ -309,6 +309,9 @@ class AgentConfig:
     cache_crops: int = 4
     normalize_state: bool = True
     """Standardise each state dimension with the demonstrations' mean and std (fixed for the run)."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """The learner's device (networks, feature-cache encoding, batches); ``auto``: CUDA, else MPS, else
+    the CPU. Actors act on the CPU. Runs on different devices do not repeat each other exactly."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
     def validate(self) -> None:

@@ -6,7 +6,7 @@ import torch
 
 from hilserl.agent.augment import crop_with_offsets, random_crop
 from hilserl.agent.networks import SpatialLearnedEmbeddings, dropout_mask, tanh_gaussian_log_prob
-from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, load_weights, feature_shape
+from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, feature_shape, load_weights
 from hilserl.agent.sac import (
     Latents,
     SACAgent,
@@ -303,3 +303,19 @@ def test_state_normalizer_is_fitted_and_saved():
     other.load_state_dict(agent.state_dict())
     assert torch.equal(other.critic.encoder.state_std, enc.state_std)
     assert torch.equal(other.target_critic.encoder.state_mean, enc.state_mean)
+
+
+def test_device_auto_resolves_and_an_absent_accelerator_is_refused_by_name():
+    from hilserl.agent.device import DeviceUnavailable, resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceUnavailable, match="agent.device = 'cuda'.*set agent.device=cpu or auto"):
+            resolve_device("cuda")
+        with pytest.raises(DeviceUnavailable):
+            SACAgent(small_config(device="cuda"), STATE_DIM, {}, action=ACTION)
+    agent = SACAgent(small_config(device="cpu"), STATE_DIM, {}, action=ACTION, seed=0)
+    assert agent.device.type == "cpu" and agent.generator.device.type == "cpu"
+    assert all(p.device.type == "cpu" for p in agent.parameters())

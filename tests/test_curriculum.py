@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hilserl.config import ConfigError, CurriculumConfig, load_config
-from hilserl.envs.curriculum import ResetCurriculum
+from hilserl.training.curriculum import ResetCurriculum
 
 
 def test_the_curriculum_widens_on_success_and_never_exceeds_the_full_range():

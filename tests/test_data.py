@@ -1,4 +1,5 @@
 import json
+
 import numpy as np
 import pytest
 
@@ -10,9 +11,9 @@ from hilserl.data.feature_cache import CropFeatureCache
 from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer, sample_mixed
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
-from hilserl.data.transition_store import transition_specs
-from hilserl.distributed.learner import Learner
+from hilserl.data.transition_store import TransitionStore, frame_specs, transition_specs
 from hilserl.envs.contract import ActionLayout
+from hilserl.training.learner import Learner
 
 GRASP = ActionLayout(arm_dims=3, gripper=True)
 """The grasp task's actions: dx, dy, dz and a gripper command."""
@@ -129,10 +130,61 @@ def test_feature_cache_shapes_memo_and_crops():
 
 
 def test_feature_specs_store_crops_in_half_precision():
-    specs = transition_specs(16, {"wrist": (128, 128, 3)}, 4, (512, 4, 4), 4)
-    assert specs["obs.wrist"].shape == (4, 512, 4, 4) and specs["obs.wrist"].dtype == np.float16
-    image_specs = transition_specs(16, {"wrist": (128, 128, 3)}, 4, None, 4)
-    assert image_specs["next_obs.wrist"].dtype == np.uint8
+    specs = frame_specs({"wrist": (128, 128, 3)}, (512, 4, 4), 4)
+    assert specs["wrist"].shape == (4, 512, 4, 4) and specs["wrist"].dtype == np.float16
+    assert frame_specs({"wrist": (128, 128, 3)}, None, 4)["wrist"].dtype == np.uint8
+
+
+def image_buffer(capacity, frame_capacity=None, seed=0):
+    return ReplayBuffer(capacity, transition_specs(1, 2), seed=seed, frames={"cam": FieldSpec((2, 2, 3), np.uint8)},
+                        frame_capacity=frame_capacity)
+
+
+def image_transition(step, episode=0, intervened=False):
+    """Step ``step`` of an episode; frame k of episode e is filled with 10 * e + k."""
+    def obs(k):
+        return {"state": np.full(1, 10 * episode + k, np.float32), "cam": np.full((2, 2, 3), 10 * episode + k, np.uint8)}
+    return Transition(obs(step), np.zeros(2, np.float32), float(step), obs(step + 1), False, False, intervened)
+
+
+def test_frames_are_stored_once_and_batches_read_them_as_before(tmp_path):
+    store = TransitionStore(image_buffer(100), ["cam"], None)
+    for episode in range(3):
+        for step in range(5):
+            store.add_transition(image_transition(step, episode))
+    buf = store.buffer
+    assert len(buf) == 15 and buf.frames_held == 3 * 6  # 5 steps + the first frame, per episode
+    batch = buf.sample(200)
+    # each transition's frames are its own: obs shows its state, next obs the state after
+    assert np.array_equal(batch["obs.cam"][:, 0, 0, 0], batch["obs.state"][:, 0].astype(np.uint8))
+    assert np.array_equal(batch["next_obs.cam"][:, 0, 0, 0], batch["next_obs.state"][:, 0].astype(np.uint8))
+    # interventions scattered in an episode share frames only where consecutive
+    demo = TransitionStore(image_buffer(100), ["cam"], None)
+    for step in (1, 2, 3, 6, 7):
+        demo.add_transition(image_transition(step, intervened=True))
+    assert demo.buffer.frames_held == 4 + 3
+
+
+def test_the_frame_ring_drops_the_oldest_transitions_it_cannot_hold_and_checkpoints_roundtrip(tmp_path):
+    store = TransitionStore(image_buffer(6, frame_capacity=7), ["cam"], None)
+    for step in (0, 2, 4, 6):  # no two consecutive: two frames each, four transitions need 8 frames
+        store.add_transition(image_transition(step))
+    buf = store.buffer
+    assert len(buf) == 3 and set(buf.sample(100)["obs.state"][:, 0]) == {2, 4, 6}
+    for step in range(7, 13):  # consecutive, one frame each: 6 transitions in 7 frames
+        store.add_transition(image_transition(step))
+    assert len(buf) == 6 and set(buf.sample(200)["obs.state"][:, 0]) == set(range(7, 13))
+    buf.save_rows(tmp_path, "b", leave_newest=1)
+    back = image_buffer(6, frame_capacity=7)
+    back.load_rows(tmp_path, "b")
+    batch = back.sample(200)
+    assert len(back) == 5 and set(batch["obs.state"][:, 0]) == set(range(7, 12))
+    assert np.array_equal(batch["next_obs.cam"][:, 0, 0, 0], batch["next_obs.state"][:, 0].astype(np.uint8))
+    TransitionStore(back, ["cam"], None).add_transition(image_transition(12))  # goes on, FIFO
+    assert len(back) == 5 and set(back.sample(200)["obs.state"][:, 0]) == set(range(8, 13))
+    small = image_buffer(2, frame_capacity=3)
+    small.load_rows(tmp_path, "b")  # a smaller ring keeps the newest transitions whose frames fit
+    assert len(small) == 2 and set(small.sample(50)["obs.state"][:, 0]) == {10, 11}
 
 
 def test_episode_dataset_roundtrip_and_refusals(tmp_path):
@@ -159,8 +211,8 @@ def test_episode_dataset_roundtrip_and_refusals(tmp_path):
 
 
 def test_grid_placements_cover_the_reset_range_corners_included():
+    from hilserl.collect.demos import grid_placements
     from hilserl.config import EnvConfig
-    from hilserl.data.demos import grid_placements
 
     env = EnvConfig(state_only=True)
     lo, hi, r = env.cube_region.low, env.cube_region.high, env.cube_yaw_range
@@ -178,8 +230,8 @@ def test_grid_placements_cover_the_reset_range_corners_included():
 
 @pytest.mark.parametrize("placement", ["grid", "random"])
 def test_recorded_demos_put_the_cube_where_the_placement_says(tmp_path, placement):
+    from hilserl.collect.demos import grid_placements, record_demos
     from hilserl.config import EnvConfig
-    from hilserl.data.demos import grid_placements, record_demos
     from hilserl.envs.factory import task_layout
 
     env_cfg = EnvConfig(state_only=True)
@@ -238,8 +290,8 @@ def test_a_damaged_episode_file_is_named_with_its_field(tmp_path, damage, messag
 
 
 def test_an_interrupted_demo_recording_is_finished_not_appended_to(tmp_path, capsys):
+    from hilserl.collect.demos import record_demos
     from hilserl.config import EnvConfig
-    from hilserl.data.demos import record_demos
 
     env = EnvConfig(state_only=True)
     record_demos(env, 3, tmp_path)

@@ -14,13 +14,18 @@ import numpy as np
 import pytest
 
 from hilserl.config import load_config
-from hilserl.diagnostics.run_log import read_jsonl
 from hilserl.distributed.actor_process import LearnerClient, TransitionQueue, run_actor
-from hilserl.distributed.checkpoint import latest_checkpoint
 from hilserl.distributed.learner_process import run_learner
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.service import TokenRequired
-from hilserl.distributed.wire import parameters_from_chunks, parameters_to_chunks, tensor_from_pb, tensor_to_pb
+from hilserl.distributed.wire import (
+    parameters_from_chunks,
+    parameters_to_chunks,
+    tensor_from_pb,
+    tensor_to_pb,
+)
+from hilserl.training.checkpoint import latest_checkpoint
+from hilserl.training.run_log import read_jsonl
 
 SMALL = ["env.state_only=true", "train.learning_starts=40", "train.demo_episodes=1", "agent.hidden_dims=[16]",
          "agent.batch_size=8", "train.params_every=10", "train.checkpoint_every=100"]
@@ -218,7 +223,7 @@ def test_a_resumed_run_continues_the_actors_episodes(tmp_path):
 
 def _record(**changes) -> str:
     """A valid episode record, as an actor sends it, with ``changes``."""
-    from hilserl.distributed.actor import EpisodeStats
+    from hilserl.training.actor import EpisodeStats
 
     stats = EpisodeStats(episode=0, env_steps=40, episode_return=0.0, discounted_return=0.0, length=40, success=False,
                          intervention_steps=0, intervention_rate=0.0, watched=False, region="back", cube_x=0.2,

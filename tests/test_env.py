@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from hilserl.collect.rollout import run_episode
 from hilserl.config import EnvConfig
 from hilserl.envs import ENV_ID
 from hilserl.envs.actions import make_action
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class
-from hilserl.envs.grasp_env import PROPRIO_DIMS, PRIVILEGED_DIMS, GraspCubeEnv
-from hilserl.envs.rollout import run_episode
+from hilserl.envs.grasp_env import PRIVILEGED_DIMS, PROPRIO_DIMS, GraspCubeEnv
 from hilserl.teleop.scripted import expert_policy
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 
 from hilserl.config import EnvConfig
-from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
 from hilserl.teleop.scripted import expert_policy
+from hilserl.training.grid_eval import Grid, evaluate_grid
 
 
 def test_grid_covers_the_configured_ranges():
@@ -26,7 +26,7 @@ def test_grid_places_the_cube_and_scores_the_expert(state_env):
 def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     from hilserl.cli import main
     from hilserl.config import load_config
-    from hilserl.train import train
+    from hilserl.training.train import train
 
     cfg = load_config(None, ["env.state_only=true", "train.env_steps=100", "train.learning_starts=50",
                              "train.demo_episodes=1", "agent.hidden_dims=[16]", "agent.batch_size=8"])

@@ -152,8 +152,8 @@ def test_kill_9_of_train_takes_its_learner_along_and_a_second_writer_is_refused(
 
 def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):
     from hilserl.config import load_config
-    from hilserl.run_lock import RunFolderInUse, run_lock
-    from hilserl.train import train
+    from hilserl.training.run_lock import RunFolderInUse, run_lock
+    from hilserl.training.train import train
 
     cfg = load_config(None, ["env.state_only=true", "train.env_steps=20", "train.learning_starts=10"])
     with run_lock(tmp_path):
@@ -183,8 +183,8 @@ def test_kill_9_mid_episode_then_resume_counts_every_step_once(tmp_path):
 
     import numpy as np
 
-    from hilserl.diagnostics.run_log import read_jsonl
-    from hilserl.distributed.checkpoint import latest_checkpoint
+    from hilserl.training.checkpoint import latest_checkpoint
+    from hilserl.training.run_log import read_jsonl
 
     settings = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=240", "env.episode_seconds=4",
                 "env.control_hz=50", "train.learning_starts=40", "agent.hidden_dims=[16]", "agent.batch_size=8",

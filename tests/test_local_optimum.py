@@ -3,9 +3,15 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hilserl.diagnostics.grid_eval import Grid, evaluate_grid
-from hilserl.diagnostics.local_optimum import REGION_GAP_LIMIT, TRACKING_GAIN_LIMIT, analyse, grasp_point, tracking_gain
+from hilserl.diagnostics.local_optimum import (
+    REGION_GAP_LIMIT,
+    TRACKING_GAIN_LIMIT,
+    analyse,
+    grasp_point,
+    tracking_gain,
+)
 from hilserl.teleop.scripted import expert_policy
+from hilserl.training.grid_eval import Grid, evaluate_grid
 
 GRID = Grid(xs=(0.17, 0.25), ys=(-0.03, 0.03), yaws=(0.0,))
 """Two cells in front of the split (x > 0.21), two behind."""

@@ -85,7 +85,7 @@ def test_failures_on_turned_cubes_are_broken_down_and_warned(tmp_path):
 
 def test_report_command_on_a_real_run(tmp_path, capsys):
     from hilserl.config import load_config
-    from hilserl.train import train
+    from hilserl.training.train import train
 
     cfg = load_config(None, ["env.state_only=true", "train.env_steps=250", "train.learning_starts=50",
                              "train.demo_episodes=1", "train.log_every=20", "agent.hidden_dims=[16]",
@@ -106,7 +106,7 @@ def test_report_of_a_folder_without_logs_is_a_message(tmp_path, capsys):
 
 
 def test_a_torn_last_log_line_is_left_out_and_cleaned_on_resume_a_bad_middle_line_is_named(tmp_path):
-    from hilserl.diagnostics.run_log import LogDamaged, read_jsonl, truncate_logs
+    from hilserl.training.run_log import LogDamaged, read_jsonl, truncate_logs
 
     log = tmp_path / "episodes.jsonl"
     log.write_text('{"a": 1}\n{"a": 2}\n{"a": 3}\n{"a": 4, "succ')  # killed mid-write

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from hilserl.config import load_config
-from hilserl.distributed.checkpoint import latest_checkpoint
-from hilserl.train import train
+from hilserl.training.checkpoint import latest_checkpoint
+from hilserl.training.train import train
 
 SHORT_IMAGE_RUN = [
     "train.env_steps=120", "train.learning_starts=40", "train.demo_episodes=1", "train.log_every=5",

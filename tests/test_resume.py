@@ -3,17 +3,23 @@
 import json
 import subprocess
 import sys
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hilserl.config import load_config
-from hilserl.diagnostics.run_log import read_jsonl
-from hilserl.distributed.checkpoint import (ResumeRefused, check_resume, config_differences, latest_checkpoint,
-                                            list_checkpoints, read_checkpoint)
-from hilserl.train import resume_state, train
+from hilserl.training.checkpoint import (
+    ResumeRefused,
+    check_resume,
+    config_differences,
+    latest_checkpoint,
+    list_checkpoints,
+    read_checkpoint,
+)
+from hilserl.training.run import resume_state
+from hilserl.training.run_log import read_jsonl
+from hilserl.training.train import train
 
 BASE = ["env.state_only=true", "train.learning_starts=40", "train.demo_episodes=1", "agent.hidden_dims=[16]",
         "agent.batch_size=8", "train.checkpoint_every=50", "train.keep_checkpoints=2"]
@@ -59,7 +65,8 @@ def test_resume_refused_on_the_command_line(tmp_path, capsys):
 KILL_DURING_WRITE = r"""
 import os, signal, sys, torch
 from hilserl.config import load_config
-from hilserl.train import resume_state, train
+from hilserl.training.run import resume_state
+from hilserl.training.train import train
 real_save = torch.save
 def dying_save(obj, f, *a, **k):
     if isinstance(obj, dict) and obj.get("updates", 0) >= 100:
@@ -109,7 +116,7 @@ def _two_checkpoints(tmp_path):
 
 def _forge_manifest(folder, name):
     """Make the manifest agree with a replaced file, as an attacker who rewrote both would."""
-    from hilserl.distributed.checkpoint import MANIFEST, _digest
+    from hilserl.training.checkpoint import MANIFEST, _digest
 
     manifest = json.loads((folder / MANIFEST).read_text())
     manifest["files"][name] = {"bytes": (folder / name).stat().st_size, "blake2b": _digest(folder / name)}
@@ -206,14 +213,14 @@ def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, ca
     import os
 
     from hilserl.cli import main
-    from hilserl.preflight import CannotKeepResults
+    from hilserl.training.preflight import CannotKeepResults
 
     small = [a for o in [*BASE, "train.env_steps=60"] for a in ("--set", o)]
     (tmp_path / "a_file").write_text("x")
     assert main(["train", "--single-process", "--run-dir", str(tmp_path / "a_file"), *small]) == 2
     assert f"the run folder {tmp_path / 'a_file'} is a file, not a folder" in capsys.readouterr().err
     with pytest.raises(CannotKeepResults, match="the checkpoints folder /proc/hilserl_run/checkpoints cannot be written"):
-        from hilserl.preflight import writable_folder  # /proc: a folder even root cannot write
+        from hilserl.training.preflight import writable_folder  # /proc: a folder even root cannot write
 
         writable_folder(Path("/proc/hilserl_run/checkpoints"), "the checkpoints folder")
     if os.geteuid() != 0:  # root writes through permission bits

@@ -6,10 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from hilserl.collect.classifier_data import HARD_NEGATIVES, frame_label, record_classifier_data
 from hilserl.config import ClassifierConfig, EnvConfig, RewardConfig, load_config
 from hilserl.data.frames import load_frames
 from hilserl.envs.grasp_env import GRIPPER_STATE_INDEX, PROPRIO_DIMS  # the grasp task's state layout
-from hilserl.reward.classifier_data import HARD_NEGATIVES, frame_label, record_classifier_data
 from hilserl.reward.classifier_reward import ClassifierReward, RewardAudit
 from hilserl.reward.train_classifier import NotEnoughData, train_classifier
 
@@ -31,10 +31,12 @@ class ScriptedEnv(gym.Env):
         self.t = 0
         return {"front": np.zeros((8, 8, 3), np.uint8)}, {}
 
+    def true_state(self):
+        return SimpleNamespace(done=bool(self.truth[self.t - 1]))
+
     def step(self, action):
         self.t += 1
-        held = bool(self.truth[self.t - 1])
-        info = {"grasped": held, "lifted": held, "is_success": bool(self.sim_success[self.t - 1])}
+        info = {"is_success": bool(self.sim_success[self.t - 1])}
         return {"front": np.full((8, 8, 3), self.t, np.uint8)}, 0.0, False, self.t >= self.length, info
 
 
@@ -110,10 +112,13 @@ def test_the_audit_keeps_the_worst_frames(tmp_path):
 
 
 def test_frame_label_is_held_and_lifted():
-    s = SimpleNamespace(grasped=True, lifted=True)
-    assert frame_label(s)
-    assert not frame_label(SimpleNamespace(grasped=True, lifted=False))
-    assert not frame_label(SimpleNamespace(grasped=False, lifted=True))
+    from hilserl.envs.grasp_env import TrueState
+
+    def truth(grasped, lifted):
+        return TrueState(np.zeros(3), np.zeros(3), 0.0, True, 0.0, grasped, lifted)
+    assert frame_label(truth(True, True))
+    assert not frame_label(truth(True, False))
+    assert not frame_label(truth(False, True))
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +184,7 @@ def test_train_with_the_classifier_reward_end_to_end(small_dataset, tmp_path, ca
     import json
 
     from hilserl.cli import main
-    from hilserl.diagnostics.run_log import read_jsonl
+    from hilserl.training.run_log import read_jsonl
 
     root, _ = small_dataset
     cfg = load_config(None, [*FRONT_ONLY, "classifier.epochs=3", "classifier.crops=1", "classifier.min_per_class=10"])
@@ -208,7 +213,7 @@ def test_reward_classifier_without_a_file_is_refused(capsys):
 
 
 def test_a_person_labels_frames_with_a_key_while_driving(tmp_path):
-    from hilserl.reward.classifier_data import SUCCESS_KEY, KeyLabels
+    from hilserl.collect.classifier_data import SUCCESS_KEY, KeyLabels
     from hilserl.teleop.devices import KeyboardTeleop, ScriptedKeys
 
     # take over, drive down for 5 steps, then hold the success key for 4 steps
@@ -242,10 +247,10 @@ def classifier_actor(tmp_path, extra=()):
     """An actor whose reward is an (untrained) classifier on the same frozen backbone as its policy."""
     import json
 
-    from hilserl.distributed.actor import Actor
-    from hilserl.distributed.learner import build_agent
     from hilserl.envs.factory import task_layout
     from hilserl.reward.classifier import build_classifier
+    from hilserl.training.actor import Actor
+    from hilserl.training.learner import build_agent
 
     sim = load_config(None, ["env.episode_seconds=2"])
     layout = task_layout(sim.env)

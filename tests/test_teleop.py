@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
+from hilserl.collect.rollout import run_episode
 from hilserl.config import ConfigError, EnvConfig, HumanConfig
 from hilserl.envs.actions import GRIPPER_INDEX
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class
 from hilserl.envs.grasp_env import GraspCubeEnv
-from hilserl.envs.rollout import run_episode
-from hilserl.teleop.devices import GamepadState, GamepadTeleop, KeyboardTeleop, ScriptedGamepad, ScriptedKeys
 from hilserl.envs.grasp_expert import ScriptedExpert
+from hilserl.teleop.devices import GamepadState, GamepadTeleop, KeyboardTeleop, ScriptedGamepad, ScriptedKeys
 from hilserl.teleop.interface import resolve
 from hilserl.teleop.simulated_human import SimulatedHuman, watch_probability
 

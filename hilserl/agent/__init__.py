@@ -1,1 +1,1 @@
-"""The HIL-SERL agent: image encoder, SAC with a critic ensemble, grasp critic, augmentation."""
+"""The HIL-SERL agent, task-agnostic: image encoder, SAC with a critic ensemble, grasp critic, augmentation."""

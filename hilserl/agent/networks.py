@@ -39,11 +39,12 @@ MASK_LEVELS = 1 << 16
 bit generator fills them about 8x faster than torch's CPU bernoulli, which was 30% of an update."""
 
 
-def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator) -> torch.Tensor:
-    """Inverted-dropout multiplier of ``shape``: 0 with probability ``p``, else 1 / (1 - p)."""
+def dropout_mask(shape: tuple[int, ...], p: float, rng: np.random.Generator,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Inverted-dropout multiplier of ``shape`` on ``device``: 0 with probability ``p``, else 1 / (1 - p)."""
     threshold = round(p * MASK_LEVELS)
     keep = rng.integers(0, MASK_LEVELS, shape, dtype=np.uint16) >= threshold
-    return torch.from_numpy(keep).float().mul_(MASK_LEVELS / (MASK_LEVELS - threshold))
+    return torch.from_numpy(keep).to(device).float().mul_(MASK_LEVELS / (MASK_LEVELS - threshold))
 
 
 class _SpatialEmbedding(torch.autograd.Function):
@@ -62,7 +63,7 @@ class _SpatialEmbedding(torch.autograd.Function):
         b, c = x.shape[:2]
         xt = x.flatten(2).transpose(0, 1)  # (C, B, HW): free when x is already channel-major
         if not xt.is_contiguous() or xt.dtype != kernel.dtype:
-            xt = torch.empty(xt.shape, dtype=kernel.dtype).copy_(xt)
+            xt = torch.empty(xt.shape, dtype=kernel.dtype, device=kernel.device).copy_(xt)
         k = kernel.reshape(c, xt.shape[2], -1)  # (C, HW, F)
         out = torch.bmm(xt, k).transpose(0, 1).reshape(b, -1)  # (B, C*F), one copy
         if mask is not None:
@@ -147,7 +148,9 @@ class Encoder(nn.Module):
         """One dropout multiplier per camera for a batch; None without cameras or dropout."""
         if not self.cameras or self.dropout == 0:
             return None
-        return {n: dropout_mask((batch_size, self.images[n].embedding_dim), self.dropout, rng) for n in self.cameras}
+        device = self.state_mean.device
+        return {n: dropout_mask((batch_size, self.images[n].embedding_dim), self.dropout, rng, device)
+                for n in self.cameras}
 
     def forward(self, obs: dict[str, torch.Tensor], dropout: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """``dropout``: per-camera masks from :meth:`dropout_masks` (training), or None (acting)."""
@@ -198,7 +201,7 @@ class TanhGaussianActor(nn.Module):
     def sample(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised tanh-squashed sample and its log-probability."""
         mean, std = self.distribution(latent)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         pre = mean + std * noise
         action = torch.tanh(pre)
         return action, tanh_gaussian_log_prob(pre, mean, std)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from hilserl.agent.augment import random_crop
+from hilserl.agent.device import resolve_device
 from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor, channel_major
 from hilserl.agent.resnet import ResNet10
@@ -47,6 +48,13 @@ class NonFiniteLoss(FloatingPointError):
         super().__init__(f"{name} is {value}")
         self.name = name
         self.value = value
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """The batch's tensors on ``device`` (copied without blocking from pinned memory on CUDA)."""
+    def move(v: Any) -> Any:
+        return {k: move(x) for k, x in v.items()} if isinstance(v, dict) else v.to(device, non_blocking=True)
+    return move(batch)
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
@@ -85,7 +93,7 @@ def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Ge
         next_action, next_log_prob = agent.actor.sample(z.next_obs, generator)
         next_q = agent.target_critic.ensemble(z.target_next_obs, next_action)
         if cfg.critic_subsample_size is not None:
-            pick = torch.randperm(next_q.shape[0], generator=generator)[: cfg.critic_subsample_size]
+            pick = torch.randperm(next_q.shape[0], generator=generator, device=next_q.device)[: cfg.critic_subsample_size]
             next_q = next_q[pick]
         next_v = next_q.min(dim=0).values
         if cfg.backup_entropy:
@@ -132,9 +140,11 @@ class SACAgent(nn.Module):
         action: ActionLayout,
         backbone: ResNet10 | None = None,
         seed: int = 0,
+        device: torch.device | str | None = None,
     ):
         """``cameras``: each camera's backbone feature shape; ``action``: what the env's actions hold
-        (the grasp critic exists only when they end with a discrete gripper command)."""
+        (the grasp critic exists only when they end with a discrete gripper command); ``device``:
+        where the networks and batches live (default: ``config.device`` resolved)."""
         super().__init__()
         config.validate()
         torch.manual_seed(seed)
@@ -156,6 +166,8 @@ class SACAgent(nn.Module):
         self.grasp_critic = GraspCritic(encoder.out_dim, GRIPPER_CLASSES, config) if action.gripper else None
         self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False) if action.gripper else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.temperature_init)))
+        self.device = torch.device(device) if device is not None else resolve_device(config.device)
+        self.to(self.device)  # the backbone, a submodule, with the rest
 
         critic_params = list(self.critic.parameters())
         if backbone is not None and not config.encoder.freeze:
@@ -166,7 +178,7 @@ class SACAgent(nn.Module):
         self.temperature_opt = torch.optim.Adam([self.log_alpha], lr=config.temperature_lr)
         self.grasp_opt = (torch.optim.Adam(self.grasp_critic.parameters(), lr=config.grasp_critic_lr, fused=True)
                           if self.grasp_critic is not None else None)
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.dropout_rng = np.random.default_rng(seed)
         self.updates = 0
         self.frame_features: FrameFeatures | None = None
@@ -242,6 +254,7 @@ class SACAgent(nn.Module):
         self.train()
         info: dict[str, float] = {}
         for batch in batches:
+            batch = to_device(batch, self.device)
             batch = {**batch, "obs": self.featurize(batch["obs"], True), "next_obs": self.featurize(batch["next_obs"], True)}
             z = Latents.of(self, batch)
             if self.grasp_critic is not None:
@@ -266,10 +279,14 @@ class SACAgent(nn.Module):
 
     def rng_state(self) -> dict[str, Any]:
         """The agent's random streams (sampling and crops; dropout), for an exact resume."""
-        return {"torch": self.generator.get_state(), "dropout": self.dropout_rng.bit_generator.state}
+        return {"torch": self.generator.get_state(), "device": self.device.type,
+                "dropout": self.dropout_rng.bit_generator.state}
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["torch"])
+        """Restore the streams; a run resumed on another device type keeps its own sampling stream
+        (another device's generator state does not fit, and its kernels differ anyway)."""
+        if state.get("device", "cpu") == self.device.type:
+            self.generator.set_state(state["torch"])
         self.dropout_rng.bit_generator.state = state["dropout"]
 
     # -------------------------------------------------------------------------------- acting
@@ -277,7 +294,7 @@ class SACAgent(nn.Module):
     def _latent(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
         """Encoder output for one observation (images uncropped), as a batch of one."""
         self.eval()
-        batch = {k: torch.as_tensor(np.asarray(v))[None] for k, v in obs.items()}
+        batch = {k: torch.as_tensor(np.asarray(v), device=self.device)[None] for k, v in obs.items()}
         batch["state"] = batch["state"].float()
         return self.critic.encoder(self.featurize(batch, augment=False, encode=self.frame_features))
 
@@ -288,7 +305,7 @@ class SACAgent(nn.Module):
         latent = self._latent(obs)
         arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
         action = np.empty(self.action.dims, dtype=np.float32)
-        action[:self.action.arm_dims] = arm[0].numpy()
+        action[:self.action.arm_dims] = arm[0].cpu().numpy()
         if self.grasp_critic is not None:
             action[self.action.gripper_index] = gripper_value(int(self.grasp_critic(latent).argmax(dim=-1)[0]))
         return action

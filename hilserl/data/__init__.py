@@ -1,1 +1,1 @@
-"""Transitions, replay buffers, and demonstrations on disk."""
+"""Transitions, replay buffers (RLPD sampling, feature cache) and datasets on disk."""

@@ -41,10 +41,11 @@ class CropFeatureCache:
         if key in self._memo:
             return self._memo[key]
         names = list(images)
-        stacked = torch.from_numpy(np.stack([images[n] for n in names]))  # (cams, H, W, 3)
+        device = next(self.backbone.parameters()).device
+        stacked = torch.from_numpy(np.stack([images[n] for n in names])).to(device)  # (cams, H, W, 3)
         repeated = stacked.repeat_interleave(self.crops, dim=0)
         offsets = random_offsets(len(repeated), self.padding, self.generator)
-        feats = self.backbone(crop_with_offsets(repeated, offsets, self.padding)).half().numpy()
+        feats = self.backbone(crop_with_offsets(repeated, offsets, self.padding)).half().cpu().numpy()
         feats = feats.reshape(len(names), self.crops, *feats.shape[1:])
         out = {n: feats[i] for i, n in enumerate(names)}
         self._memo = {key: out} | dict(list(self._memo.items())[:1])  # keep the last two frames

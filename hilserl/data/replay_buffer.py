@@ -1,12 +1,18 @@
-"""Replay buffers: fixed-capacity FIFO storage of transitions, grown lazily.
+"""Replay buffers: fixed-capacity FIFO storage of transitions, grown lazily, each camera frame stored once.
 
-A transition is stored as a flat record of named arrays: ``obs.state``, ``next_obs.state``,
-``action``, ``reward``, ``grasp_penalty``, ``terminated``, ``intervened`` and, per camera, ``obs.<cam>`` and
-``next_obs.<cam>``. Camera entries are uint8 images (exact per-batch augmentation) or, with the
-feature cache, ``cache_crops`` backbone feature maps of random crops in float16; a batch then draws
-one crop per sample, independently for obs and next obs.
+A transition is a flat record of named arrays: ``obs.state``, ``next_obs.state``, ``action``,
+``reward``, ``grasp_penalty``, ``terminated``, ``intervened``. Camera frames live apart, in a
+:class:`FrameRing` per buffer: a transition holds the ids of its observation's and its next
+observation's frames, and the next observation of one step, being the observation of the next, is
+stored once for both (as HIL-SERL's memory-efficient buffer does). A sampled batch still reads
+``obs.<cam>`` and ``next_obs.<cam>``. Frames are uint8 images (exact per-batch augmentation) or, with
+the feature cache, ``cache_crops`` backbone feature maps of random crops in float16; a batch then
+draws one crop per sample, independently for obs and next obs.
 
-Storage grows by doubling up to ``capacity`` so that a short run does not reserve memory for 200,000
+The ring holds ``frame_capacity`` frames (by default ``capacity`` plus a sixteenth): enough for
+``capacity`` transitions of episodes or intervention stretches of 16 steps or more. Shorter stretches
+need more frames per transition; the oldest transitions then leave early, so memory stays bounded.
+Storage grows by doubling up to capacity, so a short run does not reserve memory for 200,000
 transitions of images.
 """
 
@@ -19,6 +25,9 @@ import numpy as np
 import torch
 
 INITIAL_ROWS = 1024
+FRAME_SLACK = 16
+"""The frame ring holds ``capacity + capacity // FRAME_SLACK`` frames by default."""
+OBS_FRAME, NEXT_FRAME = "obs_frame", "next_frame"
 
 
 @dataclass(frozen=True)
@@ -31,14 +40,94 @@ class FieldSpec:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
 
 
-class ReplayBuffer:
-    def __init__(self, capacity: int, specs: dict[str, FieldSpec], crop_fields: tuple[str, ...] = (), seed: int = 0):
-        """``crop_fields``: fields whose first axis holds alternative crops, one drawn per sample."""
+def _segments(start: int, count: int, capacity: int) -> list[slice]:
+    """``count`` ring positions from ``start`` on, as at most two slices of storage."""
+    if count == 0:
+        return []
+    first = min(count, capacity - start)
+    return [slice(start, start + first)] + ([slice(0, count - first)] if count > first else [])
+
+
+class _Storage:
+    """Named arrays of ``capacity`` rows, grown by doubling as rows are used."""
+
+    def __init__(self, capacity: int, specs: dict[str, FieldSpec]):
+        self.capacity, self.specs = capacity, specs
+        self.data: dict[str, np.ndarray] = {}
+        self.rows = 0
+
+    def ensure(self, row: int) -> None:
+        if row < self.rows:
+            return
+        rows = min(self.capacity, max(INITIAL_ROWS, 2 * self.rows, row + 1))
+        for name, spec in self.specs.items():
+            new = np.empty((rows, *spec.shape), dtype=spec.dtype)
+            if name in self.data:
+                new[: self.rows] = self.data[name][: self.rows]
+            self.data[name] = new
+        self.rows = rows
+
+    def write(self, path: Path, name: str, start: int, count: int, offset: int = 0) -> None:
+        """Rows ``start``.. (``count``, ring order) of field ``name`` to the ``.npy`` file ``path``,
+        streamed from storage; ``offset`` is subtracted (frame ids rebased to the file)."""
+        spec = self.specs[name]
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=spec.dtype, shape=(count, *spec.shape))
+        row = 0
+        for seg in _segments(start, count, self.capacity):
+            n = seg.stop - seg.start
+            out[row:row + n] = self.data[name][seg] - offset if offset else self.data[name][seg]
+            row += n
+        out.flush()
+        del out
+
+
+class FrameRing:
+    """Camera frames in arrival order, each under a global id; the newest ``capacity`` are kept."""
+
+    def __init__(self, capacity: int, specs: dict[str, FieldSpec]):
         self.capacity = capacity
-        self.specs = specs
+        self.storage = _Storage(capacity, specs)
+        self.newest = -1
+        """Id of the last frame pushed (-1: none yet)."""
+
+    def push(self, frames: dict[str, np.ndarray]) -> int:
+        missing = set(self.storage.specs) - set(frames)
+        if missing:
+            raise KeyError(f"frames lack {sorted(missing)}; the buffer stores {sorted(self.storage.specs)}")
+        frame_id = self.newest + 1
+        slot = frame_id % self.capacity
+        self.storage.ensure(slot)
+        for name, spec in self.storage.specs.items():
+            value = np.asarray(frames[name])
+            if value.shape != spec.shape:
+                raise ValueError(f"frame {name!r}: got shape {value.shape}, the buffer stores {spec.shape}")
+            self.storage.data[name][slot] = value
+        self.newest = frame_id
+        return frame_id
+
+    @property
+    def oldest(self) -> int:
+        """The oldest id still held."""
+        return max(0, self.newest - self.capacity + 1)
+
+    def read(self, name: str, ids: np.ndarray) -> np.ndarray:
+        return self.storage.data[name][ids % self.capacity]
+
+
+class ReplayBuffer:
+    def __init__(self, capacity: int, specs: dict[str, FieldSpec], crop_fields: tuple[str, ...] = (), seed: int = 0,
+                 frames: dict[str, FieldSpec] | None = None, frame_capacity: int | None = None):
+        """``specs``: the per-transition fields; ``frames``: per camera, the frame stored once (see the
+        module's docstring) and read as ``obs.<cam>`` and ``next_obs.<cam>``; ``crop_fields``: camera
+        names whose frames hold alternative crops on their first axis, one drawn per sample."""
+        self.capacity = capacity
+        self.frame_specs = dict(frames or {})
+        self.specs = {**specs, **({OBS_FRAME: FieldSpec((), np.int64), NEXT_FRAME: FieldSpec((), np.int64)}
+                                  if self.frame_specs else {})}
         self.crop_fields = crop_fields
-        self._data: dict[str, np.ndarray] = {}
-        self._rows = 0
+        self._store = _Storage(capacity, self.specs)
+        self.frames = FrameRing(frame_capacity or capacity + capacity // FRAME_SLACK + 1, self.frame_specs) \
+            if self.frame_specs else None
         self._size = 0
         self._next = 0
         self.added = 0
@@ -48,73 +137,113 @@ class ReplayBuffer:
         return self._size
 
     @property
+    def _rows(self) -> int:
+        return self._store.rows
+
+    @property
+    def _oldest(self) -> int:
+        return (self._next - self._size) % self.capacity
+
+    @property
     def bytes_per_transition(self) -> int:
-        return sum(spec.nbytes for spec in self.specs.values())
+        """Bytes reserved per transition at full capacity: its fields and its share of the frame ring."""
+        flat = sum(spec.nbytes for spec in self.specs.values())
+        if self.frames is None:
+            return flat
+        frame = sum(spec.nbytes for spec in self.frame_specs.values())
+        return flat + -(-frame * self.frames.capacity // self.capacity)
 
-    def _grow(self, rows: int) -> None:
-        rows = min(self.capacity, rows)
-        for name, spec in self.specs.items():
-            new = np.empty((rows, *spec.shape), dtype=spec.dtype)
-            if name in self._data:
-                new[: self._rows] = self._data[name][: self._rows]
-            self._data[name] = new
-        self._rows = rows
+    @property
+    def frames_held(self) -> int:
+        """Frames the live transitions refer to (0 without cameras): for the bytes they really use."""
+        if self.frames is None or self._size == 0:
+            return 0
+        return int(self._store.data[NEXT_FRAME][(self._next - 1) % self.capacity]
+                   - self._store.data[OBS_FRAME][self._oldest] + 1)
 
-    def add(self, record: dict[str, np.ndarray]) -> None:
-        missing = set(self.specs) - set(record)
+    def add(self, record: dict[str, np.ndarray], obs_frames: dict[str, np.ndarray] | None = None,
+            next_frames: dict[str, np.ndarray] | None = None, continues: bool = False) -> None:
+        """Store a transition. With cameras, ``obs_frames`` and ``next_frames`` are its observation's and
+        next observation's frames; ``continues``: the observation is the previous transition's next
+        observation (consecutive steps), whose stored frames it then shares."""
+        fields = [n for n in self.specs if n not in (OBS_FRAME, NEXT_FRAME)]
+        missing = set(fields) - set(record)
         if missing:
-            raise KeyError(f"transition lacks {sorted(missing)}; the buffer stores {sorted(self.specs)}")
-        if self._next >= self._rows:
-            self._grow(max(INITIAL_ROWS, 2 * self._rows))
-        i = self._next
-        for name, spec in self.specs.items():
+            raise KeyError(f"transition lacks {sorted(missing)}; the buffer stores {sorted(fields)}")
+        values = {}
+        for name in fields:
             value = np.asarray(record[name])
-            if value.shape != spec.shape:
-                raise ValueError(f"field {name!r}: got shape {value.shape}, the buffer stores {spec.shape}")
-            self._data[name][i] = value
+            if value.shape != self.specs[name].shape:
+                raise ValueError(f"field {name!r}: got shape {value.shape}, the buffer stores {self.specs[name].shape}")
+            values[name] = value
+        if self.frames is not None:
+            if obs_frames is None or next_frames is None:
+                raise ValueError("a buffer with cameras needs the transition's frames")
+            if continues and self._size:
+                values[OBS_FRAME] = np.int64(self.frames.newest)
+            else:
+                values[OBS_FRAME] = np.int64(self._push(obs_frames))
+            values[NEXT_FRAME] = np.int64(self._push(next_frames))
+        if self._size == self.capacity:
+            self._size -= 1  # the oldest row is overwritten
+        i = self._next
+        self._store.ensure(i)
+        for name, value in values.items():
+            self._store.data[name][i] = value
         self._next = (i + 1) % self.capacity
-        self._size = min(self._size + 1, self.capacity)
+        self._size += 1
         self.added += 1
+
+    def _push(self, frames: dict[str, np.ndarray]) -> int:
+        """Push a frame, first dropping the oldest transitions whose frames it would overwrite."""
+        overwritten = self.frames.newest + 1 - self.frames.capacity
+        while self._size and self._store.data[OBS_FRAME][self._oldest] <= overwritten:
+            self._size -= 1
+        return self.frames.push(frames)
 
     def sample_indices(self, n: int) -> np.ndarray:
         if self._size == 0:
             raise ValueError("cannot sample from an empty buffer")
-        return self.rng.integers(0, self._size, n)
+        return (self._oldest + self.rng.integers(0, self._size, n)) % self.capacity
 
     def gather(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        out = {}
-        for name in self.specs:
-            if name in self.crop_fields:  # one of the stored crops per row, gathered alone
-                crops = self.rng.integers(0, self._data[name].shape[1], len(indices))
-                out[name] = self._data[name][indices, crops]
-            else:
-                out[name] = self._data[name][indices]
+        """The transitions at storage rows ``indices``, their frames as ``obs.<cam>`` and ``next_obs.<cam>``."""
+        out = {name: self._store.data[name][indices] for name in self.specs if name not in (OBS_FRAME, NEXT_FRAME)}
+        for prefix, ids in (("obs", OBS_FRAME), ("next_obs", NEXT_FRAME)):
+            if self.frames is None:
+                break
+            frame_ids = self._store.data[ids][indices]
+            for cam in self.frame_specs:
+                if cam in self.crop_fields:  # one of the stored crops per row, gathered alone
+                    slots = frame_ids % self.frames.capacity
+                    crops = self.rng.integers(0, self.frame_specs[cam].shape[0], len(indices))
+                    out[f"{prefix}.{cam}"] = self.frames.storage.data[cam][slots, crops]
+                else:
+                    out[f"{prefix}.{cam}"] = self.frames.read(cam, frame_ids)
         return out
 
     def sample(self, n: int) -> dict[str, np.ndarray]:
         return self.gather(self.sample_indices(n))
 
-    def _segments(self) -> list[slice]:
-        """The stored rows in insertion order (oldest first), as at most two slices of storage."""
-        if self._size < self.capacity:
-            return [slice(0, self._size)]
-        return [slice(self._next, self.capacity), slice(0, self._next)]
-
     def save_rows(self, folder: Path, prefix: str, leave_newest: int = 0) -> None:
-        """Each field to ``<prefix>.<field>.npy``, oldest row first, streamed from storage (a
-        checkpoint of a large buffer must not copy it in memory), without the ``leave_newest`` rows
-        added last (an episode not finished at the checkpoint)."""
+        """Each field to ``<prefix>.<field>.npy``, oldest row first, and the frames they refer to to
+        ``<prefix>.frames.<cam>.npy`` (ids rebased to the file), streamed from storage (a checkpoint of
+        a large buffer must not copy it in memory), without the ``leave_newest`` rows added last (an
+        episode not finished at the checkpoint)."""
         rows = max(0, self._size - leave_newest)
-        for name, spec in self.specs.items():
-            out = np.lib.format.open_memmap(folder / f"{prefix}.{name}.npy", mode="w+", dtype=spec.dtype,
-                                            shape=(rows, *spec.shape))
-            row = 0
-            for seg in self._segments() if self._size else []:
-                n = min(seg.stop - seg.start, rows - row)
-                out[row:row + n] = self._data[name][seg.start:seg.start + n]
-                row += n
-            out.flush()
-            del out
+        first = 0
+        if self.frames is not None and rows:
+            first = int(self._store.data[OBS_FRAME][self._oldest])
+            last = int(self._store.data[NEXT_FRAME][(self._oldest + rows - 1) % self.capacity])
+            for cam in self.frame_specs:
+                self.frames.storage.write(folder / f"{prefix}.frames.{cam}.npy", cam, first % self.frames.capacity,
+                                          last - first + 1)
+        elif self.frames is not None:
+            for cam, spec in self.frame_specs.items():
+                np.save(folder / f"{prefix}.frames.{cam}.npy", np.empty((0, *spec.shape), spec.dtype))
+        for name in self.specs:
+            offset = first if name in (OBS_FRAME, NEXT_FRAME) else 0
+            self._store.write(folder / f"{prefix}.{name}.npy", name, self._oldest, rows, offset)
 
     def load_rows(self, folder: Path, prefix: str) -> None:
         """Restore what ``save_rows`` wrote (into a buffer of the same fields; the newest rows are
@@ -122,14 +251,28 @@ class ReplayBuffer:
         arrays = {name: np.load(folder / f"{prefix}.{name}.npy", mmap_mode="r") for name in self.specs}
         count = len(next(iter(arrays.values())))
         keep = min(count, self.capacity)
-        self._data, self._rows, self._size, self._next = {}, 0, 0, 0
+        for name, arr in arrays.items():
+            if arr.shape[1:] != self.specs[name].shape:
+                raise ValueError(f"checkpoint field {name!r} has rows of {arr.shape[1:]}, the buffer stores "
+                                 f"{self.specs[name].shape}")
+        self._store = _Storage(self.capacity, self.specs)
+        self._size = self._next = 0
+        first_frame = 0
+        if self.frames is not None:
+            frames = {cam: np.load(folder / f"{prefix}.frames.{cam}.npy", mmap_mode="r") for cam in self.frame_specs}
+            total = len(next(iter(frames.values())))
+            if keep:  # keep the frames of the rows kept, as many as the ring holds
+                first_frame = max(int(arrays[OBS_FRAME][count - keep]), total - self.frames.capacity)
+                while keep and int(arrays[OBS_FRAME][count - keep]) < first_frame:
+                    keep -= 1
+            self.frames = FrameRing(self.frames.capacity, self.frame_specs)
+            for i in range(first_frame, total if keep else first_frame):
+                self.frames.push({cam: f[i] for cam, f in frames.items()})
         if keep:
-            self._grow(max(INITIAL_ROWS, keep))
+            self._store.ensure(keep - 1)
             for name, arr in arrays.items():
-                if arr.shape[1:] != self.specs[name].shape:
-                    raise ValueError(f"checkpoint field {name!r} has rows of {arr.shape[1:]}, the buffer stores "
-                                     f"{self.specs[name].shape}")
-                self._data[name][:keep] = arr[count - keep:]
+                rows = arr[count - keep:]
+                self._store.data[name][:keep] = rows - first_frame if name in (OBS_FRAME, NEXT_FRAME) else rows
         self._size, self._next = keep, keep % self.capacity
 
 

@@ -1,4 +1,5 @@
-"""A replay buffer fed with :class:`Transition` objects, in the layout the agent samples."""
+"""A replay buffer fed with :class:`Transition` objects, in the layout the agent samples: each camera frame
+stored once (consecutive steps share it), encoded by the feature cache when there is one."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer
 from hilserl.data.transition import Transition
 
 
-def transition_specs(
-    state_dim: int,
-    image_shapes: dict[str, tuple[int, int, int]],
-    action_dims: int,
-    feature_shape: tuple[int, int, int] | None,
-    crops: int,
-) -> dict[str, FieldSpec]:
-    specs = {
+def transition_specs(state_dim: int, action_dims: int) -> dict[str, FieldSpec]:
+    """The per-transition fields (frames apart: ``frame_specs``)."""
+    return {
         "obs.state": FieldSpec((state_dim,), np.float32),
         "next_obs.state": FieldSpec((state_dim,), np.float32),
         "action": FieldSpec((action_dims,), np.float32),
@@ -25,45 +21,51 @@ def transition_specs(
         "terminated": FieldSpec((), np.float32),
         "intervened": FieldSpec((), np.bool_),
     }
-    for cam, shape in image_shapes.items():
-        for prefix in ("obs", "next_obs"):
-            if feature_shape is None:
-                specs[f"{prefix}.{cam}"] = FieldSpec(shape, np.uint8)
-            else:
-                specs[f"{prefix}.{cam}"] = FieldSpec((crops, *feature_shape), np.float16)
-    return specs
+
+
+def frame_specs(image_shapes: dict[str, tuple[int, int, int]], feature_shape: tuple[int, int, int] | None,
+                crops: int) -> dict[str, FieldSpec]:
+    """Per camera, one stored frame: the uint8 image, or with the feature cache ``crops`` float16
+    feature maps of random crops of it."""
+    if feature_shape is None:
+        return {cam: FieldSpec(shape, np.uint8) for cam, shape in image_shapes.items()}
+    return {cam: FieldSpec((crops, *feature_shape), np.float16) for cam in image_shapes}
 
 
 class TransitionStore:
-    """Checks a transition's shapes against the env's, encodes images if caching, and stores it."""
+    """Checks a transition's shapes against the env's, encodes images if caching, and stores it; a
+    transition whose observation shows the frames of the previous one's next observation shares them."""
 
     def __init__(self, buffer: ReplayBuffer, cameras: list[str], cache: CropFeatureCache | None):
         self.buffer = buffer
         self.cameras = cameras
         self.cache = cache
+        self._last_next: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.buffer)
 
-    def _obs_fields(self, prefix: str, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _frames(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         missing = [c for c in ["state", *self.cameras] if c not in obs]
         if missing:
             raise KeyError(f"observation lacks {missing}; this run uses state and cameras {self.cameras}")
-        fields = {f"{prefix}.state": obs["state"]}
         images = {c: obs[c] for c in self.cameras}
-        if self.cache is not None and images:
-            images = self.cache(images)
-        fields.update({f"{prefix}.{c}": v for c, v in images.items()})
-        return fields
+        return self.cache(images) if self.cache is not None and images else images
 
     def add_transition(self, t: Transition) -> None:
         record = {
-            **self._obs_fields("obs", t.observation),
-            **self._obs_fields("next_obs", t.next_observation),
+            "obs.state": t.observation["state"],
+            "next_obs.state": t.next_observation["state"],
             "action": t.action,
             "reward": np.float32(t.reward),
             "grasp_penalty": np.float32(t.grasp_penalty),
             "terminated": np.float32(t.terminated),
             "intervened": np.bool_(t.intervened),
         }
-        self.buffer.add(record)
+        if not self.cameras:
+            self.buffer.add(record)
+            return
+        last = self._last_next
+        continues = last is not None and all(np.array_equal(last[c], t.observation[c]) for c in self.cameras)
+        self.buffer.add(record, self._frames(t.observation), self._frames(t.next_observation), continues)
+        self._last_next = {c: t.next_observation[c] for c in self.cameras}

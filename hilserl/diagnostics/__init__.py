@@ -1,1 +1,1 @@
-"""Run logs, evaluation, and the diagnostics the user's log did by hand."""
+"""Analysis and plots over runs and checkpoints: report, success map, local optimum, encoder probe, config and reward audits."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hilserl.diagnostics.grid_eval import GridResult
+from hilserl.training.grid_eval import GridResult
 
 REGION_GAP_LIMIT = 0.3
 """Success difference between regions above which the policy is flagged as region-bound."""

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hilserl.diagnostics.run_log import EPISODES, METRICS, read_jsonl  # noqa: E402
+from hilserl.training.run_log import EPISODES, METRICS, read_jsonl  # noqa: E402
 
 RUNNING_WINDOW = 20
 """Episodes per running average (HIL-SERL's figures)."""

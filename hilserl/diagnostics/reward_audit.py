@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.rollout import run_episode
 from hilserl.config import EnvConfig
-from hilserl.envs.rollout import run_episode
 from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.expert import expert_policy
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hilserl.diagnostics.grid_eval import GridResult  # noqa: E402
+from hilserl.training.grid_eval import GridResult  # noqa: E402
 
 
 def success_table(result: GridResult) -> np.ndarray:

@@ -1,1 +1,1 @@
-"""Actor and learner: the two halves of HIL-SERL, in one process or over gRPC."""
+"""Transport only: the gRPC protocol, its wire format and checks, the learner and actor processes, and their launch."""

@@ -25,15 +25,15 @@ import numpy as np
 
 from hilserl.config import Config, from_dict
 from hilserl.data.transition import Transition
-from hilserl.distributed.actor import Actor, EpisodeStats
-from hilserl.distributed.learner import build_agent
-from hilserl.envs.contract import layout_of
-from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
 from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
 from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
+from hilserl.envs.contract import layout_of
+from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.threads import resolve_threads, torch_threads
+from hilserl.training.actor import Actor, EpisodeStats
+from hilserl.training.learner import build_agent
 
 log = logging.getLogger("hilserl.actor")
 
@@ -257,7 +257,7 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     env = make_rewarded_env(cfg.env)
-    agent = build_agent(cfg, layout_of(env[0]))
+    agent = build_agent(cfg, layout_of(env[0]), device="cpu")  # acting: one frame at a time
     queue = TransitionQueue(cfg.train.actor_queue)
     pending: list[dict] = []  # newest parameters, swapped in by the control loop
     status = {"version": 0, "loads": 0, "sent": 0, "reconnects": 0, "sequence": 0}

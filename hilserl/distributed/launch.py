@@ -27,11 +27,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hilserl.config import Config, save_json
-from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
-from hilserl.distributed.checkpoint import latest_checkpoint, read_checkpoint
-from hilserl.run_lock import run_lock
-from hilserl.train import sigterm_as_interrupt
+from hilserl.training.actor import EpisodeStats
+from hilserl.training.checkpoint import latest_checkpoint, read_checkpoint
+from hilserl.training.run import sigterm_as_interrupt
+from hilserl.training.run_lock import run_lock
 
 PORT_POLL_S = 0.1
 STOP_GRACE_S = 300.0

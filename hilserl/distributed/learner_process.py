@@ -23,16 +23,27 @@ from tqdm import tqdm
 from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads, to_dict
 from hilserl.data.transition import Transition
-from hilserl.diagnostics.run_log import RunLog
-from hilserl.distributed.checkpoint import (CheckpointNotWritten, rng_state, set_rng_state, write_atomically,
-                                            write_checkpoint)
-from hilserl.distributed.learner import Learner
 from hilserl.distributed.message_checks import check_episode_record, check_transition
-from hilserl.distributed.service import LearnerService, ParameterStore, Received, check_listening, start_server
+from hilserl.distributed.service import (
+    LearnerService,
+    ParameterStore,
+    Received,
+    check_listening,
+    start_server,
+)
 from hilserl.distributed.wire import parameters_to_chunks
-from hilserl.run_lock import run_lock
 from hilserl.threads import torch_threads
-from hilserl.train import STEP_LINE, TrainingDiverged, begin_run, check_buffer_room, load_demos
+from hilserl.training.checkpoint import (
+    CheckpointNotWritten,
+    rng_state,
+    set_rng_state,
+    write_atomically,
+    write_checkpoint,
+)
+from hilserl.training.learner import Learner
+from hilserl.training.run import STEP_LINE, TrainingDiverged, begin_run, check_buffer_room, load_demos
+from hilserl.training.run_lock import run_lock
+from hilserl.training.run_log import RunLog
 
 log = logging.getLogger("hilserl.learner")
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from hilserl.data.transition import Transition
-from hilserl.distributed.actor import EpisodeStats
 from hilserl.distributed.wire import MalformedMessage
 from hilserl.envs.contract import TaskLayout
+from hilserl.training.actor import EpisodeStats
 
 _EPISODE_TYPES = typing.get_type_hints(EpisodeStats)
 

@@ -35,18 +35,19 @@ GRIPPER_OPEN = 2
 GRIPPER_CLASSES = 3
 
 DIAGNOSTIC_KEYS = {
-    "cube_start": "the object's start position (x, y, z) in metres: success maps and success by position",
-    "cube_start_yaw": "the object's start rotation in radians: success by rotation",
-    "region": "a label of where the object started ('front', 'back'): success by region",
-    "ee_pos": "the end effector's position: paths in the diagnostics",
+    "cube_start": "success by the object's start position (x, y, z in metres)",
+    "cube_start_yaw": "success by the object's start rotation (radians)",
+    "region": "success by region (a label of where the object started)",
+    "ee_pos": "the end effector's paths in the diagnostics",
 }
 """Optional ``info`` keys and what the diagnostics do with them."""
 
 HOOKS = {
-    "true_state": "the simulator's truth (object pose, grasp): the simulated human, the reward audit, "
-                  "classifier data and the encoder probe",
-    "scripted_expert": "a scripted expert: recorded demos and the simulated human's corrections",
-    "elapsed_steps": "steps since the reset: the scripted expert's episode boundaries",
+    "true_state": "the simulated human, the reward audit and simulated classifier data (the simulator's "
+                  "truth, with at least ``distance`` and ``done``)",
+    "scripted_expert": "recorded demos and the simulated human's corrections (an expert with reset() and "
+                       "act(true_state))",
+    "elapsed_steps": "the scripted expert's episode boundaries (steps since the reset)",
 }
 """Optional methods and attributes of ``env.unwrapped``, and who needs them."""
 

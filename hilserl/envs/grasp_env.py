@@ -39,7 +39,7 @@ from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.envs.ik import TopDownIK
 from hilserl.envs.rendering import CameraRig
 from hilserl.envs.scene import SceneIndex, build_spec
-from hilserl.reward.success_rule import SuccessRule
+from hilserl.envs.success_rule import SuccessRule
 
 PROPRIO_DIMS = 16
 GRIPPER_STATE_INDEX = 15

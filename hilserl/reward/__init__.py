@@ -1,1 +1,1 @@
-"""Rewards: the success rules of the user's log, the simulator's truth, and the learned classifier."""
+"""The learned reward: the classifier, its training, and the wrapper that makes it the env's reward."""

@@ -24,8 +24,8 @@ import gymnasium as gym
 import numpy as np
 
 from hilserl.config import EnvConfig, RewardConfig
+from hilserl.envs.success_rule import SuccessRule
 from hilserl.reward.classifier import RewardClassifier
-from hilserl.reward.success_rule import SuccessRule
 
 WORST_FRAMES = 8
 """Frames kept per kind of error (false positive, missed success) for the audit's pictures."""

@@ -162,7 +162,7 @@ def train_classifier(cfg: Config, data: Path, progress: bool = True) -> tuple[Re
     with torch.no_grad():
         probs = torch.sigmoid(clf.head({cam: f.float() for cam, f in val_feats.items()})).numpy()
     truth = val_set.labels
-    threshold = env.reward.classifier_threshold
+    threshold = cfg.env.reward.classifier_threshold
     at = metrics_at(probs, truth, threshold)
     curve = [metrics_at(probs, truth, float(t)) for t in PR_THRESHOLDS]
     majority = max(truth.mean(), 1 - truth.mean())

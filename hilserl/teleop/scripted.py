@@ -18,7 +18,7 @@ class Expert(Protocol):
         """The action for the env's true state (``env.unwrapped.true_state()``)."""
 
 
-class NoScriptedExpert(RuntimeError):
+class MissingHook(ValueError):
     """The env offers no scripted expert or no true state; the message says who needs it."""
 
 
@@ -28,7 +28,7 @@ def require_hooks(env: Any, *hooks: str, purpose: str) -> Any:
     missing = [h for h in hooks if not hasattr(base, h)]
     if missing:
         name = type(base).__name__
-        raise NoScriptedExpert(f"{purpose} needs the env to offer {', '.join(missing)} "
+        raise MissingHook(f"{purpose} needs the env to offer {', '.join(missing)} "
                                f"({'; '.join(HOOKS[h] for h in missing)}); {name} does not "
                                "(docs/env_contract.md)")
     return base

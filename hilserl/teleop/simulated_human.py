@@ -23,6 +23,7 @@ from hilserl.config import HumanConfig
 from hilserl.teleop.interface import NO_INTERVENTION, Intervention
 from hilserl.teleop.scripted import Expert
 
+
 class Progress(Protocol):
     """What the simulated human reads of the env's true state (the contract's ``true_state`` hook)."""
 

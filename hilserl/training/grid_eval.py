@@ -13,9 +13,9 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env, require_sim
-from hilserl.envs.rollout import EpisodeResult, run_episode
 
 Policy = Callable[[dict], np.ndarray]
 

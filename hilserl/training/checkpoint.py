@@ -163,7 +163,7 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     tensors and plain data only: anything else in it is refused, never run."""
     file = Path(path) / STATE_FILE
     try:
-        return torch.load(file, weights_only=True)
+        return torch.load(file, weights_only=True, map_location="cpu")  # whatever device wrote it
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError... on a bad file
         raise CheckpointDamaged(f"{file} cannot be read as a checkpoint: {str(exc).splitlines()[0]}") from exc
 
@@ -186,7 +186,12 @@ def usable_checkpoint(run_dir: Path, say: Callable[[str], None] = print,
 
 def load_buffers(path: Path, buffers: dict[str, ReplayBuffer]) -> None:
     for name, buffer in buffers.items():
-        buffer.load_rows(Path(path), f"buffer_{name}")
+        try:
+            buffer.load_rows(Path(path), f"buffer_{name}")
+        except FileNotFoundError as exc:
+            raise ResumeRefused(f"{path} holds its {name} buffer in another layout than this version of hilserl "
+                                f"reads ({Path(exc.filename).name} is missing; buffers of older versions stored "
+                                "each frame twice): continue it with the version that wrote it") from None
 
 
 def write_atomically(path: Path, text: str) -> None:

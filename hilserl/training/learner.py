@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+
 import numpy as np
 
 from hilserl.agent.backbone import load_backbone
@@ -11,21 +12,21 @@ from hilserl.agent.resnet import feature_shape
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.feature_cache import CropFeatureCache
-from hilserl.distributed.checkpoint import load_buffers
 from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
-from hilserl.data.transition_store import TransitionStore, transition_specs
+from hilserl.data.transition_store import TransitionStore, frame_specs, transition_specs
 from hilserl.envs.contract import TaskLayout
 from hilserl.envs.factory import task_layout
-
+from hilserl.training.checkpoint import load_buffers
 
 PACE_PROBE_UPDATES = 3
 """Updates timed at start to estimate how long the run will take."""
 
 
-def build_agent(cfg: Config, layout: TaskLayout) -> SACAgent:
-    """The agent for an env of ``layout``: its state, its cameras (through the backbone), its actions."""
+def build_agent(cfg: Config, layout: TaskLayout, device: str | None = None) -> SACAgent:
+    """The agent for an env of ``layout``: its state, its cameras (through the backbone), its actions;
+    on ``device`` (default: ``agent.device``; actors pass "cpu")."""
     images = layout.observation.image_shapes
     backbone = load_backbone(cfg.agent.encoder) if images else None
     sizes = {shape[:2] for shape in images.values()}
@@ -33,7 +34,7 @@ def build_agent(cfg: Config, layout: TaskLayout) -> SACAgent:
         raise ValueError(f"the agent needs square camera images of one size, got {sorted(sizes)}")
     cameras = {name: feature_shape(shape[0]) for name, shape in images.items()}
     return SACAgent(cfg.agent, layout.observation.state_dim, cameras, action=layout.action, backbone=backbone,
-                    seed=cfg.seed)
+                    seed=cfg.seed, device=device)
 
 
 class Learner:
@@ -52,10 +53,15 @@ class Learner:
             padding = cfg.agent.crop_padding if cfg.agent.augmentation else 0
             self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
             fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
-        specs = transition_specs(self.layout.state_dim, self.layout.image_shapes, self.task.action.dims, fshape, crops)
-        crop_fields = tuple(f"{p}.{c}" for p in ("obs", "next_obs") for c in cameras) if fshape else ()
-        self.online = TransitionStore(ReplayBuffer(cfg.buffer.online_capacity, specs, crop_fields, cfg.seed), cameras, self.cache)
-        self.demo = TransitionStore(ReplayBuffer(cfg.buffer.demo_capacity, specs, crop_fields, cfg.seed + 1), cameras, self.cache)
+        specs = transition_specs(self.layout.state_dim, self.task.action.dims)
+        frames = frame_specs(self.layout.image_shapes, fshape, crops)
+        crop_fields = tuple(cameras) if fshape else ()
+
+        def store(capacity: int, seed: int) -> TransitionStore:
+            return TransitionStore(ReplayBuffer(capacity, specs, crop_fields, seed, frames), cameras, self.cache)
+
+        self.online = store(cfg.buffer.online_capacity, cfg.seed)
+        self.demo = store(cfg.buffer.demo_capacity, cfg.seed + 1)
         self.cameras = cameras
         self.online_added_by_kind = {"policy": 0, "intervention": 0}
         self.demo_loaded = 0

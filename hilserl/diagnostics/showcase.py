@@ -10,9 +10,9 @@ import imageio.v2 as imageio
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.config import Config
-from hilserl.envs.grasp_env import GraspCubeEnv
-from hilserl.envs.rollout import EpisodeResult, run_episode
+from hilserl.envs.factory import make_env
 from hilserl.teleop.scripted import expert_policy
 
 STRIP_FRAMES = 8
@@ -27,8 +27,8 @@ class ExpertSummary:
     def success_by_region(self) -> dict[str, tuple[int, int]]:
         table: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r in self.results:
-            table[r.region][0] += int(r.success)
-            table[r.region][1] += 1
+            table[r.region or "-"][0] += int(r.success)
+            table[r.region or "-"][1] += 1
         return {k: (v[0], v[1]) for k, v in sorted(table.items())}
 
     def table(self) -> str:
@@ -49,7 +49,7 @@ def image_strip(frames: list[np.ndarray], count: int = STRIP_FRAMES) -> np.ndarr
 
 
 def run_expert_showcase(cfg: Config, episodes: int, out_dir: Path | None, seed: int = 0) -> ExpertSummary:
-    env = GraspCubeEnv(cfg.env, render_mode=None if cfg.env.state_only else "rgb_array")
+    env = make_env(cfg.env, render_mode=None if cfg.env.state_only else "rgb_array")
     policy = expert_policy(env)
     results = []
     for ep in tqdm(range(episodes), desc="expert episodes", unit="ep", disable=episodes < 5):

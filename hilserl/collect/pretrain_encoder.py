@@ -14,7 +14,6 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from hilserl.preflight import writable_folder
+from hilserl.training.preflight import writable_folder
 
 LOCK_FILE = ".lock"
 

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from hilserl.agent.sac import SACAgent
+from hilserl.collect.rollout import run_episode
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env
-from hilserl.envs.rollout import run_episode
 
 EVAL_SEED_OFFSET = 10**7
 """Evaluation seeds start here, far from training episodes' seeds."""

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.rollout import run_episode
 from hilserl.config import DemoPlacement, EnvConfig, to_dict
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, make_env
-from hilserl.envs.rollout import run_episode
 from hilserl.teleop.scripted import expert_policy
 
 DEMO_SEED_OFFSET = 5 * 10**6
@@ -70,8 +70,9 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
                 env.close()
                 raise ExpertCannotSucceed(
                     f"the scripted expert succeeded in {kept} of {attempt} episodes; the task may not be "
-                    "doable as configured (for the simulated grasp: check env.episode_seconds, "
-                    f"{env_cfg.episode_seconds:g} s, and the reset ranges)")
+                    "doable as configured" + (f": with episodes of {env_cfg.episode_seconds:g} s "
+                                              f"({env_cfg.max_episode_steps} steps), check env.episode_seconds "
+                                              "and the reset ranges" if env_cfg.kind == SIM else ""))
             steps = []
             options = None
             if placements:

@@ -12,15 +12,15 @@ import numpy as np
 
 from hilserl.agent.frame_features import FrameFeatures, same_weights
 from hilserl.agent.sac import SACAgent
+from hilserl.collect.rollout import run_episode
 from hilserl.config import Config
 from hilserl.data.transition import Transition
-from hilserl.envs.curriculum import ResetCurriculum
-from hilserl.envs.rollout import run_episode
 from hilserl.reward.classifier_reward import RewardAudit
 from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.interface import InterventionSource
 from hilserl.teleop.scripted import require_hooks
 from hilserl.teleop.simulated_human import SimulatedHuman
+from hilserl.training.curriculum import ResetCurriculum
 
 if TYPE_CHECKING:
     from hilserl.reward.classifier import RewardClassifier
@@ -65,6 +65,8 @@ def share_frame_features(agent: SACAgent, classifier: RewardClassifier | None) -
     the same frozen backbone (same weights). None where they cannot: no classifier, no cameras, or a
     backbone that is fine-tuned (it drifts from the classifier's) or was pretrained otherwise."""
     if classifier is None or agent.backbone is None or not agent.config.encoder.freeze:
+        return None
+    if agent.device != next(classifier.backbone.parameters()).device:  # a learner's agent on an accelerator
         return None
     if not same_weights(agent.backbone, classifier.backbone):
         return None

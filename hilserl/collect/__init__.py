@@ -1,0 +1,1 @@
+"""The collect layer: rollouts, demonstrations, classifier frames and encoder pre-training frames."""

@@ -1,0 +1,68 @@
+"""Grading a checkpoint on the evaluation grid, and the report that ends ``hilserl train``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hilserl.config import Config, from_dict
+from hilserl.envs.factory import SIM
+from hilserl.training.evaluate import evaluate
+from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
+from hilserl.training.trained_agent import load_agent
+
+
+def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int,
+                     progress: bool = True) -> tuple[Config, Grid, GridResult]:
+    """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
+    (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell."""
+    cfg, agent = load_agent(path)
+    grid = Grid.covering(cfg.env, *cells)
+    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress)
+    return cfg, grid, result
+
+
+GRID_CELLS = (3, 3, 3)
+"""The evaluation grid of ``hilserl eval`` and of the report that ends ``hilserl train``: cube x
+positions, y positions and rotations over the reset range."""
+
+
+def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
+                progress: bool = True) -> tuple[dict, list[str]]:
+    """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
+    cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it).
+    Returns the figures and the lines that say them."""
+    from hilserl.diagnostics.local_optimum import analyse
+    from hilserl.diagnostics.success_map import plot_success_map
+
+    cfg, grid, result = grade_checkpoint(path, cells, seeds, progress=progress)
+    split = cfg.env.front_back_split_x
+    analysis = analyse(result, split)
+    lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
+             "deterministic policy, no interventions)", *(f"  {line}" for line in analysis.lines())]
+    lines.append(f"wrote {plot_success_map(result, split, out)}")
+    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict()}
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    lines.append(f"wrote {out.with_suffix('.json')}")
+    return summary, lines
+
+
+def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
+    """What ends ``hilserl train``: the final policy on the evaluation grid (``seeds`` per cell; 0
+    skips it), where it fails, and the commands to look further."""
+    figures, lines = None, []
+    cfg = from_dict(Config, json.loads((run_dir / "config.json").read_text())) if seeds else None
+    if cfg is not None and cfg.env.kind == SIM:
+        figures, lines = grid_report(run_dir, GRID_CELLS, seeds, run_dir / "success_map.png")
+    elif cfg is not None:  # an env whose start the grid cannot place: seeded resets instead
+        episodes = seeds * int(np.prod(GRID_CELLS))
+        result = evaluate(load_agent(run_dir)[1], cfg.env, episodes, seed=cfg.seed)
+        figures = result.to_dict()
+        lines = [f"success over {episodes} seeded resets: {result.success_rate:.0%} (deterministic policy, no "
+                 "interventions; the grid evaluation and success map need the simulated grasp task)"]
+    lines += [f"run folder: {run_dir}",
+              f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)",
+              f"              hilserl eval --checkpoint {run_dir} --seeds 4   (a finer grid evaluation)"]
+    return figures, lines

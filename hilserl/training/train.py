@@ -1,0 +1,147 @@
+"""``hilserl train`` in one process: the actor steps the env, each transition goes to the learner,
+which updates ``train.updates_per_env_step`` times per env step once ``train.learning_starts``
+online transitions are in. Data flows one way: env -> actor -> transitions -> buffers -> learner ->
+parameters -> actor (here the actor holds the learner's agent itself).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hilserl.agent.sac import NonFiniteLoss
+from hilserl.config import Config, pin_threads
+from hilserl.data.transition import Transition
+from hilserl.threads import torch_threads
+from hilserl.training.actor import Actor
+from hilserl.training.checkpoint import CheckpointNotWritten, rng_state, set_rng_state, write_checkpoint
+from hilserl.training.evaluate import EvalResult, evaluate
+from hilserl.training.learner import Learner
+from hilserl.training.run import (
+    STEP_LINE,
+    TrainingDiverged,
+    begin_run,
+    check_buffer_room,
+    load_demos,
+    sigterm_as_interrupt,
+)
+from hilserl.training.run_lock import run_lock
+from hilserl.training.run_log import EPISODES, RunLog, read_jsonl
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    episodes: int
+    env_steps: int
+    updates: int
+    success_rate_last_20: float
+    final_eval: EvalResult | None
+
+
+def save_checkpoint(learner: Learner, actor: Actor, cfg: Config, run_dir: Path) -> Path:
+    """A full checkpoint (learner, actor side, buffers, config), written atomically."""
+    state = {**learner.state_dict(), "actor": actor.boundary_state(), "rng": rng_state()}
+    return write_checkpoint(run_dir, state, learner.agent.updates, learner.agent.policy_state_dict(), cfg,
+                            buffers=learner.buffers(), keep=cfg.train.keep_checkpoints,
+                            leave_newest=learner.unfinished_rows())
+
+
+def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
+          tensorboard: bool = True, resume: bool = False) -> TrainResult:
+    """Train in one process, with ``cfg.threads`` torch threads (the caller's count is restored after).
+    ``resume``: continue ``run_dir`` from its latest checkpoint (counters, buffers, optimisers, random
+    states; logs append); config differences are printed and recorded."""
+    cfg = pin_threads(cfg)
+    with torch_threads(cfg.threads), run_lock(Path(run_dir)):
+        return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume)
+
+
+def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tensorboard: bool,
+           resume: bool) -> TrainResult:
+    state = begin_run(cfg, run_dir, resume)
+    learner = Learner(cfg)
+    check_buffer_room(cfg, learner, run_dir)
+    actor = Actor(cfg, learner.agent)
+    if state is not None:
+        learner.load_state_dict(state)
+        actor.load_state_dict(state.get("actor_states", {}).get(0, state["actor"]))  # two-process runs keep one per actor
+        set_rng_state(state["rng"])
+        demo_steps = learner.demo_loaded
+    else:
+        demo_steps = load_demos(cfg, learner, run_dir)
+    log = RunLog(run_dir, tensorboard=tensorboard)
+    started = time.time()
+    successes = [bool(e["success"]) for e in read_jsonl(run_dir / EPISODES)] if resume else []
+    bar = tqdm(total=cfg.train.env_steps, initial=actor.env_steps, desc="training", unit="step", disable=not progress)
+    last_info: dict[str, float] = {}
+
+    def on_transition(t: Transition) -> None:
+        nonlocal last_info
+        learner.add(t)
+        bar.update(1)
+        if not learner.ready:
+            return
+        for _ in range(cfg.train.updates_per_env_step):
+            try:
+                last_info = learner.update()
+            except NonFiniteLoss as exc:
+                path = save_checkpoint(learner, actor, cfg, run_dir)
+                raise TrainingDiverged(
+                    f"{exc.name} became {exc.value} at learner update {learner.agent.updates} "
+                    f"(env step {actor.env_steps}); checkpoint saved to {path}"
+                ) from exc
+            u = learner.agent.updates
+            if u % cfg.train.log_every == 0:
+                log.metrics(u, actor.env_steps, {**last_info, **learner.buffer_composition()})
+                if progress:
+                    bar.write(STEP_LINE.format(update=u, **last_info))
+            if u % cfg.train.checkpoint_every == 0:
+                try:
+                    save_checkpoint(learner, actor, cfg, run_dir)
+                except CheckpointNotWritten as exc:  # a full disk: the run goes on, the last one is kept
+                    bar.write(f"warning: {exc}")
+
+    try:
+        with sigterm_as_interrupt():
+            while actor.env_steps < cfg.train.env_steps:
+                stats = actor.run_episode(on_transition)
+                learner.episode_ended()
+                successes.append(stats.success)
+                log.episode(stats.to_dict())
+                recent = successes[-20:]
+                bar.set_postfix(ep=stats.episode, success20=f"{sum(recent) / len(recent):.0%}",
+                                interv=f"{stats.intervention_rate:.0%}")
+    except KeyboardInterrupt:
+        path = save_checkpoint(learner, actor, cfg, run_dir)
+        bar.write(f"stopped at env step {actor.env_steps}; checkpoint {path}; continue with --resume")
+        log.close()
+        raise
+    finally:
+        bar.close()
+        actor.close()
+
+    save_checkpoint(learner, actor, cfg, run_dir)
+    if actor.reward_audit is not None:
+        actor.reward_audit.write(run_dir / "reward_audit")
+    final = evaluate(learner.agent, cfg.env, eval_episodes, seed=cfg.seed) if eval_episodes else None
+    summary = {
+        "episodes": actor.episode,
+        "env_steps": actor.env_steps,
+        "updates": learner.agent.updates,
+        "demo_transitions": demo_steps,
+        "buffer_composition": learner.buffer_composition(),
+        "bytes_per_transition": learner.bytes_per_transition,
+        "seconds": round(time.time() - started, 1),
+        "success_rate_last_20": sum(successes[-20:]) / max(1, len(successes[-20:])),
+        "final_eval": final.to_dict() if final else None,
+        "reward_audit": actor.reward_audit.summary() if actor.reward_audit is not None else None,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    log.close()
+    return TrainResult(run_dir, actor.episode, actor.env_steps, learner.agent.updates,
+                       summary["success_rate_last_20"], final)
