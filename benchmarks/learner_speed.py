@@ -6,6 +6,9 @@ Goal (issue 3): the cache at least 100x faster. Usage: python -m benchmarks.lear
 Each mode's update is also counted in FLOPs (``torch.utils.flop_counter``): the ratio of the two
 counts is the most the cache can gain where both paths run at the same FLOP/s.
 
+``--devices`` times the cached update on every device present instead (``agent.device``: the CPU,
+and CUDA or Apple's MPS when torch sees them) and writes ``results/learner_devices.json``.
+
 ``--bf16`` adds an experiment: cached updates under bfloat16 autocast (matmul inputs in bf16, weights
 and optimiser in fp32). It is not an agent setting: lower precision has not been shown to learn here.
 """
@@ -63,13 +66,43 @@ def update_gflop(learner: Learner) -> float:
     return counter.get_total_flops() / 1e9
 
 
+def devices_present() -> list[str]:
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return found
+
+
+def per_device(transitions: int, updates: int) -> None:
+    """Cached updates per second on each device present, in one run."""
+    figures = {}
+    for device in devices_present():
+        cfg = load_config(None, ["train.learning_starts=1", f"agent.device={device}"])
+        learner = Learner(cfg)
+        fill(learner, transitions, np.random.default_rng(0))
+        ups = updates_per_second(learner, updates)
+        name = torch.cuda.get_device_name() if device == "cuda" else device
+        figures[device] = {"updates_per_second": round(ups, 3), "device_name": name}
+        print(f"{device:>5} ({name}): {ups:8.3f} updates/s (feature cache, batch 256)")
+    missing = [d for d in ("cuda", "mps") if d not in figures]
+    if missing:
+        print(f"not present here: {', '.join(missing)}")
+    write_result("learner_devices", {**figures, "not_present": missing})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--transitions", type=int, default=300)
     ap.add_argument("--cached-updates", type=int, default=30)
     ap.add_argument("--encoded-updates", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="also time cached updates under bfloat16 autocast")
+    ap.add_argument("--devices", action="store_true", help="time the cached update on every device present")
     args = ap.parse_args()
+    if args.devices:
+        per_device(args.transitions, args.cached_updates)
+        return
     rng = np.random.default_rng(0)
     figures = {}
     modes = [("feature_cache", True, args.cached_updates, False),
@@ -77,7 +110,7 @@ def main() -> None:
     if args.bf16:
         modes.append(("feature_cache_bf16_autocast", True, args.cached_updates, True))
     for mode, cache, updates, bf16 in modes:
-        cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1"])
+        cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1", "agent.device=cpu"])
         learner = Learner(cfg)
         insert_s = fill(learner, args.transitions, rng)
         ups = updates_per_second(learner, updates, bf16)

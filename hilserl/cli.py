@@ -325,15 +325,8 @@ def _xy(text: str) -> tuple[float, float]:
     return x, y
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hilserl",
-        description="Human-in-the-loop RL (HIL-SERL) for robot grasping, on a simulated SO-101 by default.",
-        epilog=COMMON_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _env_commands(sub: argparse._SubParsersAction) -> None:
+    """The env and data commands: the scripted expert, the contract checker, encoder pre-training, demos."""
     p = sub.add_parser(
         "expert", help="run the scripted expert: success by region, image strip and video of what the cameras see"
     )
@@ -381,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
     p.set_defaults(func=cmd_record_demos)
 
+
+def _reward_commands(sub: argparse._SubParsersAction) -> None:
+    """The the reward classifier's data and training."""
     p = sub.add_parser(
         "record-classifier-data",
         help="record labelled frames for the reward classifier (simulator truth, hard negatives included)",
@@ -413,9 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_threads_arg(p)
     p.set_defaults(func=cmd_train_classifier)
 
+
+def _training_commands(sub: argparse._SubParsersAction) -> None:
+    """The training: in one command, or as the learner and actor processes."""
     p = sub.add_parser(
         "train",
-        help="train a policy on the simulation with the simulated human (HIL-SERL)",
+        help="train a policy with HIL-SERL on the env of env.kind (default: the simulated grasp and human)",
         description="Starts a learner process and an actor on this machine (as `hilserl learner` and "
         "`hilserl actor --realtime`, over loopback gRPC), or one process with --single-process. "
         "Records demos with the scripted expert if none exist, then trains SAC with 50/50 online/demo "
@@ -481,6 +480,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
     p.set_defaults(func=cmd_actor)
 
+
+def _analysis_commands(sub: argparse._SubParsersAction) -> None:
+    """The evaluation, reports and diagnostics."""
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_<update> folder or an exported checkpoints/policy.safetensors")
     p.add_argument("--nx", type=_int_in(1, 100), default=3, help="cube x positions (default 3)")
@@ -554,6 +556,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("outputs/reward_audit"), help="folder for the audit")
     _add_threads_arg(p)
     p.set_defaults(func=cmd_diagnose_reward)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hilserl",
+        description="Human-in-the-loop RL (HIL-SERL) for robot manipulation: the simulated SO-101 grasp by default, "
+                    "any env of the env contract with --set env.kind=... (hilserl check-env).",
+        epilog=COMMON_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_env_commands, _reward_commands, _training_commands, _analysis_commands):
+        add(sub)
     return parser
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar
 from hilserl.threads import MAX_THREADS, resolve_threads
 
 CAMERA_NAMES = ("wrist", "front")
-"""Cameras the simulated scene provides. The wrist camera is the user's 'gripper cam'."""
+"""Cameras the simulated scene provides: a wrist ("gripper") camera and a front camera."""
 
 
 class ConfigError(ValueError):
@@ -71,7 +71,7 @@ class CameraConfig:
     size: int = 128
     render_size: int = 128
     crop: tuple[int, int, int, int] | None = None
-    """(row0, row1, col0, col1) of the rendered frame, like the user's [0:480, 80:560]."""
+    """(row0, row1, col0, col1) of the rendered frame, for example [0:480, 80:560] of a 640x480 camera."""
 
     def validate(self, prefix: str) -> None:
         if self.name not in CAMERA_NAMES:
@@ -90,7 +90,7 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """The user's success rules: a success counts only after ``min_steps_before_success`` steps and
+    """HIL-SERL's success rules: a success counts only after ``min_steps_before_success`` steps and
     after ``consecutive_success_frames`` frames in a row say success."""
 
     min_steps_before_success: int = 30
@@ -104,7 +104,7 @@ class RewardConfig:
     classifier: str = ""
     """Path of a classifier saved by ``hilserl train-classifier`` (its .safetensors file)."""
     classifier_threshold: float = 0.7
-    """Probability above which a frame counts as success (the user's 0.7, now a setting)."""
+    """Probability above which a frame counts as success (HIL-SERL's 0.7)."""
 
     def validate(self) -> None:
         _check_range("env.reward.min_steps_before_success", self.min_steps_before_success, 0, 10_000)
@@ -121,10 +121,10 @@ class EnvConfig:
     """Which env a run uses (``kind``) and, for the simulated grasp task, its settings. Defaults
     follow HIL-SERL's reference set-up, adapted to the SO-101's reach.
 
-    The user's base EE pose is [0.25, 0.0, 0.03] m on their arm. Ours is the fingertip site of the
+    HIL-SERL's reference base EE pose on an SO-101 is [0.25, 0.0, 0.03] m. Ours is the fingertip site of the
     simulated SO-101, whose wrist-flex limit allows a top-down gripper only up to about x = 0.25 m at
     z = 0.06 m; the base is moved 4 cm closer to the base and 2 cm up so that the whole reset range
-    (+-3 cm, +-3 cm, +-2 cm as in the log) is reachable top-down and starts the open jaws above the
+    (+-3 cm, +-3 cm, +-2 cm, the reference) is reachable top-down and starts the open jaws above the
     cube. ``hilserl diagnose`` and the README explain the difference.
     """
 
@@ -263,7 +263,7 @@ class EncoderConfig:
     found in the cache without a network); a path to a .safetensors file; a Hugging Face hub id such
     as 'helper2424/resnet10' (downloads, so online only); or 'random' for none."""
     freeze: bool = True
-    """The log's 'unfreeze encoder' fix is ``freeze=false`` (needs ``agent.feature_cache=false``)."""
+    """Unfreezing the encoder is ``freeze=false`` (needs ``agent.feature_cache=false``)."""
     num_spatial_features: int = 8
     image_latent_dim: int = 256
     state_latent_dim: int = 64
@@ -296,7 +296,7 @@ class AgentConfig:
     grasp_critic_lr: float = 3e-4
     soft_target_update_rate: float = 0.005
     critic_actor_ratio: int = 2
-    """Critic updates per actor update (HIL-SERL 2; the user ran 20)."""
+    """Critic updates per actor update (HIL-SERL 2)."""
     batch_size: int = 256
     std_min: float = 1e-5
     std_max: float = 5.0
@@ -355,7 +355,7 @@ class BufferConfig:
 
 @dataclass(frozen=True)
 class CurriculumConfig:
-    """A reset-range curriculum (the log's first proposed fix for a policy stuck on easy cubes):
+    """A reset-range curriculum (a fix for a policy stuck on easy cubes):
     cubes start in a narrow range around the centre of ``env.cube_region`` (and of the yaw range),
     which widens by ``step`` each time success over the last ``window`` episodes reaches
     ``success_threshold``, up to the full range."""
@@ -393,7 +393,7 @@ class TrainConfig:
     demo_dir: str = ""
     """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""
     log_every: int = 100
-    """Learner updates between step-metric lines (as in the user's log)."""
+    """Learner updates between step-metric lines (the ``Step N: critic=...`` lines)."""
     checkpoint_every: int = 2_000
     """Learner updates between full checkpoints (``checkpoints/ckpt_<update>.pt``, buffers included)."""
     keep_checkpoints: int = 3
@@ -441,7 +441,7 @@ class ClassifierConfig:
     """Share of the recorded episodes held out (whole episodes: their frames are alike)."""
     min_per_class: int = 20
     accuracy_goal: float = 0.95
-    """Validation accuracy under which training warns (the log: ">95% accuracy before RL")."""
+    """Validation accuracy under which training warns (HIL-SERL: above 95% before RL)."""
 
     def validate(self) -> None:
         _check_range("classifier.positives", self.positives, 1, 10**6)

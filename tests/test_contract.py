@@ -164,3 +164,12 @@ def test_simulated_human_needs_the_hooks_and_says_how_to_do_without(tmp_path):
             Actor(cfg, agent)
     finally:
         gym.registry.pop("hilserl-test/Toy-v0")
+
+
+def test_import_hilserl_registers_its_envs():
+    import subprocess
+    import sys
+
+    code = "import gymnasium, hilserl; print(sorted(k for k in gymnasium.registry if k.startswith('hilserl/')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['hilserl/GraspCube-v0', 'hilserl/PlanarReach-v0']"

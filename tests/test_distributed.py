@@ -45,9 +45,8 @@ def start_learner_thread(cfg, run_dir, **kw):
                               kwargs=dict(port=0, port_file=port_file, progress=False, tensorboard=False, stop=stop, **kw),
                               daemon=True)
     thread.start()
-    while not port_file.exists():
+    while not port_file.exists():  # written whole, by a rename: readable once it exists
         time.sleep(0.05)
-    time.sleep(0.05)
     return f"127.0.0.1:{port_file.read_text()}", stop, thread
 
 

@@ -20,8 +20,9 @@ from hilserl.training.train import train
 
 SUCCESS_BAR = 0.6
 REACH_SUCCESS_BAR = 0.5
-"""The reach recipe over 8 seeds (``python -m benchmarks.learning_seeds --task reach``): see
-docs/experiments.md. The bar sits far under the worst seed and far above an untrained policy's 0%."""
+"""The reach recipe over 8 seeds (``python -m benchmarks.learning_seeds --task reach``): 76% to 98%,
+mean 87%, sd 8 points (docs/experiments.md). The bar sits 26 points under the worst seed, about 4.5 sd
+under the mean, and far above an untrained policy's 0%."""
 
 
 @pytest.mark.slow

@@ -63,7 +63,9 @@ def test_nan_loss_stops_with_step_and_name_after_a_checkpoint(tmp_path, monkeypa
         train(cfg, tmp_path, progress=False, tensorboard=False)
     saved = sorted((tmp_path / "checkpoints").glob("ckpt_*"))
     assert saved and str(saved[-1]) in str(info.value)
-    assert torch.load(saved[-1] / "state.pt", weights_only=False)["updates"] == 5
+    state = torch.load(saved[-1] / "state.pt", weights_only=False)
+    # the run as the episode in which the loss diverged began: whole episodes, before the NaN
+    assert state["updates"] < 5 and state["actor"]["env_steps"] < 20 + 5
 
 
 def test_demos_with_another_camera_layout_are_refused(tmp_path):

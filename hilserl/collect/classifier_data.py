@@ -1,8 +1,8 @@
 """``hilserl record-classifier-data``: labelled frames for the reward classifier.
 
 In the simulation the label of a frame is the simulator's truth: the cube is held by both jaws and
-lifted. Episodes come from several behaviours, so that the negatives hold the hard cases the user
-worried about (a classifier that says "success" on them gives reward for failing):
+lifted. Episodes come from several behaviours, so that the negatives hold the hard cases
+(near-successes) (a classifier that says "success" on them gives reward for failing):
 
 - ``expert``: the scripted grasp (its approach frames are negatives, its holding frames positives);
 - ``drop``: the expert lifts the cube, then opens the jaws (lifted, then dropped);

@@ -1,4 +1,4 @@
-"""The user's "Our Config vs HIL-SERL" table, done automatically.
+"""A run's config against HIL-SERL's reference values, parameter by parameter.
 
 Each parameter of a run's config is compared with the HIL-SERL reference value and marked
 ``equal``, ``different`` or ``missing`` (not set in the file, so hilserl's default is used), with one
@@ -40,12 +40,12 @@ REFERENCE = (
     Reference("agent.soft_target_update_rate", 0.005, "a faster target update destabilises the critic"),
     Reference("agent.target_entropy", None, "None means -action_dim/2, HIL-SERL's target entropy"),
     Reference("agent.batch_size", 256, "batch 256, half online and half demo"),
-    Reference("agent.critic_actor_ratio", 2, "more critic steps per actor step is fine (the log ran 20) but costs compute"),
-    Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels (the log's key finding)"),
+    Reference("agent.critic_actor_ratio", 2, "more critic steps per actor step is fine but costs compute"),
+    Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels"),
     Reference("agent.crop_padding", 4, "HIL-SERL's batched_random_crop pads by 4 pixels"),
     Reference("agent.encoder.freeze", True, "HIL-SERL freezes the pretrained ResNet-10 and trains the spatial embeddings on top"),
     Reference("agent.encoder.num_spatial_features", 8, "spatial learned embeddings keep where things are in the image"),
-    Reference("buffer.online_capacity", 200_000, "a small online buffer forgets early successes (the log had 30,000)"),
+    Reference("buffer.online_capacity", 200_000, "a small online buffer forgets early successes"),
     Reference("buffer.demo_ratio", 0.5, "RLPD draws half of each batch from the demo buffer"),
     Reference("env.control_hz", 10.0, "HIL-SERL's tasks run at 10 Hz"),
     Reference("env.action_scale", 0.02, "a coarse step limits fine adjustments near the cube"),

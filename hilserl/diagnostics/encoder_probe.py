@@ -1,7 +1,7 @@
 """``hilserl diagnose encoder``: can the frozen encoder see where the cube is?
 
-The user compared the embeddings of two cube positions by hand (cosine 0.9997: "the encoder barely
-tells them apart"). A similarity alone is hard to read: a spatial feature map can differ in a few
+Comparing the embeddings of two cube positions by hand (a cosine of 0.9997, say) suggests "the encoder
+barely tells them apart". A similarity alone is hard to read: a spatial feature map can differ in a few
 cells and still have a cosine near 1. So besides the pair, a **linear probe** predicts the cube's
 (x, y) from frozen embeddings over many rendered positions: R^2 and the error in cm on held-out
 frames say how much position a linear head can read out. Both the spatial map (what HIL-SERL's

@@ -1,4 +1,4 @@
-"""Flags for the user's local optimum: a policy that grasps only the "easy" cubes, or that runs the
+"""Flags for a local optimum: a policy that grasps only the "easy" cubes, or that runs the
 same motion wherever the cube is.
 
 Two numbers from a grid evaluation:
@@ -8,7 +8,7 @@ Two numbers from a grid evaluation:
 - **cube tracking gain**: where the gripper goes down, regressed on where the cube is. For each
   episode we take the end-effector's (x, y) when it is lowest (the grasp attempt) and fit, per axis,
   ``ee = gain * cube + c`` over the grid's cube positions. 1.0: the gripper follows the cube exactly;
-  0.0: the same grasp motion regardless of cube position (the log's "executes the same grasp motion").
+  0.0: the same grasp motion regardless of cube position (one motion whatever the cube's position).
 """
 
 from __future__ import annotations

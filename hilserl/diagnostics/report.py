@@ -1,4 +1,4 @@
-"""``hilserl report RUN_DIR``: the plots and the summary the user assembled by hand from log lines.
+"""``hilserl report RUN_DIR``: the plots and the summary that tell how a run went.
 
 Reads a run's ``episodes.jsonl`` and ``metrics.jsonl`` and writes, under ``RUN_DIR/report/``:
 success and return as running averages (the paper's figures use 20 episodes), the share of

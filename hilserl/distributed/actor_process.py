@@ -249,6 +249,128 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
         return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor)
 
 
+class ParameterInbox:
+    """The newest policy parameters from the learner, fetched by a thread and swapped in by the control
+    loop between steps (only the newest is kept)."""
+
+    def __init__(self, client: LearnerClient, agent):
+        self.client, self.agent = client, agent
+        self.version = 0
+        self.loads = 0
+        self._pending: tuple[int, dict] | None = None
+        self._lock = threading.Lock()
+
+    def fetch(self) -> None:
+        got = self.client.parameters(self.version)
+        if got is not None:
+            with self._lock:
+                self._pending = got
+
+    def swap_in(self) -> bool:
+        """Load the newest fetched parameters into the agent, if any came; True if some did."""
+        with self._lock:
+            got, self._pending = self._pending, None
+        if got is None:
+            return False
+        self.agent.load_policy_state_dict(got[1])
+        self.version = got[0]
+        return True
+
+    def wait_first(self, stop: threading.Event) -> None:
+        """The first parameters carry the state normaliser fitted on the demos: wait for them."""
+        backoff = Backoff()
+        while self.version == 0 and not stop.is_set():
+            try:
+                self.fetch()
+                self.swap_in()
+            except grpc.RpcError:
+                backoff.fail(stop)
+
+    def poll(self, stop: threading.Event) -> None:
+        """The polling thread's loop."""
+        while not stop.is_set():
+            try:
+                self.fetch()
+            except grpc.RpcError:
+                pass
+            stop.wait(PARAMS_POLL_S)
+
+
+class ControlClock:
+    """The control rate: with ``realtime`` each step waits for its period (a late step is counted as a
+    missed deadline); the periods are recorded either way."""
+
+    def __init__(self, period: float, realtime: bool):
+        self.period, self.realtime = period, realtime
+        self.missed = 0
+        self.periods: list[float] = []
+        self._next: float | None = None
+        self._last = 0.0
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self._next is not None:
+            if self.realtime:
+                if now > self._next:
+                    self.missed += 1
+                else:
+                    time.sleep(self._next - now)
+                    now = time.perf_counter()
+            self.periods.append(now - self._last)
+        self._last, self._next = now, now + self.period
+
+    def reset(self) -> None:
+        """A reset is not a control step."""
+        self._next = None
+
+
+class Sender:
+    """The sender thread: ships the queue's transitions in batches and takes the learner's
+    acknowledgements; after a failure it asks what the learner holds (it may have restarted from a
+    checkpoint) and sends again what it lost."""
+
+    def __init__(self, client: LearnerClient, actor_id: str, queue: TransitionQueue, monitor: ActorMonitor,
+                 stop: threading.Event, patience_s: float):
+        self.client, self.actor_id, self.queue, self.monitor = client, actor_id, queue, monitor
+        self.stop, self.patience_s = stop, patience_s
+        self.sent = 0
+        self.reconnects = 0
+
+    def run(self) -> None:
+        backoff, probe, stopped_at = Backoff(), False, None
+        while not (self.stop.is_set() and self.queue.pending() == 0):
+            batch = []
+            try:
+                if probe:
+                    ack = self.client.send(self.actor_id, [])
+                    self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                    probe = False
+                batch = self.queue.pending_batch(BATCH_BYTES, timeout=0.2)
+                if not batch:
+                    continue
+                ack = self.client.send(self.actor_id, batch)
+                self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                self.monitor.acknowledged(ack.learner_updates)
+                self.sent += ack.received
+                backoff.ok()
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and batch:
+                    log.error("the learner refused a batch: %s; dropping it", exc.details())
+                    self.queue.acknowledge(batch[-1].sequence, batch[-1].sequence)
+                    continue
+                probe = True
+                self.reconnects += 1
+                if self.stop.is_set():
+                    # Done acting: keep trying to deliver the rest for ``patience_s``, then give up.
+                    stopped_at = stopped_at or time.time()
+                    if time.time() - stopped_at > self.patience_s:
+                        log.error("the learner is gone: %d transitions undelivered", len(self.queue))
+                        return
+                    backoff.fail()
+                else:
+                    backoff.fail(self.stop)
+
+
 def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor) -> ActorReport:
     stop = stop or threading.Event()
@@ -259,95 +381,19 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     env = make_rewarded_env(cfg.env)
     agent = build_agent(cfg, layout_of(env[0]), device="cpu")  # acting: one frame at a time
     queue = TransitionQueue(cfg.train.actor_queue)
-    pending: list[dict] = []  # newest parameters, swapped in by the control loop
-    status = {"version": 0, "loads": 0, "sent": 0, "reconnects": 0, "sequence": 0}
-    lock = threading.Lock()
-
-    def fetch_parameters() -> None:
-        got = client.parameters(status["version"])
-        if got is not None:
-            with lock:
-                pending[:] = [got]
-
-    # The first parameters carry the state normaliser fitted on the demos: wait for them.
-    backoff = Backoff()
-    while status["version"] == 0 and not stop.is_set():
-        try:
-            fetch_parameters()
-            if pending:
-                version, params = pending.pop()
-                agent.load_policy_state_dict(params)
-                status["version"] = version
-        except grpc.RpcError:
-            backoff.fail(stop)
-
-    def sender() -> None:
-        backoff, probe = Backoff(), False
-        while not (stop.is_set() and queue.pending() == 0):
-            try:
-                if probe:
-                    # After a failure the learner may have restarted from a checkpoint: ask what it
-                    # holds, and send again what it lost.
-                    ack = client.send(actor_id, [])
-                    queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
-                    probe = False
-                batch = queue.pending_batch(BATCH_BYTES, timeout=0.2)
-                if not batch:
-                    continue
-                ack = client.send(actor_id, batch)
-                queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
-                monitor.acknowledged(ack.learner_updates)
-                status["sent"] += ack.received
-                backoff.ok()
-            except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                    log.error("the learner refused a batch: %s; dropping it", exc.details())
-                    queue.acknowledge(batch[-1].sequence, batch[-1].sequence)
-                    continue
-                probe = True
-                status["reconnects"] += 1
-                if stop.is_set():
-                    # Done acting: keep trying to deliver the rest for ``patience_s``, then give up.
-                    stopped_at = status.setdefault("stopped_at", time.time())
-                    if time.time() - stopped_at > patience_s:
-                        log.error("the learner is gone: %d transitions undelivered", len(queue))
-                        return
-                    backoff.fail()
-                else:
-                    backoff.fail(stop)
-
-    def poller() -> None:
-        while not stop.is_set():
-            try:
-                fetch_parameters()
-            except grpc.RpcError:
-                pass
-            stop.wait(PARAMS_POLL_S)
-
-    period = 1.0 / env[0].metadata.get("render_fps", cfg.env.control_hz)  # the contract: the control rate
-    clock = {"next": None, "missed": 0, "periods": []}
+    inbox = ParameterInbox(client, agent)
+    inbox.wait_first(stop)
+    sender = Sender(client, actor_id, queue, monitor, stop, patience_s)
+    clock = ControlClock(1.0 / env[0].metadata.get("render_fps", cfg.env.control_hz), realtime)  # the contract's rate
+    sequence = [0]
 
     def before_act() -> None:
-        with lock:
-            got = pending.pop() if pending else None
-        if got is not None:
-            agent.load_policy_state_dict(got[1])
-            status["version"], status["loads"] = got[0], status["loads"] + 1
-        now = time.perf_counter()
-        if clock["next"] is not None:
-            if realtime:
-                if now > clock["next"]:
-                    clock["missed"] += 1
-                else:
-                    time.sleep(clock["next"] - now)
-                    now = time.perf_counter()
-            clock["periods"].append(now - clock["last"])
-        clock["last"] = now
-        clock["next"] = now + period
+        inbox.loads += inbox.swap_in()
+        clock.tick()
 
     def enqueue(message: pb.ActorMessage) -> None:
-        status["sequence"] += 1
-        message.actor_id, message.sequence = actor_id, status["sequence"]
+        sequence[0] += 1
+        message.actor_id, message.sequence = actor_id, sequence[0]
         queue.put(message)
 
     actor = Actor(cfg, agent, env=env)
@@ -357,9 +403,10 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         # state: the run goes on where this actor's last delivered episode left it.
         actor.load_state_dict(resumed)
     total = env_steps or cfg.train.env_steps
-    monitor.started(ActorStart(actor_id, actor.episode, actor.env_steps, total, status["version"], update_seconds,
+    monitor.started(ActorStart(actor_id, actor.episode, actor.env_steps, total, inbox.version, update_seconds,
                                intake_seconds))
-    threads = [threading.Thread(target=sender, daemon=True), threading.Thread(target=poller, daemon=True)]
+    threads = [threading.Thread(target=sender.run, daemon=True), threading.Thread(target=inbox.poll, args=(stop,),
+                                                                                   daemon=True)]
     for t in threads:
         t.start()
 
@@ -370,16 +417,16 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     try:
         while actor.env_steps < total and not stop.is_set():
             stats = actor.run_episode(send_transition)
-            record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": status["version"],
+            record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": inbox.version,
                       "actor_index": actor_index, "actor_state": actor.state_dict()}
             enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
-            clock["next"] = None  # a reset is not a control step
-            monitor.episode(stats, status["version"], len(queue), queue.dropped)
+            clock.reset()
+            monitor.episode(stats, inbox.version, len(queue), queue.dropped)
     finally:
         stop.set()
         threads[0].join(timeout=patience_s + CALL_TIMEOUT_S)
         actor.close()
         client.close()
-    return ActorReport(actor.env_steps, actor.episode, status["sent"], queue.dropped, status["version"], status["loads"],
-                       _percentiles(actor.policy_seconds), _percentiles(clock["periods"]), clock["missed"],
-                       status["reconnects"], queue.forgotten, actor_id)
+    return ActorReport(actor.env_steps, actor.episode, sender.sent, queue.dropped, inbox.version, inbox.loads,
+                       _percentiles(actor.policy_seconds), _percentiles(clock.periods), clock.missed,
+                       sender.reconnects, queue.forgotten, actor_id)

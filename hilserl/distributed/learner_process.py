@@ -20,7 +20,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads, to_dict
 from hilserl.data.transition import Transition
 from hilserl.distributed.message_checks import check_episode_record, check_transition
@@ -34,14 +33,13 @@ from hilserl.distributed.service import (
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.threads import torch_threads
 from hilserl.training.checkpoint import (
-    CheckpointNotWritten,
     rng_state,
     set_rng_state,
     write_atomically,
-    write_checkpoint,
 )
 from hilserl.training.learner import Learner
-from hilserl.training.run import STEP_LINE, TrainingDiverged, begin_run, check_buffer_room, load_demos
+from hilserl.training.learner_loop import CheckpointContent, LearnerLoop
+from hilserl.training.run import begin_run, check_buffer_room, load_demos
 from hilserl.training.run_lock import run_lock
 from hilserl.training.run_log import RunLog
 
@@ -72,6 +70,61 @@ def resumed_actor_states(state: dict) -> dict[int, dict]:
     if "actor_states" in state:
         return {int(i): s for i, s in state["actor_states"].items()}
     return {0: dict(state["actor"])}
+
+
+class EpisodeIntake:
+    """Actors' messages into the learner's buffers, a whole episode at a time.
+
+    Each actor's transitions wait beside the buffers until its episode's record arrives: buffers,
+    counters and checkpoints then hold whole episodes only, since an actor that starts again from a
+    checkpoint runs an unfinished episode again (a live actor sends its steps again)."""
+
+    def __init__(self, learner: Learner, run_log: RunLog, counters: dict[str, int], delivered: dict[str, int],
+                 actor_states: dict[int, dict]):
+        self.learner, self.run_log = learner, run_log
+        self.env_steps, self.episodes = int(counters["env_steps"]), int(counters["episode"])
+        self.delivered = dict(delivered)
+        """Per actor, the sequence number of its last episode taken into the buffers (checkpointed: a
+        resumed learner drops repeats of these, and only these)."""
+        self.actor_states = actor_states
+        """Per actor index, its state at its last delivered episode (a restarted actor resumes from it)."""
+        self.dropped: dict[str, int] = {}
+        self._staged: dict[str, list[Transition]] = {}
+        self._mid_episode: dict[str, bool] = {}
+        self._last_heard: dict[str, float] = {}
+
+    def take(self, item: Received) -> bool:
+        """Stage a transition (True) or take a whole episode in at its record (False)."""
+        actor = item.actor_id
+        self._mid_episode[actor] = item.transition is not None
+        self._last_heard[actor] = time.time()
+        if item.transition is not None:
+            self._staged.setdefault(actor, []).append(item.transition)
+            return True
+        episode = self._staged.pop(actor, [])
+        for t in episode:
+            self.learner.add(t)
+        self.learner.episode_ended()
+        self.env_steps += len(episode)
+        self.delivered[actor] = item.sequence
+        record = json.loads(item.episode_json)
+        record["episode"], record["env_steps"], record["actor_id"] = self.episodes, self.env_steps, actor
+        if "actor_state" in record:
+            self.actor_states[int(record.pop("actor_index", 0))] = record.pop("actor_state")
+        self.dropped[actor] = int(record.pop("dropped", self.dropped.get(actor, 0)))
+        self.episodes += 1
+        self.run_log.episode(record)
+        return False
+
+    def busy(self) -> bool:
+        """Actors in the middle of an episode, not counting those silent for ACTOR_SILENCE_S (lost)."""
+        now = time.time()
+        return any(mid and now - self._last_heard[a] < ACTOR_SILENCE_S for a, mid in self._mid_episode.items())
+
+    def state(self) -> dict:
+        """What a checkpoint records of the intake: counters, deliveries, actor states."""
+        return {"actor": {"env_steps": self.env_steps, "episode": self.episodes},
+                "actor_sequences": dict(self.delivered), "actor_states": dict(self.actor_states)}
 
 
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
@@ -134,7 +187,6 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     print(f"learner listening on {host}:{bound} ({'token required' if token else 'loopback, no token'})", flush=True)
 
     run_log = RunLog(run_dir, tensorboard=tensorboard)
-    dropped: dict[str, int] = {}
     stop = stop or threading.Event()
     bar = tqdm(total=cfg.train.env_steps, initial=counters["env_steps"], desc="learner: env steps received",
                unit="step", disable=not progress)
@@ -145,79 +197,30 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         else:
             print(line, flush=True)
 
-    def checkpoint() -> Path:
-        extra = {"actor": dict(counters), "rng": rng_state(), "actor_sequences": dict(delivered),
-                 "actor_states": dict(actor_states), "params_version": version[0]}
-        path = write_checkpoint(run_dir, {**learner.state_dict(), **extra}, learner.agent.updates,
-                                learner.agent.policy_state_dict(), cfg, buffers=learner.buffers(),
-                                keep=cfg.train.keep_checkpoints)
-        service.set_durable(extra["actor_sequences"])  # actors may now forget what it holds
-        say(f"learner: checkpoint {path.name} written (update {learner.agent.updates}, env step "
-            f"{counters['env_steps']})")
-        return path
+    intake = EpisodeIntake(learner, run_log, counters, seen, actor_states)
 
-    mid_episode: dict[str, bool] = {}
-    last_heard: dict[str, float] = {}
-    delivered = dict(seen)
-    """Per actor, the sequence number of its last episode taken into the buffers (checkpointed: a
-    resumed learner drops repeats of these, and only these)."""
-    staged: dict[str, list[Transition]] = {}
-    """Per actor, the transitions of its episode under way. They enter the buffers with the episode's
-    record: buffers, counters and checkpoints hold whole episodes only, since an actor that starts
-    again from the checkpoint runs an unfinished episode again (a live actor sends its steps again)."""
+    def content() -> CheckpointContent:
+        """The buffers hold whole episodes only (``EpisodeIntake``), so the learner's state as it is."""
+        return CheckpointContent({**learner.state_dict(), **intake.state(), "rng": rng_state(),
+                                  "params_version": version[0]}, {})
+
+    def written(saved: CheckpointContent, path: Path) -> None:
+        service.set_durable(saved.state["actor_sequences"])  # actors may now forget what it holds
+        say(f"learner: checkpoint {path.name} written (update {learner.agent.updates}, env step "
+            f"{intake.env_steps})")
+
+    loop = LearnerLoop(cfg, learner, run_dir, run_log, content=content, say=say, progress=progress, publish=publish,
+                       after_checkpoint=written)
+    loop.env_steps = intake.env_steps
 
     def handle(item: Received) -> None:
-        mid_episode[item.actor_id] = item.transition is not None
-        last_heard[item.actor_id] = time.time()
-        if item.transition is not None:
-            staged.setdefault(item.actor_id, []).append(item.transition)
+        if intake.take(item):
             bar.update(1)
-        else:
-            episode = staged.pop(item.actor_id, [])
-            for t in episode:
-                learner.add(t)
-            learner.episode_ended()
-            counters["env_steps"] += len(episode)
-            delivered[item.actor_id] = item.sequence
-            record = json.loads(item.episode_json)
-            record["episode"], record["env_steps"] = counters["episode"], counters["env_steps"]
-            record["actor_id"] = item.actor_id
-            if "actor_state" in record:
-                actor_states[int(record.pop("actor_index", 0))] = record.pop("actor_state")
-            dropped[item.actor_id] = int(record.pop("dropped", dropped.get(item.actor_id, 0)))
-            counters["episode"] += 1
-            run_log.episode(record)
-
-    def busy_actors() -> bool:
-        """Actors in the middle of an episode, not counting those silent for ACTOR_SILENCE_S (lost)."""
-        now = time.time()
-        return any(mid and now - last_heard[a] < ACTOR_SILENCE_S for a, mid in mid_episode.items())
-
-    def update_budget() -> int:
-        if not learner.ready:
-            return 0
-        allowed = (counters["env_steps"] - cfg.train.learning_starts + 1) * cfg.train.updates_per_env_step
-        return max(0, allowed - learner.agent.updates)
+        loop.env_steps = intake.env_steps
 
     def update() -> None:
-        try:
-            info = learner.update()
-        except NonFiniteLoss as exc:
-            path = checkpoint()
-            raise TrainingDiverged(f"{exc.name} became {exc.value} at learner update "
-                                   f"{learner.agent.updates}; checkpoint saved to {path}") from exc
-        u = service.updates = learner.agent.updates
-        if u % cfg.train.params_every == 0:
-            publish()
-        if u % cfg.train.log_every == 0:
-            run_log.metrics(u, counters["env_steps"], {**info, **learner.buffer_composition()})
-            if progress:
-                bar.write(STEP_LINE.format(update=u, **info))
-        if u % cfg.train.checkpoint_every == 0:
-            try:
-                checkpoint()
-            except CheckpointNotWritten as exc:  # a full disk: training goes on, the last one is kept
-                say(f"learner: warning: {exc}")
+        loop.update()
+        service.updates = learner.agent.updates
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -226,14 +229,14 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     try:
         # Run to the step budget, then to the end of the actors' current episodes (their last
         # transitions and statistics are still coming).
-        while (counters["env_steps"] < cfg.train.env_steps or busy_actors()) and not stop.is_set():
+        while (intake.env_steps < cfg.train.env_steps or intake.busy()) and not stop.is_set():
             try:
-                handle(inbox.get(timeout=IDLE_WAIT_S if update_budget() == 0 else 0))
+                handle(inbox.get(timeout=IDLE_WAIT_S if loop.owed() == 0 else 0))
             except queue.Empty:
                 pass
             while not inbox.empty():
                 handle(inbox.get_nowait())
-            if update_budget() > 0:
+            if loop.owed() > 0:
                 update()
         # Stop serving, and take in every message already acknowledged: the checkpoint's record of
         # what each actor delivered must match what is in the buffers, or a resumed learner would
@@ -246,21 +249,20 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                 pass
         # An actor faster than the learner (a simulation runs faster than real time) leaves updates
         # owed: the learner finishes them, so a run's update-to-data ratio is what its config says.
-        owed = 0 if stop.is_set() else update_budget()  # a stop (Ctrl-C) leaves them owed, for a resume
+        owed = 0 if stop.is_set() else loop.owed()  # a stop (Ctrl-C) leaves them owed, for a resume
         with tqdm(total=owed, desc="learner: finishing the updates it owes", unit="update", disable=owed == 0) as finishing:
-            while update_budget() > 0 and not stop.is_set():
-                update()
-                finishing.update(1)
-        path = checkpoint()
-        say(f"learner stopped at env step {counters['env_steps']}, update {learner.agent.updates} ({path.name})")
+            loop.run_owed(stop, on_update=lambda: finishing.update(1))
+        service.updates = learner.agent.updates
+        path = loop.checkpoint()
+        say(f"learner stopped at env step {intake.env_steps}, update {learner.agent.updates} ({path.name})")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         bar.close()
         server.stop(grace=1.0)
         run_log.close()
-    summary = {"env_steps": counters["env_steps"], "updates": learner.agent.updates, "episodes": counters["episode"],
-               "buffer_composition": learner.buffer_composition(), "dropped_by_actors": dropped,
+    summary = {"env_steps": intake.env_steps, "updates": learner.agent.updates, "episodes": intake.episodes,
+               "buffer_composition": learner.buffer_composition(), "dropped_by_actors": intake.dropped,
                "refused_calls": service.refused, "malformed_batches": service.malformed}
     (run_dir / "learner_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return LearnerProcessResult(counters["env_steps"], learner.agent.updates, counters["episode"], bound, dropped)
+    return LearnerProcessResult(intake.env_steps, learner.agent.updates, intake.episodes, bound, intake.dropped)

@@ -1,4 +1,4 @@
-"""The simulated grasp-only task of the user's log: an SO-101 grasps a 2.5 cm cube from random poses.
+"""The simulated grasp task: an SO-101 grasps a 2.5 cm cube from random poses.
 
 Each episode: the fingertip goes by inverse kinematics to a base pose plus a random offset, the cube
 is placed at a random position and yaw, and the policy has ``episode_seconds`` at ``control_hz`` to

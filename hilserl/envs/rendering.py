@@ -1,4 +1,4 @@
-"""Offscreen camera rendering on the CPU, with the per-camera crop and resize of the user's setup."""
+"""Offscreen camera rendering on the CPU, with a per-camera crop and resize, as a real camera set-up does."""
 
 from __future__ import annotations
 

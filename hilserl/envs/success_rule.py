@@ -1,4 +1,4 @@
-"""The user's success rules, shared by every success signal (simulator truth or classifier).
+"""HIL-SERL's success rules, shared by every success signal (simulator truth or classifier).
 
 A raw per-frame signal becomes an episode success only after ``consecutive_frames`` frames in a row
 say success, and never before ``min_steps`` steps of the episode have passed. This filters a single

@@ -1,6 +1,6 @@
 """The classifier's reward for any env, and its audit against the simulator's truth.
 
-``ClassifierReward`` wraps an env: each frame's success probability goes through the user's rules
+``ClassifierReward`` wraps an env: each frame's success probability goes through HIL-SERL's rules
 (``SuccessRule``: over ``classifier_threshold`` for ``consecutive_success_frames`` frames in a row,
 never before ``min_steps_before_success``), and the rule's decision gives the reward and ends the
 episode. The wrapped env must not end episodes on its own success signal (``reward_env_config``).

@@ -1,6 +1,6 @@
 """A simulated human who watches the policy and intervenes with the scripted expert's actions.
 
-Strategies, as the HIL-SERL paper and the user's log describe them:
+Strategies, as the HIL-SERL paper describes them:
 
 - ``brief``: let the policy explore for the first 20-30 steps, then correct it for a few steps when
   it drifts away from the cube or stalls, then hand back. The paper's advice.

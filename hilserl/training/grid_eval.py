@@ -1,6 +1,6 @@
 """Evaluation over a fixed grid of cube positions and rotations covering the whole reset range.
 
-Random resets can hide a policy that only grasps "easy" cubes (the user's local optimum): a grid
+Random resets can hide a policy that only grasps "easy" cubes (a local optimum): a grid
 gives every region the same weight and the same cubes every time.
 """
 

@@ -24,7 +24,7 @@ from hilserl.training.preflight import check_disk, check_memory, writable_folder
 from hilserl.training.run_log import truncate_logs
 
 STEP_LINE = "Step {update}: critic={critic_loss:.4f} actor={actor_loss:.4f} temp={temperature_loss:.4f} α={alpha:.4f} buffer={online_buffer}"
-"""The step-metric line of the user's log."""
+"""The step-metric line users of HIL-SERL's learner know, one per ``train.log_every`` updates."""
 
 
 class TrainingDiverged(RuntimeError):

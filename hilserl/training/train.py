@@ -6,6 +6,7 @@ parameters -> actor (here the actor holds the learner's agent itself).
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass
@@ -13,17 +14,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config, pin_threads
 from hilserl.data.transition import Transition
 from hilserl.threads import torch_threads
 from hilserl.training.actor import Actor
-from hilserl.training.checkpoint import CheckpointNotWritten, rng_state, set_rng_state, write_checkpoint
+from hilserl.training.checkpoint import rng_state, set_rng_state
 from hilserl.training.evaluate import EvalResult, evaluate
 from hilserl.training.learner import Learner
+from hilserl.training.learner_loop import CheckpointContent, LearnerLoop
 from hilserl.training.run import (
-    STEP_LINE,
-    TrainingDiverged,
     begin_run,
     check_buffer_room,
     load_demos,
@@ -43,12 +42,26 @@ class TrainResult:
     final_eval: EvalResult | None
 
 
-def save_checkpoint(learner: Learner, actor: Actor, cfg: Config, run_dir: Path) -> Path:
-    """A full checkpoint (learner, actor side, buffers, config), written atomically."""
-    state = {**learner.state_dict(), "actor": actor.boundary_state(), "rng": rng_state()}
-    return write_checkpoint(run_dir, state, learner.agent.updates, learner.agent.policy_state_dict(), cfg,
-                            buffers=learner.buffers(), keep=cfg.train.keep_checkpoints,
-                            leave_newest=learner.unfinished_rows())
+class EpisodeBoundary:
+    """The run's state as the current episode began: what single-process checkpoints hold.
+
+    A resumed actor runs an unfinished episode again from its start (episodes are seeded by their
+    index), so a checkpoint written mid-episode holds the learner, the actor and the random streams
+    as they were when that episode began, and the buffers without its steps: the resumed run then
+    repeats the rest of the run exactly, as if it had never stopped."""
+
+    def __init__(self, learner: Learner, actor: Actor):
+        self.learner, self.actor = learner, actor
+        self.state: dict | None = None
+
+    def mark(self) -> None:
+        """Called as an episode begins."""
+        self.state = copy.deepcopy({**self.learner.state_dict(), "actor": self.actor.state_dict(), "rng": rng_state()})
+
+    def content(self) -> CheckpointContent:
+        state = self.state if self.state is not None else \
+            {**self.learner.state_dict(), "actor": self.actor.state_dict(), "rng": rng_state()}
+        return CheckpointContent(state, self.learner.unfinished_rows())
 
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
@@ -78,37 +91,19 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
     started = time.time()
     successes = [bool(e["success"]) for e in read_jsonl(run_dir / EPISODES)] if resume else []
     bar = tqdm(total=cfg.train.env_steps, initial=actor.env_steps, desc="training", unit="step", disable=not progress)
-    last_info: dict[str, float] = {}
+    boundary = EpisodeBoundary(learner, actor)
+    loop = LearnerLoop(cfg, learner, run_dir, log, content=boundary.content, say=bar.write, progress=progress)
 
     def on_transition(t: Transition) -> None:
-        nonlocal last_info
         learner.add(t)
+        loop.env_steps = actor.env_steps
         bar.update(1)
-        if not learner.ready:
-            return
-        for _ in range(cfg.train.updates_per_env_step):
-            try:
-                last_info = learner.update()
-            except NonFiniteLoss as exc:
-                path = save_checkpoint(learner, actor, cfg, run_dir)
-                raise TrainingDiverged(
-                    f"{exc.name} became {exc.value} at learner update {learner.agent.updates} "
-                    f"(env step {actor.env_steps}); checkpoint saved to {path}"
-                ) from exc
-            u = learner.agent.updates
-            if u % cfg.train.log_every == 0:
-                log.metrics(u, actor.env_steps, {**last_info, **learner.buffer_composition()})
-                if progress:
-                    bar.write(STEP_LINE.format(update=u, **last_info))
-            if u % cfg.train.checkpoint_every == 0:
-                try:
-                    save_checkpoint(learner, actor, cfg, run_dir)
-                except CheckpointNotWritten as exc:  # a full disk: the run goes on, the last one is kept
-                    bar.write(f"warning: {exc}")
+        loop.run_owed()
 
     try:
         with sigterm_as_interrupt():
             while actor.env_steps < cfg.train.env_steps:
+                boundary.mark()
                 stats = actor.run_episode(on_transition)
                 learner.episode_ended()
                 successes.append(stats.success)
@@ -116,16 +111,18 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
                 recent = successes[-20:]
                 bar.set_postfix(ep=stats.episode, success20=f"{sum(recent) / len(recent):.0%}",
                                 interv=f"{stats.intervention_rate:.0%}")
+            boundary.state = None  # the run's end is a boundary: the final checkpoint holds it all
     except KeyboardInterrupt:
-        path = save_checkpoint(learner, actor, cfg, run_dir)
-        bar.write(f"stopped at env step {actor.env_steps}; checkpoint {path}; continue with --resume")
+        path = loop.checkpoint()
+        bar.write(f"stopped at env step {actor.env_steps}; checkpoint {path} holds the run as its episode "
+                  f"{actor.episode} began; continue with --resume")
         log.close()
         raise
     finally:
         bar.close()
         actor.close()
 
-    save_checkpoint(learner, actor, cfg, run_dir)
+    loop.checkpoint()
     if actor.reward_audit is not None:
         actor.reward_audit.write(run_dir / "reward_audit")
     final = evaluate(learner.agent, cfg.env, eval_episodes, seed=cfg.seed) if eval_episodes else None
