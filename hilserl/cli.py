@@ -123,6 +123,35 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_lerobot(args: argparse.Namespace) -> int:
+    """A LeRobotDataset (v3.0 or v2.1 folder) into hilserl's demo format."""
+    from hilserl.data.lerobot_convert import Mapping, import_lerobot
+
+    mapping = Mapping.from_json(args.mapping.read_text()) if args.mapping else None
+    writable_folder(args.out, "the output folder")
+    report = import_lerobot(args.source, args.out, mapping)
+    print("\n".join(report.lines()))
+    print(f"train from it: hilserl train --set train.demo_dir={json.dumps(str(args.out))}")
+    return 0
+
+
+def cmd_export_lerobot(args: argparse.Namespace) -> int:
+    """hilserl's demos or classifier frames as a LeRobotDataset v3.0."""
+    from hilserl.data.lerobot_convert import export_lerobot
+    from hilserl.training.run_export import export_run
+
+    source = Path(args.source)
+    if args.transitions:
+        info = export_run(source, args.out, task=args.task)
+    else:
+        if (source / "demos" / "meta.json").exists():  # a run folder: its demos
+            source = source / "demos"
+        info = export_lerobot(source, args.out, task=args.task)
+    print(f"wrote a LeRobotDataset v3.0 to {args.out}: {info['total_episodes']} episodes, {info['total_frames']} "
+          f"frames, features {', '.join(sorted(info['features']))}")
+    return 0
+
+
 def cmd_record_classifier_data(args: argparse.Namespace) -> int:
     """Record labelled frames (simulator truth) for the reward classifier, hard negatives included."""
     from hilserl.collect.classifier_data import record_classifier_data
@@ -281,8 +310,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diagnose_config(args: argparse.Namespace) -> int:
     """Compare a config file (or a run folder's config.json) with the HIL-SERL reference values."""
     from hilserl.diagnostics.config_audit import audit, format_table, load_raw
+    from hilserl.diagnostics.lerobot_config import is_lerobot_config, translate, translation_lines
 
-    rows = audit(load_raw(args.target))
+    raw = load_raw(args.target)
+    if is_lerobot_config(raw):
+        translation = translate(raw)
+        print("\n".join(translation_lines(translation)) + "\n")
+        raw = translation.config
+    rows = audit(raw)
     print(format_table(rows))
     return 1 if args.strict and any(r.status == "different" for r in rows) else 0
 
@@ -374,9 +409,36 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
     p.set_defaults(func=cmd_record_demos)
 
+    p = sub.add_parser(
+        "import-lerobot", help="bring a LeRobotDataset (v3.0 or v2.1) over as hilserl demos",
+        description="Reads a LeRobotDataset folder (parquet tables, mp4 videos; a Hub dataset downloaded with "
+                    "`huggingface-cli download --repo-type dataset REPO --local-dir DIR`) and writes hilserl's demo "
+                    "format. What maps onto what (cameras and their crop and size, state columns, action scale, "
+                    "the gripper's classes, reward, done and intervention columns) is written to "
+                    "OUT/lerobot_mapping.json: check it, edit it and pass it with --mapping to import again.")
+    p.add_argument("source", type=Path, help="the LeRobot dataset's folder (with meta/info.json)")
+    p.add_argument("--out", type=Path, required=True, help="the hilserl dataset folder to write")
+    p.add_argument("--mapping", type=Path, help="a mapping file (default: inferred from the dataset's features)")
+    p.set_defaults(func=cmd_import_lerobot)
+
+    p = sub.add_parser(
+        "export-lerobot", help="write hilserl demos or classifier frames as a LeRobotDataset v3.0",
+        description="Writes a LeRobotDataset v3.0 folder that LeRobot's loader, its visualiser and the Hub read: "
+                    "parquet tables with HIL-SERL's columns (observation.state, action with the gripper as 0/1/2, "
+                    "next.reward, next.done, complementary_info.discrete_penalty), H.264 videos, stats.")
+    p.add_argument("source", type=Path, help="a hilserl demos folder (record-demos), classifier frames "
+                   "(record-classifier-data), or a run folder (its demos)")
+    p.add_argument("--out", type=Path, required=True, help="an empty folder for the LeRobot dataset")
+    p.add_argument("--task", default="grasp the cube", help="the task's description stored with every episode")
+    p.add_argument("--transitions", action="store_true",
+                   help="a run folder's transitions (its newest checkpoint's online buffer: policy and intervention "
+                   "steps) instead of its demos; needs a run that kept images (agent.feature_cache=false) or has no "
+                   "cameras")
+    p.set_defaults(func=cmd_export_lerobot)
+
 
 def _reward_commands(sub: argparse._SubParsersAction) -> None:
-    """The the reward classifier's data and training."""
+    """The reward classifier's data and training."""
     p = sub.add_parser(
         "record-classifier-data",
         help="record labelled frames for the reward classifier (simulator truth, hard negatives included)",
@@ -514,9 +576,11 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
         "config",
         help="compare a config with the HIL-SERL reference values, parameter by parameter",
         description="Marks each parameter equal, different or missing (not set in the file) against "
-        "HIL-SERL's reference values, with one line on why each difference matters.",
+        "HIL-SERL's reference values, with one line on why each difference matters. Also reads LeRobot's SAC "
+        "training config (its field names mapped onto hilserl's: hilserl/diagnostics/lerobot_config.py).",
     )
-    p.add_argument("target", type=Path, help="a config JSON file, or a run folder with config.json")
+    p.add_argument("target", type=Path, help="a config JSON file (hilserl's or LeRobot's SAC train config), or a run "
+                   "folder with config.json")
     p.add_argument("--strict", action="store_true", help="exit 1 when any parameter differs")
     p.set_defaults(func=cmd_diagnose_config)
 

@@ -43,3 +43,7 @@ def test_a_second_task_learns_end_to_end_through_hilserl_train(tmp_path, capsys)
     assert "the grid evaluation and success map need the simulated grasp task" in out
     rate = json.loads((run / "summary.json").read_text())["final_eval"]["success_rate"]
     assert rate >= REACH_SUCCESS_BAR, f"reach success without interventions {rate:.0%}"
+    assert main(["report", str(run)]) == 0  # the report skips, saying so, what the env does not give
+    assert "skipped, the env reports no object rotation" in capsys.readouterr().out
+    assert main(["eval", "--checkpoint", str(run)]) == 2  # the grid places a cube: the grasp only
+    assert "needs the simulated grasp task" in capsys.readouterr().err

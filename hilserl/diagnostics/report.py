@@ -127,7 +127,8 @@ class RunReport:
         """Recent success by the cube's rotation from square; warns when turned cubes fail more."""
         recent = [e for e in self.episodes[-ROTATION_EPISODES:] if e.get("cube_yaw") is not None]
         if not recent:
-            return []
+            return ["success by rotation: skipped, the env reports no object rotation (info['cube_start_yaw'])"] \
+                if self.episodes else []
         degrees = rotation_from_square(np.array([e["cube_yaw"] for e in recent]))
         success = np.array([float(e["success"]) for e in recent])
         edges = np.linspace(0.0, 45.0, ROTATION_BINS + 1)

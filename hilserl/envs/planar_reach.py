@@ -32,6 +32,8 @@ START_SPREAD = 0.6
 HOME = np.array([0.0, 1.2])
 TABLE_HALF_WIDTH = 0.25
 """The camera sees the square of this half-width (m) around the shoulder."""
+RENDER_SIZE = 128
+"""Pixels of ``render()``'s view when the env has no camera of its own."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +142,9 @@ class PlanarReachEnv(gym.Env):
             obs["top"] = self._draw()
         return obs
 
-    def _draw(self) -> np.ndarray:
+    def _draw(self, size: int | None = None) -> np.ndarray:
         """The table from above: the target a red disc, the links grey, the fingertip white."""
-        n = self.camera_size
+        n = size or self.camera_size
         image = np.full((n, n, 3), 40, np.uint8)
         axis = np.linspace(-TABLE_HALF_WIDTH, TABLE_HALF_WIDTH, n)
         xs, ys = np.meshgrid(axis, axis[::-1])
@@ -164,4 +166,4 @@ class PlanarReachEnv(gym.Env):
         return image
 
     def render(self) -> np.ndarray | None:
-        return self._draw() if self.render_mode == "rgb_array" else None
+        return self._draw(self.camera_size or RENDER_SIZE) if self.render_mode == "rgb_array" else None
