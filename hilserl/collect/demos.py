@@ -45,7 +45,8 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
                  placement: DemoPlacement = "grid", complete: bool = False) -> int:
     """Record ``episodes`` episodes of the env's scripted expert (successful ones only, by default);
-    returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on ``grid_placements`` (a failed attempt retries the same
+    returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on
+    ``grid_placements`` (a failed attempt retries the same
     cube with another arm start), 'random' lets each reset draw them. ``complete`` (and always for
     a folder whose recording was interrupted): the episodes already in ``out`` count towards
     ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording

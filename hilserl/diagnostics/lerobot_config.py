@@ -42,7 +42,8 @@ LEROBOT_TO_OURS = {
 updates per learner step, HIL-SERL's critic-to-actor ratio."""
 IGNORED = {"policy.type", "policy.device", "policy.storage_device", "policy.input_features", "policy.output_features",
            "policy.normalization_mapping", "policy.dataset_stats", "policy.concurrency", "policy.actor_learner_config",
-           "policy.use_torch_compile", "policy.repo_id", "policy.push_to_hub", "policy.online_steps", "policy.online_env_seed",
+           "policy.use_torch_compile", "policy.repo_id", "policy.push_to_hub", "policy.online_steps",
+           "policy.online_env_seed",
            "policy.async_prefetch", "policy.policy_update_freq", "policy.camera_number", "output_dir", "job_name",
            "resume", "seed", "wandb", "steps", "log_freq", "save_freq", "save_checkpoint", "num_workers",
            "policy.critic_network_kwargs.hidden_dims"}

@@ -88,7 +88,8 @@ class Actor:
             base = require_hooks(self.env, "true_state", "scripted_expert",
                                  purpose=f"the simulated human (human.strategy={cfg.human.strategy}; "
                                          "--set human.strategy=none runs without one)")
-            human = SimulatedHuman(cfg.human, base.scripted_expert(), base.true_state, np.random.default_rng(cfg.seed + 7))
+            human = SimulatedHuman(cfg.human, base.scripted_expert(), base.true_state,
+                                   np.random.default_rng(cfg.seed + 7))
         self.human = human
         self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0

@@ -1,0 +1,173 @@
+"""A digital twin of the SO-101's servo bus: six STS3215 servos answering the Feetech protocol on a
+pseudo-terminal, so that the real bus code (``FeetechBus`` over pyserial) runs against it unchanged.
+
+Each servo keeps a control table (the registers of ``protocol.REGISTERS``) and an actual position in
+steps; it reports ``Present_Position = actual - Homing_Offset`` as the real servo does, and with
+torque on moves to its goal at ``max_step`` steps per tick (``set_actual`` lets a model, or a hand,
+move it with torque off). Faults for tests: ``silent`` motors never answer; ``corrupt_replies``
+status packets leave with a wrong checksum.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import tty
+from dataclasses import dataclass, field
+
+from hilserl.envs.so101.bus import MOTORS
+from hilserl.envs.so101.protocol import (
+    BROADCAST_ID,
+    HEADER,
+    MODEL_NUMBER,
+    PING,
+    READ,
+    REGISTERS,
+    STEPS_PER_TURN,
+    SYNC_READ,
+    SYNC_WRITE,
+    WRITE,
+    checksum,
+    decode,
+    encode,
+    packet,
+)
+
+CENTRE = STEPS_PER_TURN // 2 - 1
+"""2047: the middle of a turn, where calibration puts each joint's centre."""
+
+
+@dataclass
+class Servo:
+    motor_id: int
+    actual: float = CENTRE
+    table: bytearray = field(default_factory=lambda: bytearray(256))
+
+    def __post_init__(self) -> None:
+        for name, value in (("Model_Number", MODEL_NUMBER), ("ID", self.motor_id), ("Min_Position_Limit", 0),
+                            ("Max_Position_Limit", STEPS_PER_TURN - 1), ("Max_Torque_Limit", 1000)):
+            self.set(name, value)
+
+    def get(self, name: str) -> int:
+        reg = REGISTERS[name]
+        if name == "Present_Position":
+            return int(round(self.actual)) - self.get("Homing_Offset")
+        return decode(reg, bytes(self.table[reg.address:reg.address + reg.size]))
+
+    def set(self, name: str, value: int) -> None:
+        reg = REGISTERS[name]
+        self.table[reg.address:reg.address + reg.size] = encode(reg, value)
+
+    def read_bytes(self, address: int, size: int) -> bytes:
+        reg = REGISTERS["Present_Position"]
+        if address == reg.address and size >= reg.size:
+            self.table[reg.address:reg.address + reg.size] = encode(reg, self.get("Present_Position"))
+        return bytes(self.table[address:address + size])
+
+    def tick(self, max_step: float) -> None:
+        """Move towards the goal (in the actual frame: goal + Homing_Offset) when the torque is on."""
+        if self.get("Torque_Enable"):
+            goal = self.get("Goal_Position") + self.get("Homing_Offset")
+            self.actual += max(-max_step, min(max_step, goal - self.actual))
+
+
+class ServoTwin:
+    """The servos behind a pseudo-terminal; ``port`` is the path the bus opens."""
+
+    def __init__(self, motors: dict[str, int] | None = None, max_step: float = 40.0):
+        self.servos = {i: Servo(i) for i in (motors or MOTORS).values()}
+        self.max_step = max_step
+        self.silent: set[int] = set()
+        self.corrupt_replies = 0
+        self.received: list[bytes] = []
+        self._master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        self._slave = slave
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        for fd in (self._master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "ServoTwin":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def set_actual(self, motor_id: int, steps: float) -> None:
+        self.servos[motor_id].actual = steps
+
+    # ------------------------------------------------------------------------------- serving
+    def _serve(self) -> None:
+        import select
+
+        data = b""
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._master], [], [], 0.005)
+            for servo in self.servos.values():
+                servo.tick(self.max_step)
+            if not ready:
+                continue
+            try:
+                data += os.read(self._master, 4096)
+            except OSError:
+                return
+            data = self._handle_all(data)
+
+    def _handle_all(self, data: bytes) -> bytes:
+        while True:
+            start = data.find(HEADER)
+            if start < 0 or len(data) < start + 4:
+                return data[start:] if start >= 0 else b""
+            length = data[start + 3]
+            end = start + 4 + length
+            if len(data) < end:
+                return data[start:]
+            body = data[start + 2:end - 1]
+            if checksum(body) == data[end - 1]:  # a corrupted instruction goes unanswered, as on the bus
+                self.received.append(bytes(data[start:end]))
+                self._handle(body[0], body[2], bytes(body[3:]))
+            data = data[end:]
+
+    def _reply(self, motor_id: int, params: bytes = b"") -> None:
+        if motor_id in self.silent:
+            return
+        out = bytearray(packet(motor_id, 0, params))
+        if self.corrupt_replies > 0:
+            self.corrupt_replies -= 1
+            out[-1] ^= 0xFF
+        os.write(self._master, bytes(out))
+
+    def _handle(self, motor_id: int, instruction: int, params: bytes) -> None:
+        if instruction == SYNC_WRITE:
+            address, size = params[0], params[1]
+            for k in range(2, len(params), size + 1):
+                servo = self.servos.get(params[k])
+                if servo is not None:
+                    servo.table[address:address + size] = params[k + 1:k + 1 + size]
+            return
+        if instruction == SYNC_READ and motor_id == BROADCAST_ID:
+            address, size = params[0], params[1]
+            for i in params[2:]:
+                if i in self.servos:
+                    self._reply(i, self.servos[i].read_bytes(address, size))
+            return
+        servo = self.servos.get(motor_id)
+        if servo is None:
+            return
+        if instruction == PING:
+            self._reply(motor_id)
+        elif instruction == READ:
+            self._reply(motor_id, servo.read_bytes(params[0], params[1]))
+        elif instruction == WRITE:
+            servo.table[params[0]:params[0] + len(params) - 1] = params[1:]
+            self._reply(motor_id)
