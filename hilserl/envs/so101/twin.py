@@ -4,8 +4,8 @@ pseudo-terminal, so that the real bus code (``FeetechBus`` over pyserial) runs a
 Each servo keeps a control table (the registers of ``protocol.REGISTERS``) and an actual position in
 steps; it reports ``Present_Position = actual - Homing_Offset`` as the real servo does, and with
 torque on moves to its goal at ``max_step`` steps per tick (``set_actual`` lets a model, or a hand,
-move it with torque off). Faults for tests: ``silent`` motors never answer; ``corrupt_replies``
-status packets leave with a wrong checksum.
+move it with torque off). Faults for tests: ``silent`` motors never answer; ``blocked`` ones do not
+move; ``corrupt_replies`` status packets leave with a wrong checksum.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class ServoTwin:
         self.servos = {i: Servo(i) for i in (motors or MOTORS).values()}
         self.max_step = max_step
         self.silent: set[int] = set()
+        self.blocked: set[int] = set()
+        """Motors whose joint is held (by a hand, an obstacle): they do not move towards their goal."""
         self.corrupt_replies = 0
         self.received: list[bytes] = []
         self._master, slave = os.openpty()
@@ -114,7 +116,8 @@ class ServoTwin:
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.005)
             for servo in self.servos.values():
-                servo.tick(self.max_step)
+                if servo.motor_id not in self.blocked:
+                    servo.tick(self.max_step)
             if not ready:
                 continue
             try:
