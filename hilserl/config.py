@@ -72,6 +72,11 @@ class CameraConfig:
     render_size: int = 128
     crop: tuple[int, int, int, int] | None = None
     """(row0, row1, col0, col1) of the rendered frame, for example [0:480, 80:560] of a 640x480 camera."""
+    source: str = ""
+    """The real arm's camera (``env.kind=so101``): a device index, a device path, or a video file or image
+    sequence (``frames/%04d.png``); unused in the simulation."""
+    loop: bool = False
+    """A file source starts again at its end (replays, the digital twin)."""
 
     def validate(self, prefix: str) -> None:
         if self.name not in CAMERA_NAMES:
@@ -117,6 +122,31 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class RobotConfig:
+    """The real SO-101 (``env.kind=so101``): its servo bus and its calibration (LeRobot's file format)."""
+
+    port: str = ""
+    """The servo bus's serial port, e.g. /dev/ttyACM0."""
+    arm_id: str = "follower"
+    """The arm's name in LeRobot's calibration folder (``robots/so_follower/<arm_id>.json``)."""
+    calibration: str = ""
+    """A calibration file; empty: found by ``arm_id`` under HF_LEROBOT_CALIBRATION."""
+    max_joint_step: float = 0.25
+    """Radians a joint may move per command (2.5 rad/s at 10 Hz; a full-scale 2 cm action needs about
+    0.2 rad): no jumps."""
+    jump_tolerance: float = 0.5
+    """Radians a joint may lag its last command before the arm stops itself (torque off); above
+    ``max_joint_step``, since a servo may still be on its way to the last command."""
+
+    def validate(self) -> None:
+        _check_range("env.robot.max_joint_step", self.max_joint_step, 0.0, 0.5, lo_open=True)
+        _check_range("env.robot.jump_tolerance", self.jump_tolerance, 0.0, 1.5, lo_open=True)
+        if self.jump_tolerance <= self.max_joint_step:
+            raise ConfigError(f"env.robot.jump_tolerance = {self.jump_tolerance} must be above env.robot.max_joint_step "
+                              f"= {self.max_joint_step}: a servo may lag its last command by one step")
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     """Which env a run uses (``kind``) and, for the simulated grasp task, its settings. Defaults
     follow HIL-SERL's reference set-up, adapted to the SO-101's reach.
@@ -158,6 +188,7 @@ class EnvConfig:
     state_only: bool = False
     """No cameras; the state carries the cube's true pose (privileged) for fast tests and ablations."""
     reward: RewardConfig = field(default_factory=RewardConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)
 
     @property
     def max_episode_steps(self) -> int:
@@ -212,6 +243,7 @@ class EnvConfig:
         for i, cam in enumerate(self.cameras):
             cam.validate(f"env.cameras[{i}]")
         self.reward.validate()
+        self.robot.validate()
 
 
 Strategy = Literal["brief", "takeover", "none"]

@@ -8,6 +8,7 @@ from hilserl.config import EnvConfig
 from hilserl.envs.contract import GripperPenalty, TaskLayout, layout_of
 
 SIM = "sim"
+SO101 = "so101"
 
 
 class UnknownEnv(ValueError):
@@ -22,6 +23,8 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
         from hilserl.envs.grasp_env import GraspCubeEnv
 
         env: gym.Env = GraspCubeEnv(cfg, render_mode=render_mode)
+    elif cfg.kind == SO101:
+        env = make_so101(cfg)
     else:
         try:
             env = gym.make(cfg.kind, render_mode=render_mode) if render_mode else gym.make(cfg.kind)
@@ -35,8 +38,47 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     return env
 
 
+def make_so101(cfg: EnvConfig) -> gym.Env:
+    """The real arm: its bus and calibration, connected (calibration written, torque off), and its
+    cameras; the torque goes off again if anything here fails."""
+    from hilserl.envs.so101.arm import ArmLimits, SO101Arm
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+    from hilserl.envs.so101.cameras import Camera, CameraSpec
+    from hilserl.envs.so101.env import SO101Env
+
+    robot = cfg.robot
+    if not robot.port:
+        raise UnknownEnv("env.kind = 'so101' needs env.robot.port (the servo bus, e.g. /dev/ttyACM0)")
+    calibration = read_calibration(robot.calibration or find_calibration(robot.arm_id))
+    bus = FeetechBus(robot.port)
+    arm = SO101Arm(bus, calibration, limits=ArmLimits(robot.max_joint_step, robot.jump_tolerance))
+    cameras = {}
+    try:
+        arm.connect()
+        for cam in () if cfg.state_only else cfg.cameras:
+            if not cam.source:
+                raise UnknownEnv(f"camera {cam.name!r} has no source: set env.cameras[..].source (a device index, "
+                                 "path or video file)")
+            cameras[cam.name] = Camera(CameraSpec(cam.name, cam.source, cam.size, cam.crop, loop=cam.loop))
+        return SO101Env(cfg, arm, cameras)
+    except BaseException:
+        arm.disable()
+        for camera in cameras.values():
+            camera.close()
+        bus.close()
+        raise
+
+
 def task_layout(cfg: EnvConfig) -> TaskLayout:
-    """The layout of ``cfg``'s env, read from an instance made and closed for the purpose."""
+    """The layout of ``cfg``'s env, read from an instance made and closed for the purpose (the real
+    arm's from its config: a learner must not open the robot)."""
+    if cfg.kind == SO101:
+        from hilserl.envs.contract import ActionLayout, ObservationLayout
+        from hilserl.envs.so101.env import STATE_DIMS
+
+        images = {} if cfg.state_only else {c.name: (c.size, c.size, 3) for c in cfg.cameras}
+        return TaskLayout(ObservationLayout(STATE_DIMS, images), ActionLayout(3, gripper=True))
     env = make_env(cfg)
     try:
         return layout_of(env)

@@ -62,9 +62,9 @@ class JointMap:
 
 @dataclass(frozen=True)
 class ArmLimits:
-    max_step: float = 0.08
-    """Radians a joint may move per command (0.8 rad/s at 10 Hz): no jumps."""
-    jump_tolerance: float = 0.35
+    max_step: float = 0.25
+    """Radians a joint may move per command (2.5 rad/s at 10 Hz): no jumps."""
+    jump_tolerance: float = 0.5
     """Radians the measured position may lag the last command before the arm stops."""
 
 

@@ -1,0 +1,150 @@
+"""The real SO-101 as an env of the contract: the simulation's actions and reset on the real arm.
+
+One model, one IK: the fingertip moves by the same top-down IK on the same SO-101 model as the
+simulation, so ``env.action_scale``, ``env.ee_base``, ``env.ee_reset_offset`` and ``env.ee_bounds``
+mean the same on both. A reset moves the arm along an interpolated path (never a jump) to the base
+pose plus a random offset, gripper open. Every joint command goes through ``SO101Arm``'s safety
+(joint ranges, a maximum step, the jump check, torque off on any fault).
+
+Observation: ``state`` (16 values: the 5 arm joints and the gripper in radians, their velocities
+from the last step, the fingertip position from the model, the gripper command state) and one image
+per configured camera. ``info["is_success"]`` comes from the person's success key (``labels``) or,
+with ``--reward classifier``, from the classifier wrapped around this env.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from hilserl.config import EnvConfig
+from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
+from hilserl.envs.grasp_env import (
+    GRIPPER_CLOSED_Q,
+    GRIPPER_OPEN_Q,
+    GRIPPER_YAW,
+    HOME_GUESS,
+    RESET_IK_ITERATIONS,
+    STEP_IK_ITERATIONS,
+)
+from hilserl.envs.ik import TopDownIK
+from hilserl.envs.scene import SceneIndex, build_spec
+from hilserl.envs.so101.arm import SO101Arm
+from hilserl.envs.so101.cameras import Camera
+
+STATE_DIMS = 16
+RESET_SETTLE_STEPS = 3
+
+
+class Labels(Protocol):
+    """Who says an episode succeeded on the real arm: a person's key, or a script in tests."""
+
+    def success(self) -> bool: ...
+
+
+class NoLabels:
+    def success(self) -> bool:
+        return False
+
+
+class SO101Env(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True}
+
+    def __init__(self, config: EnvConfig, arm: SO101Arm, cameras: dict[str, Camera] | None = None,
+                 labels: Labels | None = None, sleep: Callable[[float], None] | None = None):
+        """``sleep``: how a reset waits between its interpolated commands (the control period)."""
+        import time
+
+        config.validate()
+        self.config, self.arm, self.cameras = config, arm, dict(cameras or {})
+        self.labels = labels or NoLabels()
+        self._sleep = sleep or time.sleep
+        self.metadata = {**self.metadata, "render_fps": config.control_hz}
+        model = build_spec(EnvConfig(state_only=True)).compile()
+        self.ik = TopDownIK(model, SceneIndex.of(model))
+        spaces: dict[str, gym.spaces.Space] = {"state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIMS,), np.float32)}
+        for name, cam in self.cameras.items():
+            spaces[name] = gym.spaces.Box(0, 255, (cam.spec.size, cam.spec.size, 3), np.uint8)
+        self.observation_space = gym.spaces.Dict(spaces)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIMS,), np.float32)
+        self._low, self._high = np.array(config.ee_bounds.low), np.array(config.ee_bounds.high)
+        self._target = np.zeros(3)
+        self._arm_cmd = HOME_GUESS.copy()
+        self._closed = False
+        self._steps = 0
+        self._last_q: np.ndarray | None = None
+
+    # ------------------------------------------------------------------------------- reset
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        try:
+            return self._reset(seed, options)
+        except BaseException:
+            self.arm.disable()  # a fault, a stopped camera, Ctrl-C: torque off before anything else
+            raise
+
+    def step(self, action: np.ndarray):
+        try:
+            return self._step(action)
+        except BaseException:
+            self.arm.disable()
+            raise
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None):
+        super().reset(seed=seed)
+        cfg = self.config
+        if not self.arm.torque_on:
+            self.arm.enable()
+        offset = self.np_random.uniform(-1.0, 1.0, 3) * np.array(cfg.ee_reset_offset)
+        self._target = np.clip(np.array(cfg.ee_base) + offset, self._low, self._high)
+        self._arm_cmd, _ = self.ik.solve(self._target, GRIPPER_YAW, HOME_GUESS, RESET_IK_ITERATIONS)
+        self._closed = False
+        self.arm.move_to(np.append(self._arm_cmd, GRIPPER_OPEN_Q), 1.0 / cfg.control_hz, RESET_SETTLE_STEPS)
+        self._steps, self._last_q = 0, None
+        obs = self._observation()
+        return obs, self._info(False)
+
+    # -------------------------------------------------------------------------------- step
+    def _step(self, action: np.ndarray):
+        cfg = self.config
+        action = np.clip(np.asarray(action, np.float64).reshape(ACTION_DIMS), -1.0, 1.0)
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be finite, got {action}")
+        self._target = np.clip(self._target + action[:ARM_DIMS] * cfg.action_scale, self._low, self._high)
+        solution, _ = self.ik.solve(self._target, GRIPPER_YAW, self._arm_cmd, STEP_IK_ITERATIONS)
+        if cfg.ee_bounds.contains(self.ik.fingertip(solution)[0], tol=0.002):
+            self._arm_cmd = solution  # else: hold, as the simulation does at the edge of its reach
+        cls = gripper_class(action[GRIPPER_INDEX])
+        if cls in (GRIPPER_CLOSE, GRIPPER_OPEN):
+            self._closed = cls == GRIPPER_CLOSE
+        self.arm.command(np.append(self._arm_cmd, GRIPPER_CLOSED_Q if self._closed else GRIPPER_OPEN_Q))
+        self._steps += 1
+        obs = self._observation()
+        success = self._steps >= cfg.reward.min_steps_before_success and self.labels.success()
+        terminated = bool(success and cfg.reward.terminate_on_success)
+        truncated = self._steps >= cfg.max_episode_steps and not terminated
+        reward = cfg.reward.success_reward if success else cfg.reward.step_reward
+        return obs, float(reward), terminated, truncated, self._info(success)
+
+    # ------------------------------------------------------------------------- observation
+    def _observation(self) -> dict[str, np.ndarray]:
+        q = self.arm.joints()
+        velocity = np.zeros(6) if self._last_q is None else (q - self._last_q) * self.config.control_hz
+        self._last_q = q
+        tip, _ = self.ik.fingertip(q[:5])
+        state = np.concatenate([q, velocity, tip, [1.0 if self._closed else 0.0]]).astype(np.float32)
+        return {"state": state, **{name: cam.latest() for name, cam in self.cameras.items()}}
+
+    def _info(self, success: bool) -> dict[str, Any]:
+        return {"is_success": bool(success), "ee_pos": self.ik.fingertip(self.arm.commanded[:5])[0]}
+
+    @property
+    def elapsed_steps(self) -> int:
+        return self._steps
+
+    def close(self) -> None:
+        self.arm.disable()
+        for cam in self.cameras.values():
+            cam.close()

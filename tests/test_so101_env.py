@@ -1,0 +1,120 @@
+"""The real-arm env, the same classes a real SO-101 uses, against the digital twin: the servo bus on a
+pseudo-terminal and camera frames rendered by the simulation, read back through OpenCV."""
+
+import json
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from hilserl.config import CameraConfig, EnvConfig, RobotConfig
+from hilserl.envs.check import check_env
+from hilserl.envs.factory import make_env, task_layout
+from hilserl.envs.so101.arm import CENTRE, JOINTS, SafetyStop
+from hilserl.envs.so101.cameras import CameraError
+from hilserl.envs.so101.twin import ServoTwin
+
+CALIBRATION = {j: {"id": i + 1, "drive_mode": 0, "homing_offset": 0, "range_min": 0, "range_max": 4095}
+               for i, j in enumerate(JOINTS)}
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    """Frames of the simulation's front camera, as a camera would film them (640x480, BGR, mp4)."""
+    from hilserl.envs.grasp_env import GraspCubeEnv
+
+    sim = GraspCubeEnv(EnvConfig(cameras=(CameraConfig("front", size=128),)), render_mode="rgb_array")
+    obs, _ = sim.reset(seed=0)
+    path = tmp_path_factory.mktemp("camera") / "front.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for _ in range(20):
+        frame = cv2.resize(obs["front"], (480, 480))
+        writer.write(cv2.copyMakeBorder(frame[:, :, ::-1], 0, 0, 80, 80, cv2.BORDER_CONSTANT))
+        obs, *_ = sim.step(np.array([0.3, 0.0, 0.0, 1.0], np.float32))
+    writer.release()
+    sim.close()
+    return path
+
+
+@pytest.fixture
+def twin(tmp_path):
+    with ServoTwin() as t:
+        (tmp_path / "cal.json").write_text(json.dumps(CALIBRATION))
+        t.calibration = tmp_path / "cal.json"
+        yield t
+
+
+def robot_config(twin, video=None, loop=True, **env):
+    cams = (CameraConfig("front", size=64, render_size=640, crop=(0, 480, 80, 560), source=str(video), loop=loop),) \
+        if video else ()
+    return EnvConfig(kind="so101", state_only=video is None, cameras=cams or (CameraConfig("front"),),
+                     control_hz=50.0, episode_seconds=0.4,
+                     robot=RobotConfig(port=twin.port, calibration=str(twin.calibration)), **env)
+
+
+def test_the_real_arm_env_keeps_the_contract_and_moves_as_the_simulation(twin, video):
+    cfg = robot_config(twin, video)
+    env = make_env(cfg)
+    try:
+        assert task_layout(cfg) == check_env(env, steps=25).layout  # the learner's layout, without the robot
+        result = check_env(env, steps=25)
+        assert result.ok, result.problems
+        obs, info = env.reset(seed=1)
+        assert obs["front"].shape == (64, 64, 3) and obs["front"].mean() > 20  # the simulation's table, cropped
+        tip = obs["state"][12:15]
+        assert np.all(np.abs(tip - np.array(cfg.ee_base)) <= np.array(cfg.ee_reset_offset) + 0.01)
+        for _ in range(3):
+            env.step(np.array([-1.0, 0.0, 0.0, 1.0], np.float32))
+        time.sleep(0.05)  # the servos reach the last command
+        reached = env.unwrapped.ik.fingertip(env.unwrapped.arm.joints()[:5])[0]
+        expected = max(tip[0] - 3 * cfg.action_scale, cfg.ee_bounds.low[0])  # the sim's action scale and bounds
+        assert reached[0] == pytest.approx(expected, abs=0.004) and reached[1:] == pytest.approx(tip[1:], abs=0.004)
+    finally:
+        env.close()
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+
+
+def test_resets_move_without_jumps(twin):
+    env = make_env(robot_config(twin))
+    try:
+        env.reset(seed=0)
+        twin.received.clear()
+        env.reset(seed=5)
+        goals = [p for p in twin.received if p[4] == 0x83 and p[5] == 42]
+        steps = np.array([[int.from_bytes(p[8 + 3 * k:10 + 3 * k], "little") for k in range(6)] for p in goals], float)
+        assert len(steps) > 3 and np.abs(np.diff(steps, axis=0)).max() * 2 * np.pi / 4096 <= 0.25 + 1e-3
+    finally:
+        env.close()
+
+
+def test_faults_end_the_episode_with_the_torque_off_and_a_clear_message(twin, video):
+    env = make_env(robot_config(twin, video, loop=False))
+    env.reset(seed=0)
+    deadline = time.monotonic() + 5.0
+    with pytest.raises(CameraError, match="camera 'front'.*no new frame"):
+        while time.monotonic() < deadline:  # the 20-frame video (0.7 s) ends: the camera has stopped
+            env.step(np.zeros(4, np.float32))
+            time.sleep(0.02)
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+    env.close()
+
+    env = make_env(robot_config(twin))
+    env.reset(seed=0)
+    twin.blocked.add(2)
+    twin.set_actual(2, CENTRE + 900)  # the shoulder pushed far (1.4 rad) from where it was told to be
+    with pytest.raises(SafetyStop, match="shoulder_lift"):
+        env.step(np.zeros(4, np.float32))
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+    env.close()
+
+
+def test_a_missing_port_or_camera_source_is_named(twin, tmp_path):
+    from hilserl.envs.factory import UnknownEnv
+
+    with pytest.raises(UnknownEnv, match="needs env.robot.port"):
+        make_env(EnvConfig(kind="so101", state_only=True))
+    with pytest.raises(UnknownEnv, match="camera 'front' has no source"):
+        make_env(EnvConfig(kind="so101", cameras=(CameraConfig("front"),),
+                           robot=RobotConfig(port=twin.port, calibration=str(twin.calibration))))
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
