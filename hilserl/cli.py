@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.service import TokenRequired
+from hilserl.envs.so101.faults import RobotFault
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 from hilserl.training.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.training.preflight import CannotKeepResults, writable_folder
@@ -662,6 +663,9 @@ def main(argv: list[str] | None = None) -> int:
         # WeightsMismatch are ValueErrors): a message, not a traceback.
         print(f"hilserl: {exc}", file=sys.stderr)
         return 2
+    except RobotFault as exc:
+        print(f"hilserl: the robot stopped, torque off: {exc}", file=sys.stderr)
+        return 5
     except KeyboardInterrupt:
         print("hilserl: interrupted", file=sys.stderr)
         return 130

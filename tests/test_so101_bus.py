@@ -66,7 +66,7 @@ def test_corrupted_replies_are_asked_again_and_a_silent_motor_is_named(twin):
         with pytest.raises(BusError, match=r"reading Present_Position of wrist_flex: no valid answer from "
                                            r"wrist_flex \(id 4\) after 4 tries"):
             bus.read("wrist_flex", "Present_Position")
-        with pytest.raises(BusError, match=r"sync-reading Present_Position: no valid answer"):
+        with pytest.raises(BusError, match=r"sync-reading Present_Position: no valid answer from wrist_flex \(id 4\) "):
             bus.sync_read("Present_Position")
         assert bus.read("gripper", "Present_Position") == 2047  # the others still answer
 

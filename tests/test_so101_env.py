@@ -118,3 +118,46 @@ def test_a_missing_port_or_camera_source_is_named(twin, tmp_path):
         make_env(EnvConfig(kind="so101", cameras=(CameraConfig("front"),),
                            robot=RobotConfig(port=twin.port, calibration=str(twin.calibration))))
     assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+
+
+def twin_training(twin, run_dir, env_steps, extra=()):
+    sets = ["env.kind=so101", f"env.robot.port={twin.port}", f"env.robot.calibration={twin.calibration}",
+            "env.state_only=true", "human.strategy=none", "train.demo_episodes=0", f"train.env_steps={env_steps}",
+            "train.learning_starts=20", "env.episode_seconds=2", "agent.hidden_dims=[16]", "agent.batch_size=8",
+            "train.params_every=5", "train.checkpoint_every=1000", *extra]
+    from hilserl.cli import main
+
+    return main(["train", "--run-dir", str(run_dir), "--eval-seeds", "2"] + [a for s in sets for a in ("--set", s)])
+
+
+@pytest.mark.slow
+def test_a_short_training_runs_through_the_actor_and_learner_on_the_twin(twin, tmp_path, capsys):
+    """The learner process and the real-time actor of `hilserl train`, the actor driving the arm."""
+    assert twin_training(twin, tmp_path / "run", 60) == 0
+    summary = json.loads((tmp_path / "run" / "learner_summary.json").read_text())
+    assert summary["env_steps"] == 60 and summary["updates"] >= 41 and summary["episodes"] == 3
+    out = capsys.readouterr().out
+    assert "closing evaluation skipped: on the real arm" in out
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+
+
+@pytest.mark.slow
+def test_a_motor_that_stops_answering_mid_run_stops_safely_and_keeps_what_was_sent(twin, tmp_path, capsys):
+    import threading
+
+    def silence_when_two_episodes_are_in() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            episodes = tmp_path / "run" / "episodes.jsonl"
+            if episodes.exists() and len(episodes.read_text().splitlines()) >= 2:
+                twin.silent.add(4)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=silence_when_two_episodes_are_in, daemon=True).start()
+    assert twin_training(twin, tmp_path / "run", 400) == 5
+    err = capsys.readouterr().err
+    assert "the robot stopped, torque off" in err and "wrist_flex (id 4)" in err
+    summary = json.loads((tmp_path / "run" / "learner_summary.json").read_text())
+    assert summary["episodes"] >= 2 and summary["env_steps"] == 20 * summary["episodes"]  # whole episodes, kept
+    assert [s.get("Torque_Enable") for i, s in twin.servos.items() if i != 4] == [0] * 5

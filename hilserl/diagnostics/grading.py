@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hilserl.config import Config, from_dict
-from hilserl.envs.factory import SIM
+from hilserl.envs.factory import SIM, SO101
 from hilserl.training.evaluate import evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.training.trained_agent import load_agent
@@ -53,16 +53,20 @@ def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
     """What ends ``hilserl train``: the final policy on the evaluation grid (``seeds`` per cell; 0
     skips it), where it fails, and the commands to look further."""
     figures, lines = None, []
-    cfg = from_dict(Config, json.loads((run_dir / "config.json").read_text())) if seeds else None
-    if cfg is not None and cfg.env.kind == SIM:
+    cfg = from_dict(Config, json.loads((run_dir / "config.json").read_text()))
+    sim = cfg.env.kind == SIM
+    if seeds and sim:
         figures, lines = grid_report(run_dir, GRID_CELLS, seeds, run_dir / "success_map.png")
-    elif cfg is not None:  # an env whose start the grid cannot place: seeded resets instead
+    elif seeds and cfg.env.kind == SO101:
+        lines = ["closing evaluation skipped: on the real arm, successes need a person's labels"]
+    elif seeds:  # an env whose start the grid cannot place: seeded resets instead
         episodes = seeds * int(np.prod(GRID_CELLS))
         result = evaluate(load_agent(run_dir)[1], cfg.env, episodes, seed=cfg.seed)
         figures = result.to_dict()
         lines = [f"success over {episodes} seeded resets: {result.success_rate:.0%} (deterministic policy, no "
                  "interventions; the grid evaluation and success map need the simulated grasp task)"]
     lines += [f"run folder: {run_dir}",
-              f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)",
-              f"              hilserl eval --checkpoint {run_dir} --seeds 4   (a finer grid evaluation)"]
+              f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)"]
+    if sim:
+        lines.append(f"              hilserl eval --checkpoint {run_dir} --seeds 4   (a finer grid evaluation)")
     return figures, lines

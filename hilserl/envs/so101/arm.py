@@ -26,6 +26,7 @@ import numpy as np
 
 from hilserl.envs.so101.bus import MOTORS, BusError, FeetechBus
 from hilserl.envs.so101.calibration import MotorCalibration
+from hilserl.envs.so101.faults import RobotFault
 from hilserl.envs.so101.protocol import STEPS_PER_TURN
 
 CENTRE = STEPS_PER_TURN // 2 - 1
@@ -39,7 +40,7 @@ GRIPPER_CAPS = (("Max_Torque_Limit", 500), ("Protection_Current", 250), ("Overlo
 """The gripper squeezes a cube, never a finger at full torque."""
 
 
-class SafetyStop(RuntimeError):
+class SafetyStop(RobotFault):
     """The arm stopped itself (torque off): the message says which joint and why."""
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import serial
 
+from hilserl.envs.so101.faults import RobotFault
 from hilserl.envs.so101.protocol import (
     BROADCAST_ID,
     MODEL_NUMBER,
@@ -38,8 +39,14 @@ MOTORS = {"shoulder_pan": 1, "shoulder_lift": 2, "elbow_flex": 3, "wrist_flex": 
 """The SO-101's motors and their bus IDs (the leader arm uses the same)."""
 
 
-class BusError(IOError):
+class BusError(RobotFault):
     """A motor did not answer properly after the retries; the message names it and the register."""
+
+
+class MissingReplies(TimeoutError):
+    def __init__(self, replies: list[Status], count: int, seconds: float):
+        super().__init__(f"{len(replies)} of {count} status packets within {seconds:.3f} s")
+        self.replies = replies
 
 
 @dataclass
@@ -86,7 +93,7 @@ class FeetechBus:
                     break  # wait for more bytes
                 replies.append(status)
             if len(replies) < count and time.monotonic() > deadline:
-                raise TimeoutError(f"{len(replies)} of {count} status packets within {self.timeout_s * count:.3f} s")
+                raise MissingReplies(replies, count, self.timeout_s * count)
             if not chunk:
                 time.sleep(0.0002)
         return replies
@@ -94,6 +101,7 @@ class FeetechBus:
     def _exchange(self, out: bytes, ids: list[int], what: str) -> list[Status]:
         """Send ``out`` and take one status packet from each of ``ids``, in order, retrying."""
         last: Exception | None = None
+        silent = list(ids)
         for attempt in range(self.retries + 1):
             self.stats.exchanges += 1
             self.stats.retries += attempt > 0
@@ -101,7 +109,10 @@ class FeetechBus:
             self.port.write(out)
             try:
                 replies = self._receive(len(ids))
-            except (ProtocolError, TimeoutError) as exc:
+            except MissingReplies as exc:
+                last, silent = exc, [i for i in ids if i not in {r.motor_id for r in exc.replies}]
+                continue
+            except ProtocolError as exc:
                 last = exc
                 continue
             if [r.motor_id for r in replies] != ids:
@@ -112,7 +123,7 @@ class FeetechBus:
                 raise BusError(f"{what}: motor {self._name(failed[0].motor_id)} reports error bits "
                                f"{failed[0].error:#010b}")
             return replies
-        motors = ", ".join(self._name(i) for i in ids)
+        motors = ", ".join(self._name(i) for i in (silent or ids))
         raise BusError(f"{what}: no valid answer from {motors} after {self.retries + 1} tries ({last})")
 
     def _name(self, motor_id: int) -> str:

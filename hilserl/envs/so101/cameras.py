@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hilserl.envs.so101.faults import RobotFault
+
 FIRST_FRAME_TIMEOUT_S = 5.0
 MAX_AGE_S = 0.5
 """A frame older than this (5 control periods at 10 Hz) means the camera has stopped."""
 
 
-class CameraError(IOError):
+class CameraError(RobotFault):
     """A camera that cannot be opened, or whose frames stopped; the message names it."""
 
 
