@@ -153,6 +153,49 @@ def cmd_export_lerobot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_robot_check(args: argparse.Namespace) -> int:
+    """Bring-up of the real arm: ports, motors, calibration, cameras, and on request a small move."""
+    from hilserl.envs.so101.bringup import robot_check
+
+    cfg = _config(args, ["env.kind=\"so101\""])
+    if not cfg.env.robot.port:
+        raise ValueError("robot check needs the arm's port: --set env.robot.port=/dev/ttyACM0")
+    print("\n".join(robot_check(cfg.env, args.out, move=args.move)))
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Calibrate an SO-101 (follower or leader) and save LeRobot's calibration file."""
+    import threading
+
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibrate import calibrate
+    from hilserl.envs.so101.calibration import calibration_root, write_calibration
+
+    done = threading.Event()
+
+    def centred() -> None:
+        input("press Enter once every joint is in the middle of its travel ")
+
+    def swept() -> bool:
+        if not hasattr(swept, "thread"):
+            swept.thread = threading.Thread(target=lambda: (input("press Enter when every joint has been swept "),
+                                                            done.set()), daemon=True)
+            swept.thread.start()
+        return done.is_set()
+
+    folder = ("teleoperators/so_leader" if args.leader else "robots/so_follower")
+    path = (args.root or calibration_root()) / folder / f"{args.arm_id}.json"
+    with FeetechBus(args.port) as bus:
+        bus.check_models()
+        cal = calibrate(bus, centred, swept)
+    write_calibration(path, cal)
+    for joint, c in cal.items():
+        print(f"  {joint:<13} homing offset {c.homing_offset:+5d}, range {c.range_min}..{c.range_max}")
+    print(f"wrote {path} (LeRobot's format: LeRobot reads it too)")
+    return 0
+
+
 def cmd_record_classifier_data(args: argparse.Namespace) -> int:
     """Record labelled frames (simulator truth) for the reward classifier, hard negatives included."""
     from hilserl.collect.classifier_data import record_classifier_data
@@ -438,6 +481,34 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export_lerobot)
 
 
+def _robot_commands(sub: argparse._SubParsersAction) -> None:
+    """The real SO-101: calibration and bring-up (docs/real_so101.md)."""
+    p = sub.add_parser(
+        "calibrate", help="calibrate an SO-101 arm (LeRobot's procedure and file format)",
+        description="Torque off; you centre every joint, then sweep each through its travel (the wrist roll turns "
+                    "fully and is not swept). Writes the homing offsets and limits to the motors and the file to "
+                    "$HF_LEROBOT_CALIBRATION/robots/so_follower/<arm-id>.json (teleoperators/so_leader with "
+                    "--leader), where LeRobot finds it too.")
+    p.add_argument("--port", required=True, help="the arm's servo bus, e.g. /dev/ttyACM0")
+    p.add_argument("--arm-id", required=True, help="a name for this arm (the calibration file's name)")
+    p.add_argument("--leader", action="store_true", help="a leader arm (teleoperator), not a follower")
+    p.add_argument("--root", type=Path, help="the calibration root (default: HF_LEROBOT_CALIBRATION or LeRobot's)")
+    p.set_defaults(func=cmd_calibrate)
+
+    robot = sub.add_parser("robot", help="the real SO-101 arm: bring-up checks (see subcommands)")
+    rsub = robot.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = rsub.add_parser(
+        "check", help="ports, motors, calibration, camera frames and (--move) a small move of each joint",
+        description="Lists the serial ports, pings the six motors, reads the calibration and where each joint is, "
+                    "saves each camera's cropped frame as a PNG, and with --move moves each joint a little and back. "
+                    "The arm's settings come from --set env.robot.* and env.cameras (docs/real_so101.md).",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_args(p)
+    p.add_argument("--move", action="store_true", help="move each joint by 0.1 rad and back (torque on meanwhile)")
+    p.add_argument("--out", type=Path, default=Path("outputs/robot_check"), help="folder for the camera PNGs")
+    p.set_defaults(func=cmd_robot_check)
+
+
 def _reward_commands(sub: argparse._SubParsersAction) -> None:
     """The reward classifier's data and training."""
     p = sub.add_parser(
@@ -632,7 +703,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_env_commands, _reward_commands, _training_commands, _analysis_commands):
+    for add in (_env_commands, _robot_commands, _reward_commands, _training_commands, _analysis_commands):
         add(sub)
     return parser
 

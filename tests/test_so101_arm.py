@@ -99,3 +99,42 @@ def test_any_exception_and_a_silent_motor_turn_the_torque_off(arm):
 def test_a_calibration_without_every_joint_is_refused():
     with pytest.raises(SafetyStop, match=r"lacks \['gripper'\]"):
         SO101Arm(None, {j: c for j, c in CAL.items() if j != "gripper"})
+
+
+def test_calibration_centres_at_2047_records_the_sweep_and_survives_the_wrist_roll_wrap(tmp_path):
+    from hilserl.envs.so101.calibrate import calibrate, homing_offset
+    from hilserl.envs.so101.calibration import CalibrationError, normalize, read_calibration, write_calibration
+
+    assert [homing_offset(r) for r in (2047, 3000, 10, 4090, 4095)] == [0, 953, -2037, 2043, -2047]
+    raw_centre = {1: 1900, 2: 2400, 3: 1500, 4: 2100, 5: 4090, 6: 2600}  # wrist roll centred at the wrap
+    travel = {1: 900, 2: 700, 3: 800, 4: 600, 5: 0, 6: 500}
+    with ServoTwin() as twin, FeetechBus(twin.port) as bus:
+        def centred():
+            for i, raw in raw_centre.items():
+                twin.set_actual(i, raw)
+
+        sweep = iter(range(-1000, 1001, 50))
+
+        def swept():  # the person moves every joint through its travel, then says done
+            s = next(sweep, None)
+            if s is None:
+                return True
+            for i, span in travel.items():
+                twin.set_actual(i, raw_centre[i] + max(-span, min(span, s)))
+            return False
+
+        cal = calibrate(bus, centred, swept, say=lambda line: None, poll_s=0.0)
+        for i, joint in enumerate(JOINTS, start=1):
+            twin.set_actual(i, raw_centre[i])
+            assert bus.read(joint, "Present_Position") == CENTRE  # the centre reads 2047
+            assert normalize(CENTRE, cal[joint], "degrees") == pytest.approx(0.0, abs=0.1) or joint == "wrist_roll"
+        assert (cal["shoulder_lift"].range_min, cal["shoulder_lift"].range_max) == (CENTRE - 700, CENTRE + 700)
+        assert (cal["wrist_roll"].range_min, cal["wrist_roll"].range_max) == (0, 4095)
+        assert twin.servos[2].get("Max_Position_Limit") == CENTRE + 700
+        path = write_calibration(tmp_path / "robots" / "so_follower" / "arm.json", cal)
+        assert read_calibration(path) == cal
+
+        with pytest.raises(CalibrationError, match="elbow_flex moved 0 steps during the sweep"):
+            travel[3] = 0
+            sweep = iter(range(-1000, 1001, 50))
+            calibrate(bus, centred, swept, say=lambda line: None, poll_s=0.0)

@@ -161,3 +161,81 @@ def test_a_motor_that_stops_answering_mid_run_stops_safely_and_keeps_what_was_se
     summary = json.loads((tmp_path / "run" / "learner_summary.json").read_text())
     assert summary["episodes"] >= 2 and summary["env_steps"] == 20 * summary["episodes"]  # whole episodes, kept
     assert [s.get("Torque_Enable") for i, s in twin.servos.items() if i != 4] == [0] * 5
+
+
+def test_a_leader_arm_drives_the_follower_while_the_takeover_is_held(twin, tmp_path):
+    """A second twin is the leader: held where the follower should go, gripper closed by the hand."""
+    from hilserl.envs.so101.arm import JointMap, SO101Arm
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import read_calibration
+    from hilserl.teleop.interface import resolve
+    from hilserl.teleop.leader_arm import LeaderArm
+
+    env = make_env(robot_config(twin))
+    with ServoTwin() as leader_twin, FeetechBus(leader_twin.port) as leader_bus:
+        cal = read_calibration(twin.calibration)
+        leader = SO101Arm(leader_bus, cal)
+        leader.connect()  # torque off: a hand moves it
+        try:
+            env.reset(seed=0)
+            base = env.unwrapped
+            goal = base.target + np.array([0.03, -0.02, 0.01])
+            q, _ = base.ik.solve(goal, 0.0, base.arm.commanded[:5], 100)
+            for k, joint in enumerate(JOINTS[:5]):
+                leader_twin.set_actual(k + 1, JointMap().to_steps(joint, q[k], cal[joint]))
+            leader_twin.set_actual(6, JointMap().to_steps("gripper", 0.0, cal["gripper"]))  # squeezed shut
+            held = [False]
+            device = LeaderArm(leader, base.ik, lambda: base.target, env.unwrapped.config.action_scale,
+                               takeover=lambda: held[0])
+            assert not device.step(np.zeros(4)).active  # not held: the policy acts
+            held[0] = True
+            for _ in range(4):
+                action, intervened = resolve(np.zeros(4, np.float32), device.step(np.zeros(4)))
+                assert intervened and np.all(np.abs(action[:3]) <= 1.0)
+                obs, *_ = env.step(action)
+            time.sleep(0.05)
+            reached = base.ik.fingertip(base.arm.joints()[:5])[0]
+            assert np.linalg.norm(reached - goal) < 0.004 and obs["state"][15] == 1.0  # there, gripper closed
+        finally:
+            env.close()
+
+
+def test_robot_check_reports_ports_motors_calibration_and_camera_frames(twin, video, tmp_path, capsys):
+    from hilserl.cli import main
+
+    sets = [f"env.robot.port={twin.port}", f"env.robot.calibration={twin.calibration}",
+            'env.cameras=[{"name": "front", "size": 64, "render_size": 640, "crop": [0, 480, 80, 560], '
+            f'"source": "{video}", "loop": true}}]']
+    assert main(["robot", "check", "--move", "--out", str(tmp_path / "check")] + [a for s in sets for a in ("--set", s)]) == 0
+    out = capsys.readouterr().out
+    assert "shoulder_pan (id 1) model 777" in out and "gripper (id 6) model 777" in out
+    assert "elbow_flex    range 0..4095, now 2047 (-0.0 deg from the middle)" in out
+    assert "moved wrist_flex by +5.7 deg and back" in out
+    assert (tmp_path / "check" / "camera_front.png").exists()
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+    twin.silent.add(6)
+    assert main(["robot", "check", "--out", str(tmp_path / "check")] + [a for s in sets for a in ("--set", s)]) == 5
+    assert "gripper (id 6)" in capsys.readouterr().err
+
+
+def test_calibrate_on_the_command_line_writes_lerobots_file(twin, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from hilserl.cli import main
+    from hilserl.envs.so101.calibration import read_calibration
+
+    answers = iter(["", ""])  # Enter after centring; Enter after sweeping
+
+    def person(prompt=""):
+        if "swept" in prompt:
+            for span in (-500, 500):  # every joint swept by hand
+                for i in range(1, 7):
+                    twin.set_actual(i, CENTRE + span)
+                time.sleep(0.1)
+        return next(answers)
+
+    monkeypatch.setattr(builtins, "input", person)
+    assert main(["calibrate", "--port", twin.port, "--arm-id", "desk_arm", "--root", str(tmp_path)]) == 0
+    cal = read_calibration(tmp_path / "robots" / "so_follower" / "desk_arm.json")
+    assert (cal["elbow_flex"].range_min, cal["elbow_flex"].range_max) == (CENTRE - 500, CENTRE + 500)
+    assert cal["wrist_roll"].range_max == 4095 and "LeRobot reads it too" in capsys.readouterr().out

@@ -141,6 +141,11 @@ class SO101Env(gym.Env):
         return {"is_success": bool(success), "ee_pos": self.ik.fingertip(self.arm.commanded[:5])[0]}
 
     @property
+    def target(self) -> np.ndarray:
+        """The fingertip position the arm is told to reach (a leader arm's reference)."""
+        return self._target.copy()
+
+    @property
     def elapsed_steps(self) -> int:
         return self._steps
 
