@@ -260,6 +260,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     started = time.time()
     extra: dict = {}
+    if args.single_process and args.teleop:
+        raise ValueError("--teleop needs the actor of the two-process train (a person acts at the control rate); "
+                         "drop --single-process")
     if args.single_process:
         try:
             result = train(cfg, run_dir, progress=True, resume=args.resume)
@@ -268,7 +271,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return 3
         counts = (result.episodes, result.env_steps, result.updates, result.success_rate_last_20)
     else:
-        launched = train_two_processes(cfg, run_dir, resume=args.resume)
+        launched = train_two_processes(cfg, run_dir, resume=args.resume, teleop=args.teleop)
         if launched.code != 0:
             return launched.code
         learner = json.loads((run_dir / "learner_summary.json").read_text())
@@ -317,7 +320,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
     try:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
-                           threads=args.threads)
+                           threads=args.threads, teleop=args.teleop)
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -572,6 +575,9 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
                    "append); config differences are listed, a change of network shape is refused")
     _add_threads_arg(p, "the learner and of the actor, each")
+    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+                   help="a person intervenes with this device instead of the simulated human (the leader arm: "
+                   "env.robot.leader_*; docs/real_so101.md)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -612,6 +618,9 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=_positive_seconds, default=60.0, help="seconds to wait for the learner at start")
     _add_threads_arg(p, "the actor")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
+    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+                   help="a person intervenes with this device instead of the simulated human (the leader arm: "
+                   "env.robot.leader_*; docs/real_so101.md)")
     p.set_defaults(func=cmd_actor)
 
 

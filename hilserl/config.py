@@ -137,6 +137,15 @@ class RobotConfig:
     jump_tolerance: float = 0.5
     """Radians a joint may lag its last command before the arm stops itself (torque off); above
     ``max_joint_step``, since a servo may still be on its way to the last command."""
+    leader_port: str = ""
+    """The leader arm's bus, for ``--teleop leader``."""
+    leader_arm_id: str = "leader"
+    """The leader's name in LeRobot's calibration folder (``teleoperators/so_leader/<id>.json``)."""
+    leader_calibration: str = ""
+    """The leader's calibration file; empty: found by ``leader_arm_id``."""
+    leader_takeover: Literal["space", "always"] = "space"
+    """When the leader drives: while the space bar is held (interventions in training), or always
+    (recording demonstrations)."""
 
     def validate(self) -> None:
         _check_range("env.robot.max_joint_step", self.max_joint_step, 0.0, 0.5, lo_open=True)

@@ -239,3 +239,23 @@ def test_calibrate_on_the_command_line_writes_lerobots_file(twin, tmp_path, monk
     cal = read_calibration(tmp_path / "robots" / "so_follower" / "desk_arm.json")
     assert (cal["elbow_flex"].range_min, cal["elbow_flex"].range_max) == (CENTRE - 500, CENTRE + 500)
     assert cal["wrist_roll"].range_max == 4095 and "LeRobot reads it too" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_training_with_leader_arm_interventions_on_the_twin(twin, tmp_path):
+    """`hilserl train --teleop leader`: a second twin is the leader arm, driving every step (takeover
+    always, as when recording demonstrations); its steps reach the learner as interventions."""
+    with ServoTwin() as leader:
+        leader.set_actual(2, CENTRE + 200)  # the leader held a little away from the follower
+        from hilserl.cli import main
+
+        sets = ["env.kind=so101", f"env.robot.port={twin.port}", f"env.robot.calibration={twin.calibration}",
+                f"env.robot.leader_port={leader.port}", f"env.robot.leader_calibration={twin.calibration}",
+                "env.robot.leader_takeover=always", "env.state_only=true", "train.demo_episodes=0",
+                "train.env_steps=40", "train.learning_starts=20", "env.episode_seconds=2", "agent.hidden_dims=[16]",
+                "agent.batch_size=8", "train.checkpoint_every=1000"]
+        args = ["train", "--teleop", "leader", "--run-dir", str(tmp_path / "run"), "--eval-seeds", "0"]
+        assert main(args + [a for s in sets for a in ("--set", s)]) == 0
+        summary = json.loads((tmp_path / "run" / "learner_summary.json").read_text())
+        assert summary["buffer_composition"]["intervention_steps"] == 40 and summary["env_steps"] == 40
+        assert all(s.get("Torque_Enable") == 0 for s in [*twin.servos.values(), *leader.servos.values()])

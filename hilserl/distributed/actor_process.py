@@ -31,6 +31,7 @@ from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
 from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
 from hilserl.envs.contract import layout_of
 from hilserl.reward.rewarded_env import make_rewarded_env
+from hilserl.teleop.select import make_intervention
 from hilserl.threads import resolve_threads, torch_threads
 from hilserl.training.actor import Actor, EpisodeStats
 from hilserl.training.learner import build_agent
@@ -240,13 +241,15 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
 
 def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
-              progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None) -> ActorReport:
+              progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None,
+              teleop: str | None = None) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
     (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
-    of the progress (default: a line per episode when ``progress``, else nothing)."""
+    of the progress (default: a line per episode when ``progress``, else nothing). ``teleop``: a
+    person's device intervenes (``hilserl.teleop.select``) instead of the simulated human."""
     monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
-        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor)
+        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor, teleop)
 
 
 class ParameterInbox:
@@ -372,7 +375,8 @@ class Sender:
 
 
 def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
-               patience_s: float, stop: threading.Event | None, monitor: ActorMonitor) -> ActorReport:
+               patience_s: float, stop: threading.Event | None, monitor: ActorMonitor,
+               teleop: str | None = None) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
@@ -396,7 +400,8 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
         message.actor_id, message.sequence = actor_id, sequence[0]
         queue.put(message)
 
-    actor = Actor(cfg, agent, env=env)
+    human = make_intervention(teleop, env[0], cfg.env) if teleop else None
+    actor = Actor(cfg, agent, human=human, env=env)
     actor.before_act = before_act
     if resumed is not None:
         # Episode counter (episodes are seeded by it), curriculum and the simulated human's random

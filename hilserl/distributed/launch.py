@@ -232,8 +232,9 @@ def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
             f"continue with: {again} --resume"]
 
 
-def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> LaunchResult:
-    """Run a learner child process and an actor here until ``train.env_steps``, or until Ctrl-C."""
+def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop: str | None = None) -> LaunchResult:
+    """Run a learner child process and an actor here until ``train.env_steps``, or until Ctrl-C;
+    ``teleop``: the person's intervention device (``hilserl.teleop.select``) for the actor."""
     with run_lock(run_dir):  # refused now, before anything is written, if another run writes there
         pass
     launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
@@ -253,7 +254,7 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> Lau
     stop = threading.Event()
     try:
         with sigterm_as_interrupt():
-            return _run(cfg, learner, port_file, display, relay, stop)
+            return _run(cfg, learner, port_file, display, relay, stop, teleop)
     except KeyboardInterrupt:
         stop.set()
         display.close()
@@ -270,7 +271,7 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False) -> Lau
 
 
 def _run(cfg: Config, learner: subprocess.Popen, port_file: Path, display: TrainDisplay, relay: threading.Thread,
-         stop: threading.Event) -> LaunchResult:
+         stop: threading.Event, teleop: str | None = None) -> LaunchResult:
     """From the learner's start to its end, when nothing stops the run."""
     port = _wait_for_port(learner, port_file)
     if port is None:
@@ -279,7 +280,7 @@ def _run(cfg: Config, learner: subprocess.Popen, port_file: Path, display: Train
               "its messages are above", file=sys.stderr)
         return LaunchResult(learner.returncode or 2)
     report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
-                       monitor=display, stop=stop)
+                       monitor=display, stop=stop, teleop=teleop)
     display.close()
     owed = total_updates(cfg, report.env_steps) - display.learner_updates
     print(f"actor: {report.env_steps:,} env steps in {report.episodes} episodes, policy step "

@@ -14,8 +14,8 @@ import logging
 import os
 import queue
 import threading
-from concurrent import futures
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 

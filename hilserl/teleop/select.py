@@ -1,0 +1,55 @@
+"""The intervention device a command names (``--teleop``): keyboard, gamepad, or the SO-101 leader arm."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gymnasium as gym
+
+from hilserl.config import EnvConfig
+from hilserl.teleop.interface import InterventionSource
+
+TELEOP_KINDS = ("keyboard", "gamepad", "leader")
+TAKEOVER_KEY = "space"
+
+
+class TeleopUnavailable(ValueError):
+    """The device named cannot drive this env; the message says why."""
+
+
+def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
+                      takeover: Callable[[], bool] | None = None) -> InterventionSource:
+    """``takeover`` overrides how a leader arm's takeover is read (``env.robot.leader_takeover``)."""
+    if kind in ("keyboard", "gamepad"):
+        from hilserl.teleop.devices import make_device
+
+        return make_device(kind)
+    if kind != "leader":
+        raise TeleopUnavailable(f"--teleop {kind!r} is unknown; known: {', '.join(TELEOP_KINDS)}")
+    base: Any = env.unwrapped
+    if not (hasattr(base, "target") and hasattr(base, "ik")):
+        raise TeleopUnavailable("the leader arm drives the real SO-101 (env.kind=so101), whose fingertip it follows")
+    from hilserl.envs.so101.arm import ArmLimits, SO101Arm
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+    from hilserl.teleop.leader_arm import LeaderArm
+
+    robot = env_cfg.robot
+    if not robot.leader_port:
+        raise TeleopUnavailable("--teleop leader needs env.robot.leader_port (the leader arm's bus)")
+    calibration = read_calibration(robot.leader_calibration or find_calibration(robot.leader_arm_id, leader=True))
+    leader = SO101Arm(FeetechBus(robot.leader_port), calibration, limits=ArmLimits(robot.max_joint_step,
+                                                                                    robot.jump_tolerance))
+    leader.connect()  # torque off: the person moves it
+    if takeover is None:
+        if robot.leader_takeover == "always":
+            def takeover() -> bool:
+                return True
+        else:
+            from hilserl.teleop.devices import PynputKeys
+
+            keys = PynputKeys()
+
+            def takeover() -> bool:
+                return TAKEOVER_KEY in keys.poll()[0]
+    return LeaderArm(leader, base.ik, lambda: base.target, env_cfg.action_scale, takeover)
