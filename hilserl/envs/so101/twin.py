@@ -2,9 +2,11 @@
 pseudo-terminal, so that the real bus code (``FeetechBus`` over pyserial) runs against it unchanged.
 
 Each servo keeps a control table (the registers of ``protocol.REGISTERS``) and an actual position in
-steps; it reports ``Present_Position = actual - Homing_Offset`` as the real servo does, and with
-torque on moves to its goal at ``max_step`` steps per tick (``set_actual`` lets a model, or a hand,
-move it with torque off). Faults for tests: ``silent`` motors never answer; ``blocked`` ones do not
+steps; it reports ``Present_Position = actual - Homing_Offset`` as the real servo does. With
+``physics`` (:class:`ArmPhysics`) the servos' goals drive the SO-101's MuJoCo model, with its table
+and cube, and the joints' positions come back from it (a servo mounted with step 2047 at the model's
+zero angle); without, each servo moves to its goal at ``max_step`` steps per tick. ``set_actual``
+moves a joint as a hand would. Faults for tests: ``silent`` motors never answer; ``blocked`` ones do not
 move; ``corrupt_replies`` status packets leave with a wrong checksum.
 """
 
@@ -12,8 +14,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import tty
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from hilserl.envs.so101.bus import MOTORS
 from hilserl.envs.so101.protocol import (
@@ -71,12 +76,53 @@ class Servo:
             self.actual += max(-max_step, min(max_step, goal - self.actual))
 
 
+class ArmPhysics:
+    """The SO-101's MuJoCo model (the simulation's scene) behind the twin's servos: position actuators
+    track the goals of the servos whose torque is on; the others hold where they are."""
+
+    def __init__(self, max_tick_s: float = 0.05):
+        import mujoco
+
+        from hilserl.config import EnvConfig
+        from hilserl.envs.scene import SceneIndex, build_spec
+
+        self._mujoco = mujoco
+        self.model = build_spec(EnvConfig(state_only=True)).compile()
+        self.data = mujoco.MjData(self.model)
+        self.index = SceneIndex.of(self.model)
+        self.qpos = [*self.index.arm_qpos, self.index.gripper_qpos]
+        self.actuators = [*self.index.arm_actuators, self.index.gripper_actuator]
+        self.max_steps = max(1, int(round(max_tick_s / self.model.opt.timestep)))
+        """A stalled loop catches up at most this much (the model must not leap)."""
+        mujoco.mj_forward(self.model, self.data)
+
+    def advance(self, servos: list["Servo"], seconds: float) -> None:
+        """Run the model for ``seconds`` of simulated time (the wall time since the last call)."""
+        for k, servo in enumerate(servos):
+            self.data.ctrl[self.actuators[k]] = (
+                (servo.get("Goal_Position") + servo.get("Homing_Offset") - CENTRE) * 2 * np.pi / STEPS_PER_TURN
+                if servo.get("Torque_Enable") else self.data.qpos[self.qpos[k]])
+        steps = min(self.max_steps, int(round(seconds / self.model.opt.timestep)))
+        if steps:
+            self._mujoco.mj_step(self.model, self.data, nstep=steps)
+        for k, servo in enumerate(servos):
+            servo.actual = CENTRE + self.data.qpos[self.qpos[k]] * STEPS_PER_TURN / (2 * np.pi)
+
+    def place(self, k: int, steps: float) -> None:
+        """A hand moves joint ``k`` to ``steps``."""
+        self.data.qpos[self.qpos[k]] = (steps - CENTRE) * 2 * np.pi / STEPS_PER_TURN
+        self.data.qvel[:] = 0.0
+        self._mujoco.mj_forward(self.model, self.data)
+
+
 class ServoTwin:
     """The servos behind a pseudo-terminal; ``port`` is the path the bus opens."""
 
-    def __init__(self, motors: dict[str, int] | None = None, max_step: float = 40.0):
+    def __init__(self, motors: dict[str, int] | None = None, max_step: float = 40.0, physics: bool = False):
         self.servos = {i: Servo(i) for i in (motors or MOTORS).values()}
         self.max_step = max_step
+        self.physics = ArmPhysics() if physics else None
+        self._lock = threading.Lock()
         self.silent: set[int] = set()
         self.blocked: set[int] = set()
         """Motors whose joint is held (by a hand, an obstacle): they do not move towards their goal."""
@@ -106,18 +152,28 @@ class ServoTwin:
         self.close()
 
     def set_actual(self, motor_id: int, steps: float) -> None:
-        self.servos[motor_id].actual = steps
+        with self._lock:
+            self.servos[motor_id].actual = steps
+            if self.physics is not None:
+                self.physics.place(sorted(self.servos).index(motor_id), steps)
 
     # ------------------------------------------------------------------------------- serving
     def _serve(self) -> None:
         import select
 
         data = b""
+        last = time.monotonic()
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.005)
-            for servo in self.servos.values():
-                if servo.motor_id not in self.blocked:
-                    servo.tick(self.max_step)
+            with self._lock:
+                now = time.monotonic()
+                if self.physics is not None:
+                    self.physics.advance([self.servos[i] for i in sorted(self.servos)], now - last)
+                else:
+                    for servo in self.servos.values():
+                        if servo.motor_id not in self.blocked:
+                            servo.tick(self.max_step)
+                last = now
             if not ready:
                 continue
             try:
