@@ -143,6 +143,9 @@ class RobotConfig:
     """The leader's name in LeRobot's calibration folder (``teleoperators/so_leader/<id>.json``)."""
     leader_calibration: str = ""
     """The leader's calibration file; empty: found by ``leader_arm_id``."""
+    learner_timeout_s: float = 30.0
+    """An actor on the arm that has not reached its learner for this long stops the arm (torque off):
+    nobody is watching the run any more."""
     leader_takeover: Literal["space", "always"] = "space"
     """When the leader drives: while the space bar is held (interventions in training), or always
     (recording demonstrations)."""
@@ -150,6 +153,7 @@ class RobotConfig:
     def validate(self) -> None:
         _check_range("env.robot.max_joint_step", self.max_joint_step, 0.0, 0.5, lo_open=True)
         _check_range("env.robot.jump_tolerance", self.jump_tolerance, 0.0, 1.5, lo_open=True)
+        _check_range("env.robot.learner_timeout_s", self.learner_timeout_s, 0.0, 3600.0, lo_open=True)
         if self.jump_tolerance <= self.max_joint_step:
             raise ConfigError(f"env.robot.jump_tolerance = {self.jump_tolerance} must be above env.robot.max_joint_step "
                               f"= {self.max_joint_step}: a servo may lag its last command by one step")

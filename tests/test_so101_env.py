@@ -287,3 +287,32 @@ def test_on_the_physics_twin_the_arm_lands_where_the_simulation_does(tmp_path):
             assert base.arm.joints()[5] < 0.2  # the gripper closed on nothing
         finally:
             env.close()
+
+
+@pytest.mark.slow
+def test_an_actor_that_loses_its_learner_stops_the_arm(twin, tmp_path):
+    import threading
+
+    from hilserl.config import load_config
+    from hilserl.distributed.actor_process import run_actor
+    from hilserl.distributed.learner_process import run_learner
+    from hilserl.envs.so101.faults import RobotFault
+
+    cfg = load_config(None, ["env.kind=so101", f"env.robot.port={twin.port}",
+                             f"env.robot.calibration={twin.calibration}", "env.robot.learner_timeout_s=1.5",
+                             "env.state_only=true", "human.strategy=none", "train.demo_episodes=0",
+                             "train.env_steps=400", "train.learning_starts=20", "env.episode_seconds=2",
+                             "agent.hidden_dims=[16]", "agent.batch_size=8", "threads=1"])
+    port_file, stop = tmp_path / "port", threading.Event()
+    learner = threading.Thread(target=run_learner, args=(cfg, tmp_path / "run"), daemon=True,
+                               kwargs=dict(port=0, port_file=port_file, progress=False, tensorboard=False, stop=stop))
+    learner.start()
+    while not port_file.exists():
+        time.sleep(0.05)
+    threading.Timer(3.0, stop.set).start()  # the learner goes away mid-run
+    started = time.monotonic()
+    with pytest.raises(RobotFault, match=r"the learner has not answered for \d+ s"):
+        run_actor(f"127.0.0.1:{port_file.read_text()}", realtime=True, progress=False, threads=1, patience_s=2.0)
+    assert time.monotonic() - started < 20
+    assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+    learner.join(timeout=10)

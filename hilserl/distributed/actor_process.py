@@ -30,6 +30,8 @@ from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
 from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
 from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
 from hilserl.envs.contract import layout_of
+from hilserl.envs.factory import SO101
+from hilserl.envs.so101.faults import RobotFault
 from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.select import make_intervention
 from hilserl.threads import resolve_threads, torch_threads
@@ -338,6 +340,8 @@ class Sender:
         self.stop, self.patience_s = stop, patience_s
         self.sent = 0
         self.reconnects = 0
+        self.last_reached = time.monotonic()
+        """When the learner last answered (or the sender started)."""
 
     def run(self) -> None:
         backoff, probe, stopped_at = Backoff(), False, None
@@ -347,11 +351,13 @@ class Sender:
                 if probe:
                     ack = self.client.send(self.actor_id, [])
                     self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
+                    self.last_reached = time.monotonic()
                     probe = False
                 batch = self.queue.pending_batch(BATCH_BYTES, timeout=0.2)
                 if not batch:
                     continue
                 ack = self.client.send(self.actor_id, batch)
+                self.last_reached = time.monotonic()
                 self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
                 self.monitor.acknowledged(ack.learner_updates)
                 self.sent += ack.received
@@ -391,9 +397,15 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     clock = ControlClock(1.0 / env[0].metadata.get("render_fps", cfg.env.control_hz), realtime)  # the contract's rate
     sequence = [0]
 
+    robot = cfg.env.kind == SO101
+
     def before_act() -> None:
         inbox.loads += inbox.swap_in()
         clock.tick()
+        silent = time.monotonic() - sender.last_reached
+        if robot and silent > cfg.env.robot.learner_timeout_s:
+            raise RobotFault(f"the learner has not answered for {silent:.0f} s (env.robot.learner_timeout_s = "
+                             f"{cfg.env.robot.learner_timeout_s:g}): the arm stops, nobody watches the run")
 
     def enqueue(message: pb.ActorMessage) -> None:
         sequence[0] += 1
