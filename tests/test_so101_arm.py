@@ -103,7 +103,12 @@ def test_a_calibration_without_every_joint_is_refused():
 
 def test_calibration_centres_at_2047_records_the_sweep_and_survives_the_wrist_roll_wrap(tmp_path):
     from hilserl.envs.so101.calibrate import calibrate, homing_offset
-    from hilserl.envs.so101.calibration import CalibrationError, normalize, read_calibration, write_calibration
+    from hilserl.envs.so101.calibration import (
+        CalibrationError,
+        normalize,
+        read_calibration,
+        write_calibration,
+    )
 
     assert [homing_offset(r) for r in (2047, 3000, 10, 4090, 4095)] == [0, 953, -2037, 2043, -2047]
     raw_centre = {1: 1900, 2: 2400, 3: 1500, 4: 2100, 5: 4090, 6: 2600}  # wrist roll centred at the wrap

@@ -316,3 +316,39 @@ def test_an_actor_that_loses_its_learner_stops_the_arm(twin, tmp_path):
     assert time.monotonic() - started < 20
     assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
     learner.join(timeout=10)
+
+
+def test_keys_label_success_and_failure_and_the_emergency_stop_turns_the_torque_off(twin):
+    from hilserl.teleop.robot_keys import EmergencyStop, KeyLabels
+
+    class Held:  # what the person holds down, read at each step
+        keys: set = set()
+
+        def held(self):
+            return set(self.keys)
+
+        def poll(self):
+            return set(self.keys), set()
+
+    keys = Held()
+    from hilserl.config import RewardConfig
+
+    env = make_env(robot_config(twin, reward=RewardConfig(min_steps_before_success=2)))
+    env.unwrapped.labels = KeyLabels(keys)
+    try:
+        env.reset(seed=0)
+        keys.keys = {"l"}
+        _, reward, terminated, truncated, info = env.step(np.zeros(4, np.float32))
+        assert not terminated  # too early: the success rule's minimum steps
+        _, reward, terminated, truncated, info = env.step(np.zeros(4, np.float32))
+        assert terminated and reward == 1.0 and info["is_success"]
+        env.reset(seed=1)
+        keys.keys = {"f"}
+        _, reward, terminated, truncated, info = env.step(np.zeros(4, np.float32))
+        assert truncated and not terminated and info["failure_label"]
+        keys.keys = {"esc"}
+        with pytest.raises(EmergencyStop, match="emergency stop"):
+            env.step(np.zeros(4, np.float32))
+        assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
+    finally:
+        env.close()

@@ -33,6 +33,9 @@ class KeyBackend(Protocol):
     def poll(self) -> tuple[set[str], set[str]]:
         """Keys held now, and keys pressed since the last poll."""
 
+    def held(self) -> set[str]:
+        """Keys held now, leaving the presses for ``poll`` (a second reader of the same keyboard)."""
+
 
 class GamepadBackend(Protocol):
     def poll(self) -> "GamepadState":
@@ -99,6 +102,9 @@ class ScriptedKeys:
     def poll(self) -> tuple[set[str], set[str]]:
         return self.frames.pop(0) if self.frames else (set(), set())
 
+    def held(self) -> set[str]:
+        return set(self.frames[0][0]) if self.frames else set()
+
 
 @dataclass
 class ScriptedGamepad:
@@ -137,6 +143,9 @@ class PynputKeys:
     def poll(self) -> tuple[set[str], set[str]]:  # pragma: no cover - needs hardware
         pressed, self._pressed = self._pressed, set()
         return set(self._held), pressed
+
+    def held(self) -> set[str]:  # pragma: no cover - needs hardware
+        return set(self._held)
 
 
 class PygameGamepad:

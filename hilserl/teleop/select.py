@@ -23,7 +23,10 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
     if kind in ("keyboard", "gamepad"):
         from hilserl.teleop.devices import make_device
 
-        return make_device(kind)
+        device = make_device(kind)
+        if kind == "keyboard":
+            _label_with(env, device.backend)
+        return device
     if kind != "leader":
         raise TeleopUnavailable(f"--teleop {kind!r} is unknown; known: {', '.join(TELEOP_KINDS)}")
     base: Any = env.unwrapped
@@ -49,7 +52,17 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
             from hilserl.teleop.devices import PynputKeys
 
             keys = PynputKeys()
+            _label_with(env, keys)
 
             def takeover() -> bool:
-                return TAKEOVER_KEY in keys.poll()[0]
+                return TAKEOVER_KEY in keys.held()
     return LeaderArm(leader, base.ik, lambda: base.target, env_cfg.action_scale, takeover)
+
+
+def _label_with(env: gym.Env, keys: Any) -> None:
+    """On the real arm, the same keyboard labels episodes and holds the emergency stop."""
+    base = env.unwrapped
+    if hasattr(base, "labels"):
+        from hilserl.teleop.robot_keys import KeyLabels
+
+        base.labels = KeyLabels(keys)

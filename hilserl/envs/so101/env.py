@@ -8,8 +8,9 @@ pose plus a random offset, gripper open. Every joint command goes through ``SO10
 
 Observation: ``state`` (16 values: the 5 arm joints and the gripper in radians, their velocities
 from the last step, the fingertip position from the model, the gripper command state) and one image
-per configured camera. ``info["is_success"]`` comes from the person's success key (``labels``) or,
-with ``--reward classifier``, from the classifier wrapped around this env.
+per configured camera. ``info["is_success"]`` comes from the person's keys (``labels``: success, or
+failure, which ends the episode; the emergency stop) or, with ``--reward classifier``, from the
+classifier wrapped around this env.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ RESET_SETTLE_STEPS = 3
 
 
 class Labels(Protocol):
-    """Who says an episode succeeded on the real arm: a person's key, or a script in tests."""
+    """Who says how an episode went on the real arm: a person's keys (``hilserl.teleop.robot_keys``)."""
 
-    def success(self) -> bool: ...
+    def poll(self) -> str | None:
+        """"success", "failure" (the episode ends), or None; raises a RobotFault to stop the arm."""
 
 
 class NoLabels:
-    def success(self) -> bool:
-        return False
+    def poll(self) -> str | None:
+        return None
 
 
 class SO101Env(gym.Env):
@@ -122,11 +124,12 @@ class SO101Env(gym.Env):
         self.arm.command(np.append(self._arm_cmd, GRIPPER_CLOSED_Q if self._closed else GRIPPER_OPEN_Q))
         self._steps += 1
         obs = self._observation()
-        success = self._steps >= cfg.reward.min_steps_before_success and self.labels.success()
+        label = self.labels.poll()
+        success = self._steps >= cfg.reward.min_steps_before_success and label == "success"
         terminated = bool(success and cfg.reward.terminate_on_success)
-        truncated = self._steps >= cfg.max_episode_steps and not terminated
+        truncated = (self._steps >= cfg.max_episode_steps or label == "failure") and not terminated
         reward = cfg.reward.success_reward if success else cfg.reward.step_reward
-        return obs, float(reward), terminated, truncated, self._info(success)
+        return obs, float(reward), terminated, truncated, {**self._info(success), "failure_label": label == "failure"}
 
     # ------------------------------------------------------------------------- observation
     def _observation(self) -> dict[str, np.ndarray]:
