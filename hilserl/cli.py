@@ -116,9 +116,22 @@ def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
 
 def cmd_record_demos(args: argparse.Namespace) -> int:
     """Record demonstrations with the scripted expert into an episode dataset."""
-    from hilserl.collect.demos import record_demos
+    from hilserl.collect.demos import record_demos, record_teleop_demos
 
     cfg = _config(args)
+    if args.teleop:
+        from hilserl.envs.factory import make_env
+        from hilserl.teleop.select import make_intervention
+
+        env = make_env(cfg.env)
+        try:
+            always = (lambda: True) if args.teleop == "leader" else None  # the person drives every step
+            device = make_intervention(args.teleop, env, cfg.env, takeover=always)
+            kept = record_teleop_demos(cfg.env, args.episodes, args.out, device, env=env)
+        finally:
+            env.close()
+        print(f"recorded {kept} successful demonstrations by {args.teleop} into {args.out}")
+        return 0
     kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement)
     print(f"recorded {kept} successful expert episodes into {args.out} (format: docs/data_format.md)")
     return 0
@@ -454,6 +467,9 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=_int_in(1, 1000000), default=20,
                    help="successful episodes to record (default 20)")
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
+    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+                   help="a person drives instead of the scripted expert (the real arm: hold l on success, f to "
+                   "drop the episode)")
     p.set_defaults(func=cmd_record_demos)
 
     p = sub.add_parser(

@@ -352,3 +352,38 @@ def test_keys_label_success_and_failure_and_the_emergency_stop_turns_the_torque_
         assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
     finally:
         env.close()
+
+
+def test_demonstrations_recorded_with_the_leader_arm_keep_the_successes(twin, tmp_path):
+    from hilserl.collect.demos import record_teleop_demos
+    from hilserl.config import RewardConfig
+    from hilserl.data.episodes import read_meta
+    from hilserl.teleop.select import make_intervention
+
+    with ServoTwin() as leader:
+        leader.set_actual(2, CENTRE + 150)  # the person holds the leader a little forward
+        cfg = robot_config(twin, reward=RewardConfig(min_steps_before_success=3))
+        cfg = cfg.__class__(**{**cfg.__dict__, "robot": RobotConfig(
+            port=twin.port, calibration=str(twin.calibration), leader_port=leader.port,
+            leader_calibration=str(twin.calibration))})
+        env = make_env(cfg)
+        outcomes = iter(["failure", "success", "success"])
+
+        class Person:  # labels each episode as it ends: the first one failed, the others succeeded
+            current = None
+
+            def poll(self):
+                if env.unwrapped.elapsed_steps == 1:
+                    self.current = next(outcomes)
+                return self.current
+
+        env.unwrapped.labels = Person()
+        try:
+            device = make_intervention("leader", env, cfg, takeover=lambda: True)
+            assert record_teleop_demos(cfg, 2, tmp_path / "demos", device, env=env) == 2
+        finally:
+            env.close()
+    assert read_meta(tmp_path / "demos")["episodes"] == 2 and read_meta(tmp_path / "demos")["complete"]
+    with np.load(tmp_path / "demos" / "episode_000000.npz") as ep:
+        assert ep["intervention"].all() and ep["next.success"][-1] and len(ep["action"]) == 3
+        assert np.abs(ep["action"][:, :3]).max() > 0.1  # the follower driven towards the leader

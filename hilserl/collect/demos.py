@@ -1,10 +1,12 @@
-"""Recording demonstrations with the scripted expert (or a teleop device) into an episode dataset."""
+"""Recording demonstrations into an episode dataset: the env's scripted expert, or a person with a
+teleop device (the real arm's leader arm or keyboard)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
@@ -13,6 +15,7 @@ from hilserl.config import DemoPlacement, EnvConfig, to_dict
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, make_env
+from hilserl.teleop.interface import InterventionSource
 from hilserl.teleop.scripted import expert_policy
 
 DEMO_SEED_OFFSET = 5 * 10**6
@@ -92,4 +95,41 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             bar.update(1)
     writer.finish()
     env.close()
+    return kept
+
+
+def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: InterventionSource,
+                        env: gym.Env | None = None, max_attempts: int | None = None) -> int:
+    """Record ``episodes`` demonstrations a person drives with ``human`` (a device that always acts: a
+    leader arm with ``leader_takeover=always``, or the keyboard); an episode is kept when it ends in
+    success (on the real arm: the person's ``l`` key) and dropped otherwise (``f``: record it again).
+    ``env``: made from ``env_cfg`` when not given. Returns the count kept."""
+    own = env is None
+    env = env if env is not None else make_env(env_cfg)
+    layout = layout_of(env).observation
+    writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, env.metadata.get("render_fps", env_cfg.control_hz),
+                           source="teleoperation", env=to_dict(env_cfg))
+    kept, attempt = writer.meta["episodes"], 0
+    limit = max_attempts or MAX_ATTEMPTS_PER_DEMO * episodes
+    idle = np.zeros(env.action_space.shape, np.float32)
+    try:
+        while kept < episodes and attempt < limit:
+            steps: list = []
+            result = run_episode(env, lambda _obs: idle, human=human, episode_index=attempt,
+                                 seed=DEMO_SEED_OFFSET + attempt, on_transition=steps.append)
+            attempt += 1
+            if not result.success:
+                print(f"episode {attempt}: not a success, dropped ({kept} of {episodes} kept)", flush=True)
+                continue
+            for t in steps:
+                writer.add(t)
+            writer.end_episode()
+            kept += 1
+            print(f"episode {attempt}: kept ({kept} of {episodes}, {len(steps)} steps, "
+                  f"{sum(t.intervened for t in steps)} driven by the person)", flush=True)
+        if kept >= episodes:
+            writer.finish()
+    finally:
+        if own:
+            env.close()
     return kept
