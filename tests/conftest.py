@@ -6,6 +6,20 @@ from hilserl.config import EnvConfig
 from hilserl.envs.grasp_env import GraspCubeEnv
 
 
+def pytest_addoption(parser):
+    parser.addoption("--port", default=None, help="a real SO-101's servo bus, for the tests marked hardware")
+    parser.addoption("--arm-id", default="follower", help="the real arm's calibration name (LeRobot's folder)")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--port"):
+        return
+    skip = pytest.mark.skip(reason="needs a real SO-101: pytest -m hardware --port /dev/ttyACM0")
+    for item in items:
+        if "hardware" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def torch_threads_unchanged():
     """No test may leave torch's thread count changed for the tests after it: a seeded run's numbers
