@@ -177,6 +177,38 @@ def cmd_robot_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_robot_bounds(args: argparse.Namespace) -> int:
+    """Record the end-effector bounds by moving the real arm by hand."""
+    import threading
+
+    from hilserl.envs.so101.arm import SO101Arm
+    from hilserl.envs.so101.bounds import record_bounds
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+
+    robot = _config(args).env.robot
+    if not robot.port:
+        raise ValueError("robot bounds needs the arm's port: --set env.robot.port=/dev/ttyACM0")
+    done = threading.Event()
+    asked = []
+
+    def finished() -> bool:  # asks once recording has begun, then polls the answer
+        if not asked:
+            asked.append(threading.Thread(target=lambda: (input("press Enter when done "), done.set()), daemon=True))
+            asked[0].start()
+        return done.is_set()
+
+    with FeetechBus(robot.port) as bus:
+        arm = SO101Arm(bus, read_calibration(robot.calibration or find_calibration(robot.arm_id)))
+        with arm:
+            arm.connect()
+            low, high = record_bounds(arm, finished)
+    print(f"bounds: low {list(low)}, high {list(high)} (m, the arm's base frame)")
+    print(f"use them: --set 'env.ee_bounds={{\"low\": {list(low)}, \"high\": {list(high)}}}' (and check that "
+          "env.ee_base +- env.ee_reset_offset and env.cube_region lie inside)")
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Calibrate an SO-101 (follower or leader) and save LeRobot's calibration file."""
     import threading
@@ -526,6 +558,14 @@ def _robot_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--move", action="store_true", help="move each joint by 0.1 rad and back (torque on meanwhile)")
     p.add_argument("--out", type=Path, default=Path("outputs/robot_check"), help="folder for the camera PNGs")
     p.set_defaults(func=cmd_robot_check)
+
+    p = rsub.add_parser(
+        "bounds", help="record the end-effector bounds by moving the arm by hand (torque off)",
+        description="Torque off; you move the fingertip through the space the task needs and press Enter. Prints "
+                    "the box around every position reached, for env.ee_bounds; refuses a box narrower than 2 cm "
+                    "on an axis.", epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_args(p)
+    p.set_defaults(func=cmd_robot_bounds)
 
 
 def _reward_commands(sub: argparse._SubParsersAction) -> None:

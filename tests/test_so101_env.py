@@ -387,3 +387,52 @@ def test_demonstrations_recorded_with_the_leader_arm_keep_the_successes(twin, tm
     with np.load(tmp_path / "demos" / "episode_000000.npz") as ep:
         assert ep["intervention"].all() and ep["next.success"][-1] and len(ep["action"]) == 3
         assert np.abs(ep["action"][:, :3]).max() > 0.1  # the follower driven towards the leader
+
+
+def test_bounds_recorded_by_hand_and_a_degenerate_box_refused(twin, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    from hilserl.cli import main
+    from hilserl.envs.grasp_env import HOME_GUESS
+    from hilserl.envs.so101.arm import JointMap, SO101Arm
+    from hilserl.envs.so101.bounds import DegenerateBounds, record_bounds
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import read_calibration
+
+    cal = read_calibration(twin.calibration)
+    poses = [HOME_GUESS + d for d in (np.zeros(5), [0.15, 0.0, 0.0, 0.0, 0.0], [-0.15, 0.2, -0.2, 0.0, 0.0],
+                                      [0.0, -0.3, 0.1, -0.4, 0.0])]
+
+    def hand(pose):
+        for k, joint in enumerate(JOINTS[:5]):
+            twin.set_actual(k + 1, JointMap().to_steps(joint, pose[k], cal[joint]))
+
+    with FeetechBus(twin.port) as bus:
+        arm = SO101Arm(bus, cal)
+        moves = iter(poses)
+
+        def done():
+            pose = next(moves, None)
+            if pose is None:
+                return True
+            hand(pose)
+            return False
+
+        low, high = record_bounds(arm, done, poll_s=0.01, say=lambda line: None)
+        assert all(h - lo >= 0.02 for lo, h in zip(low, high))
+        hand(HOME_GUESS)
+        with pytest.raises(DegenerateBounds, match=r"too narrow \(x 0\.000 m, y 0\.000 m, z 0\.000 m"):
+            record_bounds(arm, lambda: True, say=lambda line: None)  # the arm never moved
+
+    answered = iter(poses)
+
+    def person(prompt=""):
+        for pose in answered:
+            hand(pose)
+            time.sleep(0.25)  # held a moment, as a hand does
+        return ""
+
+    monkeypatch.setattr(builtins, "input", person)
+    args = ["robot", "bounds", "--set", f"env.robot.port={twin.port}", "--set", f"env.robot.calibration={twin.calibration}"]
+    assert main(args) == 0
+    assert "use them: --set 'env.ee_bounds=" in capsys.readouterr().out
