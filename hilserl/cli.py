@@ -378,11 +378,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from hilserl.diagnostics.grading import grid_report
 
     ckpt = Path(args.checkpoint)
+    if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
+        return _eval_resets(ckpt, args.episodes)
     out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
         writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
     _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out)
     print("\n".join(lines))
+    return 0
+
+
+def _eval_resets(checkpoint: Path, episodes: int) -> int:
+    """The policy, without interventions, over seeded resets of its run's env; on the real arm the
+    person labels each episode with the keyboard (l success, f failure, escape stops)."""
+    from hilserl.envs.factory import SO101, make_env
+    from hilserl.training.evaluate import evaluate
+    from hilserl.training.trained_agent import load_agent
+
+    cfg, agent = load_agent(checkpoint)
+    env = make_env(cfg.env)
+    try:
+        if cfg.env.kind == SO101:
+            from hilserl.teleop.devices import PynputKeys
+            from hilserl.teleop.robot_keys import KeyLabels
+
+            env.unwrapped.labels = KeyLabels(PynputKeys())
+        result = evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env)
+    finally:
+        env.close()
+    by_region = f" ({', '.join(f'{k} {v:.0%}' for k, v in result.by_region.items())})" if result.by_region else ""
+    print(f"success over {episodes} seeded resets: {result.success_rate:.0%}{by_region}; mean length "
+          f"{result.mean_length:.1f} steps (deterministic policy, no interventions)")
     return 0
 
 
@@ -690,6 +716,9 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=_int_in(1, 1000), default=2,
                    help="repeats per cell, with other EE offsets (default 2)")
     p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
+    p.add_argument("--episodes", type=_int_in(1, 100000),
+                   help="seeded resets instead of the grid: any env, the real arm included (a person labels "
+                   "each episode there: l success, f failure)")
     _add_threads_arg(p)
     p.set_defaults(func=cmd_eval)
 

@@ -47,3 +47,5 @@ def test_a_second_task_learns_end_to_end_through_hilserl_train(tmp_path, capsys)
     assert "skipped, the env reports no object rotation" in capsys.readouterr().out
     assert main(["eval", "--checkpoint", str(run)]) == 2  # the grid places a cube: the grasp only
     assert "needs the simulated grasp task" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(run), "--episodes", "20"]) == 0  # seeded resets work on any env
+    assert "success over 20 seeded resets" in capsys.readouterr().out
