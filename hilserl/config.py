@@ -77,6 +77,10 @@ class CameraConfig:
     sequence (``frames/%04d.png``); unused in the simulation."""
     loop: bool = False
     """A file source starts again at its end (replays, the digital twin)."""
+    capture_width: int = 0
+    capture_height: int = 0
+    capture_fps: float = 0.0
+    """What the real camera is asked to deliver (0: its own default), before the crop."""
 
     def validate(self, prefix: str) -> None:
         if self.name not in CAMERA_NAMES:

@@ -136,6 +136,8 @@ def test_a_short_training_runs_through_the_actor_and_learner_on_the_twin(twin, t
     assert twin_training(twin, tmp_path / "run", 60) == 0
     summary = json.loads((tmp_path / "run" / "learner_summary.json").read_text())
     assert summary["env_steps"] == 60 and summary["updates"] >= 41 and summary["episodes"] == 3
+    episodes = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
+    assert all(e["missed_deadlines"] >= 0 for e in episodes)  # the control rate's misses, per episode
     out = capsys.readouterr().out
     assert "closing evaluation skipped: on the real arm" in out
     assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())

@@ -433,8 +433,10 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
 
     try:
         while actor.env_steps < total and not stop.is_set():
+            missed_before = clock.missed
             stats = actor.run_episode(send_transition)
             record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": inbox.version,
+                      "missed_deadlines": clock.missed - missed_before,
                       "actor_index": actor_index, "actor_state": actor.state_dict()}
             enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
             clock.reset()

@@ -71,8 +71,9 @@ def _of_type(value: Any, hint: Any) -> bool:
 
 def check_episode_record(text: str) -> dict[str, Any]:
     """An actor's episode record: a JSON object with every ``EpisodeStats`` field of its type (numbers
-    finite), and the actor's extras (``dropped``, ``params_version``, ``actor_index``: whole numbers of
-    0 or more; ``actor_state``: an object with the episode and env step counters). Returns it."""
+    finite), and the actor's extras (``dropped``, ``params_version``, ``actor_index``,
+    ``missed_deadlines``: whole numbers of 0 or more; ``actor_state``: an object with the episode and
+    env step counters). Returns it."""
     try:
         record = json.loads(text)
     except ValueError as exc:
@@ -85,7 +86,7 @@ def check_episode_record(text: str) -> dict[str, Any]:
         if not _of_type(record[field.name], _EPISODE_TYPES[field.name]):
             raise MalformedMessage(f"the episode record's {field.name!r} is {record[field.name]!r}, not of type "
                                    f"{_EPISODE_TYPES[field.name]}")
-    for name in ("dropped", "params_version", "actor_index"):
+    for name in ("dropped", "params_version", "actor_index", "missed_deadlines"):
         value = record.get(name, 0)
         if not _of_type(value, int) or value < 0:
             raise MalformedMessage(f"the episode record's {name!r} is {value!r}, not a whole number >= 0")
