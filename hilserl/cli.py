@@ -12,6 +12,7 @@ from pathlib import Path
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.service import TokenRequired
 from hilserl.envs.so101.faults import RobotFault
+from hilserl.teleop.select import TELEOP_KINDS
 from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 from hilserl.training.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.training.preflight import CannotKeepResults, writable_folder
@@ -525,7 +526,7 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=_int_in(1, 1000000), default=20,
                    help="successful episodes to record (default 20)")
     p.add_argument("--out", type=Path, default=Path("outputs/demos"), help="dataset folder")
-    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+    p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person drives instead of the scripted expert (the real arm: hold l on success, f to "
                    "drop the episode)")
     p.set_defaults(func=cmd_record_demos)
@@ -657,7 +658,7 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
                    "append); config differences are listed, a change of network shape is refused")
     _add_threads_arg(p, "the learner and of the actor, each")
-    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+    p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person intervenes with this device instead of the simulated human (the leader arm: "
                    "env.robot.leader_*; docs/real_so101.md)")
     p.set_defaults(func=cmd_train)
@@ -700,7 +701,7 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patience", type=_positive_seconds, default=60.0, help="seconds to wait for the learner at start")
     _add_threads_arg(p, "the actor")
     p.add_argument("--quiet", action="store_true", help="no per-episode lines")
-    p.add_argument("--teleop", choices=["keyboard", "gamepad", "leader"],
+    p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person intervenes with this device instead of the simulated human (the leader arm: "
                    "env.robot.leader_*; docs/real_so101.md)")
     p.set_defaults(func=cmd_actor)
