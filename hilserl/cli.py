@@ -518,7 +518,7 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_pretrain_encoder)
 
     p = sub.add_parser(
-        "record-demos", help="record demonstrations with the scripted expert",
+        "record-demos", help="record demonstrations with the scripted expert, or a person (--teleop)",
         description="Records successful scripted-expert episodes. The cubes are placed on a grid over the "
                     "reset range, corners included, so that every part of the range has an example "
                     "(--set train.demo_placement=random: random resets instead).")
@@ -544,7 +544,7 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_import_lerobot)
 
     p = sub.add_parser(
-        "export-lerobot", help="write hilserl demos or classifier frames as a LeRobotDataset v3.0",
+        "export-lerobot", help="write demos, classifier frames or a run's transitions as a LeRobotDataset v3.0",
         description="Writes a LeRobotDataset v3.0 folder that LeRobot's loader, its visualiser and the Hub read: "
                     "parquet tables with HIL-SERL's columns (observation.state, action with the gripper as 0/1/2, "
                     "next.reward, next.done, complementary_info.discrete_penalty), H.264 videos, stats.")
@@ -709,7 +709,8 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
 
 def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     """The evaluation, reports and diagnostics."""
-    p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses: table and heatmap")
+    p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses (or --episodes "
+                       "seeded resets of any env): table and heatmap")
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_<update> folder or an exported checkpoints/policy.safetensors")
     p.add_argument("--nx", type=_int_in(1, 100), default=3, help="cube x positions (default 3)")
     p.add_argument("--ny", type=_int_in(1, 100), default=3, help="cube y positions (default 3)")
