@@ -102,10 +102,18 @@ class SO101Arm:
             self.bus.write("gripper", register, value)
 
     def enable(self) -> None:
-        """Hold the current pose, then torque on (never a move at switch-on)."""
+        """Hold the current pose, then torque on (never a move at switch-on), each motor checked: one
+        that does not hold its joint leaves the arm off."""
         q = self.joints()
         self.bus.sync_write("Goal_Position", {j: self.map.to_steps(j, q[k], self.cal[j]) for k, j in enumerate(JOINTS)})
         self.bus.sync_write("Torque_Enable", dict.fromkeys(JOINTS, 1))
+        try:
+            for joint in JOINTS:  # a sync write is never answered: read each back
+                if not self.bus.read(joint, "Torque_Enable"):
+                    self.bus.write(joint, "Torque_Enable", 1)
+        except BusError:
+            self.disable()
+            raise
         self.torque_on, self.commanded = True, q
 
     def disable(self) -> None:
