@@ -150,6 +150,9 @@ class RobotConfig:
     learner_timeout_s: float = 30.0
     """An actor on the arm that has not reached its learner for this long stops the arm (torque off):
     nobody is watching the run any more."""
+    leader_follows: bool = False
+    """While nobody takes over, the leader follows the follower (its torque on), so the hand finds it
+    where the follower is."""
     leader_takeover: Literal["space", "always"] = "space"
     """When the leader drives: while the space bar is held (interventions in training), or always
     (recording demonstrations)."""

@@ -438,3 +438,32 @@ def test_bounds_recorded_by_hand_and_a_degenerate_box_refused(twin, tmp_path, mo
     args = ["robot", "bounds", "--set", f"env.robot.port={twin.port}", "--set", f"env.robot.calibration={twin.calibration}"]
     assert main(args) == 0
     assert "use them: --set 'env.ee_bounds=" in capsys.readouterr().out
+
+
+def test_the_leader_follows_the_follower_until_the_person_takes_over(twin):
+    from hilserl.teleop.select import make_intervention
+
+    with ServoTwin() as leader:
+        cfg = robot_config(twin)
+        cfg = cfg.__class__(**{**cfg.__dict__, "robot": RobotConfig(
+            port=twin.port, calibration=str(twin.calibration), leader_port=leader.port,
+            leader_calibration=str(twin.calibration), leader_follows=True)})
+        env = make_env(cfg)
+        held = [False]
+        try:
+            env.reset(seed=2)
+            device = make_intervention("leader", env, cfg, takeover=lambda: held[0])
+            for _ in range(12):  # the policy moves the follower; the leader keeps up
+                assert not device.step(np.zeros(4)).active
+                env.step(np.array([0.5, 0.5, 0.0, 0.0], np.float32))
+                time.sleep(0.02)  # the control period (50 Hz here)
+            device.step(np.zeros(4))
+            time.sleep(0.05)
+            follower = env.unwrapped.arm.commanded
+            assert np.abs(device.leader.joints() - follower).max() < 0.03
+            assert all(s.get("Torque_Enable") == 1 for s in leader.servos.values())
+            held[0] = True
+            assert device.step(np.zeros(4)).active
+            assert all(s.get("Torque_Enable") == 0 for s in leader.servos.values())  # limp for the hand
+        finally:
+            env.close()

@@ -6,6 +6,10 @@ in the follower's action units (``action_scale`` metres per unit), clipped to [-
 then moves towards the leader at most one full step per control period, never a jump. The leader's
 gripper is quantised to close / stay / open by two thresholds with a dead band between them, so a
 hand that rests on it does not chatter. Both arms share the kinematic model of the simulation.
+
+With ``follow`` (the follower's joint angles), the leader follows the follower while nobody takes
+over (its torque on, its own safety limits applied), so the person's hand finds it where the
+follower is; taking over turns its torque off at once.
 """
 
 from __future__ import annotations
@@ -32,11 +36,13 @@ class LeaderGripper:
 
 class LeaderArm:
     def __init__(self, leader: SO101Arm, kinematics: TopDownIK, follower_target: Callable[[], np.ndarray],
-                 action_scale: float, takeover: Callable[[], bool], gripper: LeaderGripper = LeaderGripper()):
+                 action_scale: float, takeover: Callable[[], bool], gripper: LeaderGripper = LeaderGripper(),
+                 follow: Callable[[], np.ndarray] | None = None):
         """``follower_target``: the follower's commanded fingertip (``SO101Env.target``); ``takeover``:
-        whether the person holds the takeover key or pedal now."""
+        whether the person holds the takeover key or pedal now; ``follow``: the follower's joint
+        angles, for the leader to follow meanwhile (None: the leader stays limp)."""
         self.leader, self.ik, self.follower_target = leader, kinematics, follower_target
-        self.action_scale, self.takeover, self.gripper = action_scale, takeover, gripper
+        self.action_scale, self.takeover, self.gripper, self.follow = action_scale, takeover, gripper, follow
 
     def reset(self, episode: int) -> None:
         pass
@@ -51,4 +57,12 @@ class LeaderArm:
         return make_action(arm, cls)
 
     def step(self, policy_action: np.ndarray) -> Intervention:
-        return Intervention(self.action()) if self.takeover() else NO_INTERVENTION
+        if self.takeover():
+            if self.leader.torque_on:
+                self.leader.disable()  # the hand moves it now
+            return Intervention(self.action())
+        if self.follow is not None:
+            if not self.leader.torque_on:
+                self.leader.enable()
+            self.leader.command(self.follow())
+        return NO_INTERVENTION

@@ -56,7 +56,8 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
 
             def takeover() -> bool:
                 return TAKEOVER_KEY in keys.held()
-    return LeaderArm(leader, base.ik, lambda: base.target, env_cfg.action_scale, takeover)
+    follow = (lambda: base.arm.commanded) if robot.leader_follows else None
+    return LeaderArm(leader, base.ik, lambda: base.target, env_cfg.action_scale, takeover, follow=follow)
 
 
 def _label_with(env: gym.Env, keys: Any) -> None:
