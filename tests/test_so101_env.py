@@ -395,11 +395,11 @@ def test_bounds_recorded_by_hand_and_a_degenerate_box_refused(twin, tmp_path, mo
     import builtins
 
     from hilserl.cli import main
-    from hilserl.envs.grasp_env import HOME_GUESS
     from hilserl.envs.so101.arm import JointMap, SO101Arm
     from hilserl.envs.so101.bounds import DegenerateBounds, record_bounds
     from hilserl.envs.so101.bus import FeetechBus
     from hilserl.envs.so101.calibration import read_calibration
+    from hilserl.envs.so101_model import HOME_GUESS
 
     cal = read_calibration(twin.calibration)
     poses = [HOME_GUESS + d for d in (np.zeros(5), [0.15, 0.0, 0.0, 0.0, 0.0], [-0.15, 0.2, -0.2, 0.0, 0.0],

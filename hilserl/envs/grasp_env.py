@@ -39,22 +39,20 @@ from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.envs.ik import TopDownIK
 from hilserl.envs.rendering import CameraRig
 from hilserl.envs.scene import SceneIndex, build_spec
+from hilserl.envs.so101_model import (
+    GRIPPER_CLOSED_Q,
+    GRIPPER_OPEN_Q,
+    GRIPPER_YAW,
+    HOME_GUESS,
+    RESET_IK_ITERATIONS,
+    STEP_IK_ITERATIONS,
+)
 from hilserl.envs.success_rule import SuccessRule
 
 PROPRIO_DIMS = 16
 GRIPPER_STATE_INDEX = 15
 """Index of the gripper command state (1 closed, 0 open) in ``state``."""
 PRIVILEGED_DIMS = 8
-GRIPPER_OPEN_Q = 0.7
-"""Gripper joint target when open (rad): the pads' inner faces are about 5 cm apart."""
-GRIPPER_CLOSED_Q = -0.15
-"""Gripper joint target when closed; below the cube's width, so the actuator squeezes it."""
-GRIPPER_YAW = 0.0
-"""Yaw of the jaws (rad): they close along the world y axis."""
-HOME_GUESS = np.array([0.0, 0.17, -0.06, 1.47, -1.49])
-"""Arm joint angles near the base pose, the IK's starting point at reset."""
-RESET_IK_ITERATIONS = 100
-STEP_IK_ITERATIONS = 8
 MAX_TARGET_LEAD = 0.03
 """The commanded fingertip may run at most this far (m) ahead of the measured one, so that pushing
 against the table or the cube does not wind the target up."""

@@ -13,10 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from hilserl.config import EnvConfig
-from hilserl.envs.ik import TopDownIK
-from hilserl.envs.scene import SceneIndex, build_spec
 from hilserl.envs.so101.arm import SO101Arm
+from hilserl.envs.so101_model import kinematics
 
 MIN_WIDTH_M = 0.02
 POLL_S = 0.05
@@ -29,8 +27,7 @@ class DegenerateBounds(ValueError):
 def record_bounds(arm: SO101Arm, done: Callable[[], bool], poll_s: float = POLL_S,
                   say: Callable[[str], None] = print) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(low, high) corners of the fingertip's positions until ``done()``; the torque stays off."""
-    model = build_spec(EnvConfig(state_only=True)).compile()
-    ik = TopDownIK(model, SceneIndex.of(model))
+    ik = kinematics()
     arm.disable()
     say("torque off: move the fingertip through the whole space the task needs, then confirm")
     points = []

@@ -23,18 +23,17 @@ import numpy as np
 from hilserl.config import EnvConfig
 from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
-from hilserl.envs.grasp_env import (
+from hilserl.envs.so101.arm import SO101Arm
+from hilserl.envs.so101.cameras import Camera
+from hilserl.envs.so101_model import (
     GRIPPER_CLOSED_Q,
     GRIPPER_OPEN_Q,
     GRIPPER_YAW,
     HOME_GUESS,
     RESET_IK_ITERATIONS,
     STEP_IK_ITERATIONS,
+    kinematics,
 )
-from hilserl.envs.ik import TopDownIK
-from hilserl.envs.scene import SceneIndex, build_spec
-from hilserl.envs.so101.arm import SO101Arm
-from hilserl.envs.so101.cameras import Camera
 
 STATE_DIMS = 16
 RESET_SETTLE_STEPS = 3
@@ -65,8 +64,7 @@ class SO101Env(gym.Env):
         self.labels = labels or NoLabels()
         self._sleep = sleep or time.sleep
         self.metadata = {**self.metadata, "render_fps": config.control_hz}
-        model = build_spec(EnvConfig(state_only=True)).compile()
-        self.ik = TopDownIK(model, SceneIndex.of(model))
+        self.ik = kinematics()
         spaces: dict[str, gym.spaces.Space] = {"state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIMS,), np.float32)}
         for name, cam in self.cameras.items():
             spaces[name] = gym.spaces.Box(0, 255, (cam.spec.size, cam.spec.size, 3), np.uint8)
