@@ -178,32 +178,36 @@ def cmd_robot_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_robot_bounds(args: argparse.Namespace) -> int:
-    """Record the end-effector bounds by moving the real arm by hand."""
+def _enter_pressed(prompt: str):
+    """A poll of "has the person pressed Enter?": the first call asks (in a thread, so the caller keeps
+    reading the arm meanwhile), later calls say whether the answer came."""
     import threading
 
-    from hilserl.envs.so101.arm import SO101Arm
+    done, asked = threading.Event(), threading.Event()
+
+    def pressed() -> bool:
+        if not asked.is_set():
+            asked.set()
+            threading.Thread(target=lambda: (input(prompt), done.set()), daemon=True).start()
+        return done.is_set()
+    return pressed
+
+
+def cmd_robot_bounds(args: argparse.Namespace) -> int:
+    """Record the end-effector bounds by moving the real arm by hand."""
+    from hilserl.envs.so101.arm import ArmLimits, SO101Arm
     from hilserl.envs.so101.bounds import record_bounds
     from hilserl.envs.so101.bus import FeetechBus
-    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+    from hilserl.envs.so101.calibration import calibration_file, read_calibration
 
     robot = _config(args).env.robot
     if not robot.port:
         raise ValueError("robot bounds needs the arm's port: --set env.robot.port=/dev/ttyACM0")
-    done = threading.Event()
-    asked = []
-
-    def finished() -> bool:  # asks once recording has begun, then polls the answer
-        if not asked:
-            asked.append(threading.Thread(target=lambda: (input("press Enter when done "), done.set()), daemon=True))
-            asked[0].start()
-        return done.is_set()
-
     with FeetechBus(robot.port) as bus:
-        arm = SO101Arm(bus, read_calibration(robot.calibration or find_calibration(robot.arm_id)))
+        arm = SO101Arm(bus, read_calibration(calibration_file(robot)), limits=ArmLimits.of(robot))
         with arm:
             arm.connect()
-            low, high = record_bounds(arm, finished)
+            low, high = record_bounds(arm, _enter_pressed("press Enter when done "))
     print(f"bounds: low {list(low)}, high {list(high)} (m, the arm's base frame)")
     print(f"use them: --set 'env.ee_bounds={{\"low\": {list(low)}, \"high\": {list(high)}}}' (and check that "
           "env.ee_base +- env.ee_reset_offset and env.cube_region lie inside)")
@@ -212,23 +216,14 @@ def cmd_robot_bounds(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Calibrate an SO-101 (follower or leader) and save LeRobot's calibration file."""
-    import threading
-
     from hilserl.envs.so101.bus import FeetechBus
     from hilserl.envs.so101.calibrate import calibrate
     from hilserl.envs.so101.calibration import calibration_root, write_calibration
 
-    done = threading.Event()
-
     def centred() -> None:
         input("press Enter once every joint is in the middle of its travel ")
 
-    def swept() -> bool:
-        if not hasattr(swept, "thread"):
-            swept.thread = threading.Thread(target=lambda: (input("press Enter when every joint has been swept "),
-                                                            done.set()), daemon=True)
-            swept.thread.start()
-        return done.is_set()
+    swept = _enter_pressed("press Enter when every joint has been swept ")
 
     folder = ("teleoperators/so_leader" if args.leader else "robots/so_follower")
     path = (args.root or calibration_root()) / folder / f"{args.arm_id}.json"
@@ -392,24 +387,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _eval_resets(checkpoint: Path, episodes: int) -> int:
     """The policy, without interventions, over seeded resets of its run's env; on the real arm the
     person labels each episode with the keyboard (l success, f failure, escape stops)."""
-    from hilserl.envs.factory import SO101, make_env
-    from hilserl.training.evaluate import evaluate
-    from hilserl.training.trained_agent import load_agent
+    from hilserl.diagnostics.grading import evaluate_resets, resets_line
+    from hilserl.envs.factory import SO101
 
-    cfg, agent = load_agent(checkpoint)
-    env = make_env(cfg.env)
-    try:
+    def label_keys(env, cfg) -> None:
         if cfg.env.kind == SO101:
             from hilserl.teleop.devices import PynputKeys
             from hilserl.teleop.robot_keys import KeyLabels
 
             env.unwrapped.labels = KeyLabels(PynputKeys())
-        result = evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env)
-    finally:
-        env.close()
-    by_region = f" ({', '.join(f'{k} {v:.0%}' for k, v in result.by_region.items())})" if result.by_region else ""
-    print(f"success over {episodes} seeded resets: {result.success_rate:.0%}{by_region}; mean length "
-          f"{result.mean_length:.1f} steps (deterministic policy, no interventions)")
+
+    print(resets_line(evaluate_resets(checkpoint, episodes, label_keys)))
     return 0
 
 

@@ -312,12 +312,10 @@ def test_an_actor_that_loses_its_learner_stops_the_arm(twin, tmp_path):
     while not port_file.exists():
         time.sleep(0.05)
     threading.Timer(3.0, stop.set).start()  # the learner goes away mid-run
-    started = time.monotonic()
     with pytest.raises(RobotFault, match=r"the learner has not answered for \d+ s"):
         run_actor(f"127.0.0.1:{port_file.read_text()}", realtime=True, progress=False, threads=1, patience_s=2.0)
-    assert time.monotonic() - started < 20
     assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
-    learner.join(timeout=10)
+    learner.join(timeout=10)  # (only the timeout raises this fault: without it the actor runs its 400 steps)
 
 
 def test_keys_label_success_and_failure_and_the_emergency_stop_turns_the_torque_off(twin):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 
 from hilserl.config import Config, from_dict
-from hilserl.envs.factory import SIM, SO101
-from hilserl.training.evaluate import evaluate
+from hilserl.envs.factory import SIM, SO101, make_env
+from hilserl.training.evaluate import EvalResult, evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.training.trained_agent import load_agent
 
@@ -49,6 +51,25 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     return summary, lines
 
 
+def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None) -> EvalResult:
+    """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
+    (any env); ``prepare`` readies the env first (the real arm's label keys)."""
+    cfg, agent = load_agent(path)
+    env = make_env(cfg.env)
+    try:
+        if prepare is not None:
+            prepare(env, cfg)
+        return evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env)
+    finally:
+        env.close()
+
+
+def resets_line(result: EvalResult) -> str:
+    regions = f" ({', '.join(f'{k} {v:.0%}' for k, v in result.by_region.items())})" if result.by_region else ""
+    return (f"success over {result.episodes} seeded resets: {result.success_rate:.0%}{regions}; mean length "
+            f"{result.mean_length:.1f} steps (deterministic policy, no interventions)")
+
+
 def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
     """What ends ``hilserl train``: the final policy on the evaluation grid (``seeds`` per cell; 0
     skips it), where it fails, and the commands to look further."""
@@ -60,11 +81,9 @@ def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
     elif seeds and cfg.env.kind == SO101:
         lines = ["closing evaluation skipped: on the real arm, successes need a person's labels"]
     elif seeds:  # an env whose start the grid cannot place: seeded resets instead
-        episodes = seeds * int(np.prod(GRID_CELLS))
-        result = evaluate(load_agent(run_dir)[1], cfg.env, episodes, seed=cfg.seed)
+        result = evaluate_resets(run_dir, seeds * int(np.prod(GRID_CELLS)))
         figures = result.to_dict()
-        lines = [f"success over {episodes} seeded resets: {result.success_rate:.0%} (deterministic policy, no "
-                 "interventions; the grid evaluation and success map need the simulated grasp task)"]
+        lines = [resets_line(result), "  (the grid evaluation and success map need the simulated grasp task)"]
     lines += [f"run folder: {run_dir}",
               f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)"]
     if sim:

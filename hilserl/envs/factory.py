@@ -43,16 +43,16 @@ def make_so101(cfg: EnvConfig) -> gym.Env:
     cameras; the torque goes off again if anything here fails."""
     from hilserl.envs.so101.arm import ArmLimits, SO101Arm
     from hilserl.envs.so101.bus import FeetechBus
-    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+    from hilserl.envs.so101.calibration import calibration_file, read_calibration
     from hilserl.envs.so101.cameras import Camera, CameraSpec
     from hilserl.envs.so101.env import SO101Env
 
     robot = cfg.robot
     if not robot.port:
         raise UnknownEnv("env.kind = 'so101' needs env.robot.port (the servo bus, e.g. /dev/ttyACM0)")
-    calibration = read_calibration(robot.calibration or find_calibration(robot.arm_id))
+    calibration = read_calibration(calibration_file(robot))
     bus = FeetechBus(robot.port)
-    arm = SO101Arm(bus, calibration, limits=ArmLimits(robot.max_joint_step, robot.jump_tolerance))
+    arm = SO101Arm(bus, calibration, limits=ArmLimits.of(robot))
     cameras = {}
     try:
         arm.connect()

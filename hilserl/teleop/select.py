@@ -34,15 +34,14 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
         raise TeleopUnavailable("the leader arm drives the real SO-101 (env.kind=so101), whose fingertip it follows")
     from hilserl.envs.so101.arm import ArmLimits, SO101Arm
     from hilserl.envs.so101.bus import FeetechBus
-    from hilserl.envs.so101.calibration import find_calibration, read_calibration
+    from hilserl.envs.so101.calibration import calibration_file, read_calibration
     from hilserl.teleop.leader_arm import LeaderArm
 
     robot = env_cfg.robot
     if not robot.leader_port:
         raise TeleopUnavailable("--teleop leader needs env.robot.leader_port (the leader arm's bus)")
-    calibration = read_calibration(robot.leader_calibration or find_calibration(robot.leader_arm_id, leader=True))
-    leader = SO101Arm(FeetechBus(robot.leader_port), calibration, limits=ArmLimits(robot.max_joint_step,
-                                                                                    robot.jump_tolerance))
+    calibration = read_calibration(calibration_file(robot, leader=True))
+    leader = SO101Arm(FeetechBus(robot.leader_port), calibration, limits=ArmLimits.of(robot))
     leader.connect()  # torque off: the person moves it
     if takeover is None:
         if robot.leader_takeover == "always":

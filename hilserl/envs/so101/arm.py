@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hilserl.config import RobotConfig
 from hilserl.envs.so101.bus import MOTORS, BusError, FeetechBus
 from hilserl.envs.so101.calibration import MotorCalibration
 from hilserl.envs.so101.faults import RobotFault
@@ -67,6 +68,10 @@ class ArmLimits:
     """Radians a joint may move per command (2.5 rad/s at 10 Hz): no jumps."""
     jump_tolerance: float = 0.5
     """Radians the measured position may lag the last command before the arm stops."""
+
+    @classmethod
+    def of(cls, robot: RobotConfig) -> "ArmLimits":
+        return cls(robot.max_joint_step, robot.jump_tolerance)
 
 
 class SO101Arm:

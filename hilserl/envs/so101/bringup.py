@@ -17,7 +17,7 @@ from serial.tools import list_ports
 from hilserl.config import EnvConfig
 from hilserl.envs.so101.arm import JOINTS, ArmLimits, SO101Arm
 from hilserl.envs.so101.bus import FeetechBus
-from hilserl.envs.so101.calibration import find_calibration, normalize, read_calibration
+from hilserl.envs.so101.calibration import calibration_file, normalize, read_calibration
 from hilserl.envs.so101.cameras import Camera, CameraSpec
 
 WIGGLE_RAD = 0.1
@@ -31,7 +31,7 @@ def serial_ports() -> list[str]:
 def robot_check(cfg: EnvConfig, out: Path, move: bool = False, period_s: float = 0.1) -> list[str]:
     robot = cfg.robot
     lines = [f"serial ports: {', '.join(serial_ports()) or 'none found'}"]
-    path = Path(robot.calibration) if robot.calibration else find_calibration(robot.arm_id)
+    path = calibration_file(robot)
     calibration = read_calibration(path)
     lines.append(f"calibration: {path}")
     with FeetechBus(robot.port) as bus:
@@ -43,7 +43,7 @@ def robot_check(cfg: EnvConfig, out: Path, move: bool = False, period_s: float =
             lines.append(f"  {joint:<13} range {cal.range_min}..{cal.range_max}, now {present[joint]} "
                          f"({normalize(present[joint], cal, 'degrees'):+.1f} deg from the middle)")
         if move:
-            with SO101Arm(bus, calibration, limits=ArmLimits(robot.max_joint_step, robot.jump_tolerance)) as arm:
+            with SO101Arm(bus, calibration, limits=ArmLimits.of(robot)) as arm:
                 arm.connect()
                 arm.enable()
                 start = arm.commanded.copy()

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from hilserl.config import RobotConfig
 from hilserl.envs.so101.protocol import STEPS_PER_TURN
 
 NormMode = Literal["range_m100_100", "range_0_100", "degrees"]
@@ -61,6 +62,12 @@ def find_calibration(arm_id: str, leader: bool = False, root: Path | None = None
             return path
     raise CalibrationError(f"no calibration for arm {arm_id!r}: looked at {', '.join(str(p) for p in tried)} "
                            "(calibrate with `hilserl calibrate`, or with LeRobot; HF_LEROBOT_CALIBRATION sets the root)")
+
+
+def calibration_file(robot: RobotConfig, leader: bool = False) -> Path:
+    """The file ``env.robot`` names for the follower (or the leader): given, or found by the arm's id."""
+    given, arm_id = (robot.leader_calibration, robot.leader_arm_id) if leader else (robot.calibration, robot.arm_id)
+    return Path(given) if given else find_calibration(arm_id, leader=leader)
 
 
 def read_calibration(path: Path) -> dict[str, MotorCalibration]:
