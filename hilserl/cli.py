@@ -341,8 +341,11 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def cmd_learner(args: argparse.Namespace) -> int:
     """Serve the learner: actors send transitions, get parameters; checkpoints; resume."""
+    from hilserl.distributed.launch import die_with_parent
     from hilserl.distributed.learner_process import run_learner
 
+    if args.die_with_parent:
+        die_with_parent(args.die_with_parent)
     cfg = _config(args)
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
@@ -670,6 +673,8 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
     _add_threads_arg(p, "the learner")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--die-with-parent", type=_int_in(1, 2**31), metavar="PID",
+                   help="stop (with a checkpoint) when process PID ends: how `hilserl train` ties its learner to itself")
     p.set_defaults(func=cmd_learner)
 
     p = sub.add_parser(

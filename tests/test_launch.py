@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_process import hilserl_command
 
 from hilserl.distributed.launch import Rate, duration, time_left, total_updates
 
@@ -24,11 +25,8 @@ class Watched:
     """A ``hilserl`` subprocess whose output (stdout and stderr, bars included) is read as it comes."""
 
     def __init__(self, args: list[str]):
-        # SIGINT as in a terminal's foreground job: a job started in the background (as CI may be)
-        # passes it on ignored, and Python would then never raise KeyboardInterrupt.
-        self.proc = subprocess.Popen([sys.executable, "-m", "hilserl.cli", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        self.proc = subprocess.Popen(hilserl_command(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
         self.chunks: list[bytes] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -220,3 +218,84 @@ def test_the_start_estimate_counts_the_updates_and_the_frames_the_learner_takes_
         "at least 18 min on this machine: the actor's 1,100 steps at 10 Hz take 2 min; "
         "the learner's 2,000 updates at 0.50 s and its 1,100 steps' frames take 18 min "
         "(each timed alone; the bar shows the time left at the pace measured in training)")
+
+
+STATE_RUN = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=100000", "env.episode_seconds=4",
+             "train.learning_starts=40", "agent.hidden_dims=[16]", "agent.batch_size=8"]
+LEARNER_GONE_S = 30
+"""``train`` must end this soon after its learner dies, in any phase."""
+
+
+def _the_learner(run: Watched, run_dir: Path) -> int:
+    deadline = time.time() + PHASE_TIMEOUT_S
+    while not (learners := [p for p in processes_naming(run_dir) if p != run.proc.pid]):
+        assert time.time() < deadline, run.text
+        time.sleep(0.01)
+    return learners[0]
+
+
+def _ends_soon_with_the_learners_code(run: Watched, run_dir: Path, when: str) -> None:
+    code = run.finish(timeout=LEARNER_GONE_S)
+    assert code == 128 + signal.SIGKILL, run.text
+    assert re.search(rf"hilserl: the learner process ended {when} \(exit code 137\); its last message: \S", run.text)
+    assert "Traceback" not in run.text and processes_naming(run_dir) == []
+
+
+def test_train_ends_with_the_learners_code_when_it_dies_before_listening(tmp_path):
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1",
+                   *overrides([*SMALL_IMAGE_RUN, "train.demo_episodes=6", "train.env_steps=400"])])
+    run.wait_for("encoding demo frames into the feature cache")
+    os.kill(_the_learner(run, tmp_path), signal.SIGKILL)
+    _ends_soon_with_the_learners_code(run, tmp_path, "before listening")
+    assert "encoding demo frames" in run.text.splitlines()[-1]  # its last message: the bar it drew
+
+
+def test_train_ends_with_the_learners_code_when_it_dies_before_the_first_policy(tmp_path):
+    """The learner is frozen the moment it listens (before the actor can have its policy), then killed:
+    the actor, waiting for an answer that will never come, stops at once."""
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(STATE_RUN)])
+    learner = _the_learner(run, tmp_path)
+    deadline = time.time() + PHASE_TIMEOUT_S
+    while not (tmp_path / "learner.port").exists():
+        assert time.time() < deadline and run.proc.poll() is None, run.text
+        time.sleep(0.001)
+    os.kill(learner, signal.SIGSTOP)
+    time.sleep(1.0)  # the actor is connecting, or waiting for its first policy
+    os.kill(learner, signal.SIGKILL)
+    _ends_soon_with_the_learners_code(run, tmp_path, "before the actor received its first policy")
+    assert "first policy received" not in run.text
+
+
+def test_train_ends_with_the_learners_code_when_it_dies_in_training(tmp_path):
+    run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(STATE_RUN)])
+    run.wait_for(r"updates=[1-9]")
+    os.kill(_the_learner(run, tmp_path), signal.SIGKILL)
+    _ends_soon_with_the_learners_code(run, tmp_path, r"at env step [\d,]+, while the actor ran")
+
+
+def test_the_learner_is_started_safely_beside_grpcs_threads():
+    """Forking with Python code to run before exec (``preexec_fn``) from a process whose gRPC is busy
+    aborts some children (gRPC's fork handlers: 'epoll_wait error: Bad file descriptor', then SIGABRT;
+    benchmarks/launch_stress.py counts them); the launch's child starts without that, beside a live
+    server and channel."""
+    from concurrent import futures
+
+    import grpc
+
+    from hilserl.distributed.launch import LearnerChild
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=30)
+        codes = []
+        for _ in range(200):
+            child = LearnerChild([sys.executable, "-c", "pass"], write=lambda line: None)
+            child.ended.wait(60)
+            codes.append(child.proc.returncode)
+    finally:
+        channel.close()
+        server.stop(None)
+    assert codes == [0] * 200, sorted(set(codes))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_process import hilserl_command
 
 from hilserl.config import load_config
 from hilserl.training.checkpoint import (
@@ -187,13 +188,13 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
 
     settings = [*BASE, "train.checkpoint_every=7", "train.keep_checkpoints=2", "train.env_steps=480",
                 "env.episode_seconds=4", "train.log_every=5"]
-    args = [sys.executable, "-m", "hilserl.cli", "train", "--single-process", "--run-dir", str(tmp_path), "--threads",
-            "1", "--eval-seeds", "0", *[a for o in settings for a in ("--set", o)]]
+    args = hilserl_command("train", "--single-process", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds",
+                           "0", *[a for o in settings for a in ("--set", o)])
     pick = random.Random(0)
     for stop in [signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT]:
         before = latest_checkpoint(tmp_path)
         proc = subprocess.Popen(args + (["--resume"] if before else []), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
         while latest_checkpoint(tmp_path) == before and time.time() < deadline and proc.poll() is None:
             time.sleep(0.05)  # a new checkpoint: this run has trained

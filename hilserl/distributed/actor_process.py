@@ -50,6 +50,10 @@ ACTOR_SEED_STRIDE = 7919
 """Actor k runs seeds offset by k times this, so several actors see different episodes."""
 
 
+class LearnerGone(ConnectionError):
+    """The learner's process ended (told by whoever started it): nothing more can be delivered."""
+
+
 class Backoff:
     def __init__(self, low: float = BACKOFF_S[0], high: float = BACKOFF_S[1]):
         self.low, self.high, self.delay = low, high, low
@@ -244,14 +248,20 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
 def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
               progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None,
-              teleop: str | None = None) -> ActorReport:
+              teleop: str | None = None, learner_gone: threading.Event | None = None) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
     (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
     of the progress (default: a line per episode when ``progress``, else nothing). ``teleop``: a
-    person's device intervenes (``hilserl.teleop.select``) instead of the simulated human."""
+    person's device intervenes (``hilserl.teleop.select``) instead of the simulated human.
+
+    ``stop`` ends the run after the current episode, delivering what is queued (for up to
+    ``patience_s``); ``learner_gone`` (set by whoever watches the learner's process) ends it at the
+    next step, delivering nothing more. No wait is longer than ``patience_s``: for the learner's
+    first answer, for its first policy, for the last deliveries."""
     monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
-        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor, teleop)
+        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor, teleop,
+                          learner_gone or threading.Event())
 
 
 class ParameterInbox:
@@ -281,15 +291,22 @@ class ParameterInbox:
         self.version = got[0]
         return True
 
-    def wait_first(self, stop: threading.Event) -> None:
-        """The first parameters carry the state normaliser fitted on the demos: wait for them."""
-        backoff = Backoff()
+    def wait_first(self, stop: threading.Event, patience_s: float) -> None:
+        """The first parameters carry the state normaliser fitted on the demos: wait for them, for up to
+        ``patience_s`` (or until ``stop``)."""
+        backoff, start = Backoff(), time.monotonic()
         while self.version == 0 and not stop.is_set():
             try:
                 self.fetch()
-                self.swap_in()
-            except grpc.RpcError:
+                if not self.swap_in():
+                    backoff.fail(stop)  # the learner answers but has published nothing yet
+            except grpc.RpcError as exc:
+                if time.monotonic() - start > patience_s:
+                    raise ConnectionError(f"no policy came from the learner within {patience_s:.0f} s "
+                                          f"({exc.code().name})") from exc
                 backoff.fail(stop)
+            if self.version == 0 and time.monotonic() - start > patience_s:
+                raise ConnectionError(f"no policy came from the learner within {patience_s:.0f} s")
 
     def poll(self, stop: threading.Event) -> None:
         """The polling thread's loop."""
@@ -335,9 +352,9 @@ class Sender:
     checkpoint) and sends again what it lost."""
 
     def __init__(self, client: LearnerClient, actor_id: str, queue: TransitionQueue, monitor: ActorMonitor,
-                 stop: threading.Event, patience_s: float):
+                 stop: threading.Event, patience_s: float, learner_gone: threading.Event):
         self.client, self.actor_id, self.queue, self.monitor = client, actor_id, queue, monitor
-        self.stop, self.patience_s = stop, patience_s
+        self.stop, self.patience_s, self.learner_gone = stop, patience_s, learner_gone
         self.sent = 0
         self.reconnects = 0
         self.last_reached = time.monotonic()
@@ -345,7 +362,7 @@ class Sender:
 
     def run(self) -> None:
         backoff, probe, stopped_at = Backoff(), False, None
-        while not (self.stop.is_set() and self.queue.pending() == 0):
+        while not (self.stop.is_set() and self.queue.pending() == 0) and not self.learner_gone.is_set():
             batch = []
             try:
                 if probe:
@@ -382,7 +399,7 @@ class Sender:
 
 def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor,
-               teleop: str | None = None) -> ActorReport:
+               teleop: str | None, learner_gone: threading.Event) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
@@ -392,14 +409,16 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     agent = build_agent(cfg, layout_of(env[0]), device="cpu")  # acting: one frame at a time
     queue = TransitionQueue(cfg.train.actor_queue)
     inbox = ParameterInbox(client, agent)
-    inbox.wait_first(stop)
-    sender = Sender(client, actor_id, queue, monitor, stop, patience_s)
+    inbox.wait_first(stop, patience_s)
+    sender = Sender(client, actor_id, queue, monitor, stop, patience_s, learner_gone)
     clock = ControlClock(1.0 / env[0].metadata.get("render_fps", cfg.env.control_hz), realtime)  # the contract's rate
     sequence = [0]
 
     robot = cfg.env.kind == SO101
 
     def before_act() -> None:
+        if learner_gone.is_set():
+            raise LearnerGone("the learner's process ended")
         inbox.loads += inbox.swap_in()
         clock.tick()
         silent = time.monotonic() - sender.last_reached
@@ -434,7 +453,10 @@ def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int
     try:
         while actor.env_steps < total and not stop.is_set():
             missed_before = clock.missed
-            stats = actor.run_episode(send_transition)
+            try:
+                stats = actor.run_episode(send_transition)
+            except LearnerGone:
+                break  # the unfinished episode is dropped: nobody can take it in
             record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": inbox.version,
                       "missed_deadlines": clock.missed - missed_before,
                       "actor_index": actor_index, "actor_state": actor.state_dict()}

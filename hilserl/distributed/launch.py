@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -180,24 +181,95 @@ class LaunchResult:
     report: ActorReport | None = None
 
 
-def _die_with_parent() -> None:
-    """In the learner child, before it runs: SIGTERM when the parent dies (Linux; elsewhere no-op)."""
+def die_with_parent(parent_pid: int) -> None:
+    """In the learner child, first thing: SIGTERM when ``parent_pid`` dies (Linux; elsewhere no-op), or
+    exit now if it already has. Set by the child itself, not in the fork: code run between fork and exec
+    in a process that holds gRPC's threads can abort the child (gRPC's fork handlers)."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (AttributeError, OSError):
-        pass
+        return
+    if os.getppid() != parent_pid:  # the parent died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _relay(stream, write) -> None:
-    for line in stream:
-        write(line.rstrip("\n"))
+def exit_code(returncode: int) -> int:
+    """A child's return code as a shell reports it: killed by signal N is 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
-def _wait_for_port(learner: subprocess.Popen, port_file: Path) -> int | None:
+class LearnerChild:
+    """The learner's process, watched from its start: its stdout lines go to ``write`` (above the
+    training bar), its stderr to this process's stderr as it comes (its bars, its tracebacks), the
+    tail of both is kept for its last message, and ``ended`` is set the moment it exits."""
+
+    TAIL_LINES = 20
+
+    def __init__(self, cmd: list[str], write):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                     process_group=0)
+        self.write = write
+        self.ended = threading.Event()
+        self.tail: collections.deque[str] = collections.deque(maxlen=self.TAIL_LINES)
+        self._on_end: list[threading.Event] = []
+        self._threads = [threading.Thread(target=f, daemon=True) for f in (self._out, self._err, self._wait)]
+        for t in self._threads:
+            t.start()
+
+    def _out(self) -> None:
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.tail.append(line)
+            self.write(line)
+
+    def _err(self) -> None:
+        pending = ""
+        while chunk := os.read(self.proc.stderr.fileno(), 65536):
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.flush()
+            pending += chunk.decode(errors="replace")
+            *lines, pending = pending.replace("\r", "\n").split("\n")
+            self.tail.extend(line for line in lines if line.strip())
+        if pending.strip():
+            self.tail.append(pending)
+
+    def _wait(self) -> None:
+        self.proc.wait()
+        self.ended.set()
+        for event in self._on_end:
+            event.set()
+
+    def ended_stops(self, event: threading.Event) -> None:
+        """Set ``event`` too when the learner ends (now, if it has)."""
+        self._on_end.append(event)
+        if self.ended.is_set():
+            event.set()
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """Wait for the last of its output (after it ended)."""
+        for t in self._threads:
+            t.join(timeout=timeout)
+
+    def last_message(self) -> str:
+        for line in reversed(self.tail):
+            if line.strip():
+                return line.strip()
+        code = self.proc.returncode
+        if code is not None and code < 0:
+            return f"none: it was killed by {signal.Signals(-code).name}"
+        return "none"
+
+    def failure(self, when: str) -> str:
+        """The line that says the learner ended, with its code and last message."""
+        self.drain()
+        return (f"hilserl: the learner process ended {when} (exit code {exit_code(self.proc.returncode)}); "
+                f"its last message: {self.last_message()}")
+
+
+def _wait_for_port(learner: LearnerChild, port_file: Path) -> int | None:
     while not port_file.exists():
-        if learner.poll() is not None:
+        if learner.ended.wait(PORT_POLL_S):
             return None
-        time.sleep(PORT_POLL_S)
     return int(port_file.read_text())
 
 
@@ -242,50 +314,71 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop
     port_file.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "hilserl.cli", "learner", "--config", str(launch), "--run-dir", str(run_dir),
            "--port", "0", "--port-file", str(port_file), "--threads", str(cfg.threads),
-           "--quiet"] + (["--resume"] if resume else [])
+           "--die-with-parent", str(os.getpid()), "--quiet"] + (["--resume"] if resume else [])
     first = ("resumes the latest checkpoint" if resume else
              "records the demos if the run has none, encodes them into the feature cache, times an update")
     print(f"starting the learner process: it {first}, then listens", flush=True)
-    learner = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, process_group=0,
-                               preexec_fn=_die_with_parent)
     display = TrainDisplay(cfg)
-    relay = threading.Thread(target=_relay, args=(learner.stdout, display.write), daemon=True)
-    relay.start()
+    learner = LearnerChild(cmd, display.write)
     stop = threading.Event()
     try:
         with sigterm_as_interrupt():
-            return _run(cfg, learner, port_file, display, relay, stop, teleop)
+            return _run(cfg, learner, port_file, display, stop, teleop)
     except KeyboardInterrupt:
         stop.set()
         display.close()
-        _stop_learner(learner)
-        relay.join(timeout=5)
+        _stop_learner(learner.proc)
+        learner.drain()
         for line in what_was_saved(run_dir, launch):
             print(line, flush=True)
         return LaunchResult(130)
     finally:
         display.close()
-        if learner.poll() is None:
-            learner.terminate()
-            learner.wait(timeout=60)
+        if learner.proc.poll() is None:
+            learner.proc.terminate()
+            learner.proc.wait(timeout=60)
 
 
-def _run(cfg: Config, learner: subprocess.Popen, port_file: Path, display: TrainDisplay, relay: threading.Thread,
-         stop: threading.Event, teleop: str | None = None) -> LaunchResult:
-    """From the learner's start to its end, when nothing stops the run."""
+def _run(cfg: Config, learner: LearnerChild, port_file: Path, display: TrainDisplay, stop: threading.Event,
+         teleop: str | None = None) -> LaunchResult:
+    """From the learner's start to its end, when nothing stops the run. The learner is watched in every
+    phase: the moment it ends, the actor stops, and a failure ends ``train`` with its code."""
     port = _wait_for_port(learner, port_file)
     if port is None:
-        relay.join(timeout=5)
-        print(f"hilserl: the learner process ended (code {learner.returncode}) before listening; "
-              "its messages are above", file=sys.stderr)
-        return LaunchResult(learner.returncode or 2)
-    report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
-                       monitor=display, stop=stop, teleop=teleop)
+        print(learner.failure("before listening"), file=sys.stderr, flush=True)
+        return LaunchResult(exit_code(learner.proc.returncode) or 2)
+    learner.ended_stops(stop)
+    try:
+        report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
+                           monitor=display, stop=stop, teleop=teleop, learner_gone=learner.ended)
+    except ConnectionError as exc:
+        display.close()
+        if learner.ended.is_set() and learner.proc.returncode != 0:
+            print(learner.failure("before the actor received its first policy"), file=sys.stderr, flush=True)
+            return LaunchResult(exit_code(learner.proc.returncode))
+        if not learner.ended.is_set():
+            print(f"hilserl: the actor could not reach the learner: {exc}; stopping the learner", file=sys.stderr,
+                  flush=True)
+            _stop_learner(learner.proc)
+            return LaunchResult(4)
+        return _learner_done(learner, None)
     display.close()
+    if learner.ended.is_set() and learner.proc.returncode != 0:
+        print(learner.failure(f"at env step {report.env_steps:,}, while the actor ran"), file=sys.stderr,
+              flush=True)
+        return LaunchResult(exit_code(learner.proc.returncode), report)
     owed = total_updates(cfg, report.env_steps) - display.learner_updates
     print(f"actor: {report.env_steps:,} env steps in {report.episodes} episodes, policy step "
           f"{report.policy_ms.get('mean', 0):.1f} ms mean, dropped {report.dropped}; the learner finishes "
-          f"its updates (about {owed:,} owed)", flush=True)
-    code = learner.wait()
-    relay.join(timeout=5)
-    return LaunchResult(code, report)
+          f"its updates (about {max(0, owed):,} owed)", flush=True)
+    return _learner_done(learner, report)
+
+
+def _learner_done(learner: LearnerChild, report: ActorReport | None) -> LaunchResult:
+    """The learner's own end: it stops once the run's env steps are in (a finished run resumed stops at
+    once) and its updates are done; a failure there is reported as in any phase."""
+    learner.ended.wait()
+    learner.drain()
+    if learner.proc.returncode != 0:
+        print(learner.failure("while finishing"), file=sys.stderr, flush=True)
+    return LaunchResult(exit_code(learner.proc.returncode), report)
