@@ -5,6 +5,8 @@ import torch
 from hilserl.config import EnvConfig
 from hilserl.envs.grasp_env import GraspCubeEnv
 
+pytest_plugins = ["process_guard"]
+
 
 def pytest_addoption(parser):
     parser.addoption("--port", default=None, help="a real SO-101's servo bus, for the tests marked hardware")

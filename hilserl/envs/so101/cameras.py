@@ -1,6 +1,8 @@
 """USB cameras through OpenCV: one background reader per camera keeping the latest frame, the user's
-crop, then a resize to the agent's size. A camera whose newest frame is older than ``max_age_s`` (it
-stopped, or its cable did) raises :class:`CameraError` naming it, which ends the episode safely.
+crop, then a resize to the agent's size. A live camera whose newest frame is older than ``max_age_s``
+(it stopped, or its cable did) raises :class:`CameraError` naming it, which ends the episode safely. A
+file source (the digital twin, replays) has stopped when its reader reached the file's end: its frames'
+age on a busy machine says nothing about the file.
 
 A source is a device index (``"0"``), a device path (``/dev/video2``) or, for the digital twin and
 replays, a video file or an image sequence (``frames/%04d.png``), read at its own frame rate.
@@ -86,7 +88,11 @@ class Camera:
         """The newest frame, cropped and resized to ``size`` (uint8 RGB)."""
         with self._lock:
             frame, age = self._frame, time.monotonic() - self._stamp
-        if frame is None or age > self.max_age_s:
+        if self._file:
+            if frame is None or not self._thread.is_alive():
+                raise CameraError(f"camera {self.spec.name!r} ({self.spec.source!r}): no new frame (the file "
+                                  f"ended {age:.2f} s ago)")
+        elif frame is None or age > self.max_age_s:
             raise CameraError(f"camera {self.spec.name!r} ({self.spec.source!r}): no new frame for {age:.2f} s")
         return prepare(frame, self.spec)
 
