@@ -61,10 +61,22 @@ def _add_threads_arg(parser: argparse.ArgumentParser, what: str = "this process"
                         "job beside it does not slow it many times over; recorded in the run's config)")
 
 
-def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
-    """The config of the file and ``--set`` overrides; ``--threads`` is the override ``threads=N``."""
+def _overrides(args: argparse.Namespace, extra: list[str] | None = None) -> list[str]:
+    """``extra``, then ``--threads`` as the override ``threads=N``, then the ``--set`` overrides."""
     threads = [f"threads={args.threads}"] if getattr(args, "threads", None) else []
-    return load_config(args.config, [*(extra or []), *threads, *args.overrides])
+    return [*(extra or []), *threads, *args.overrides]
+
+
+def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
+    """The config of the file and ``--set`` overrides over the defaults; with ``--resume``, over the
+    run's own config instead (``--run-dir``), refused before anything is written if it cannot apply."""
+    if getattr(args, "resume", False):
+        from hilserl.training.run import resume_config
+
+        if not args.run_dir:
+            raise ValueError("--resume needs --run-dir (the run to continue)")
+        return resume_config(args.run_dir, args.config, _overrides(args, extra))
+    return load_config(args.config, _overrides(args, extra))
 
 
 def cmd_check_env(args: argparse.Namespace) -> int:
@@ -295,8 +307,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from hilserl.training.train import train
 
     cfg = pin_threads(_config(args, _reward_overrides(args)))
-    if args.resume and not args.run_dir:
-        raise ValueError("--resume needs --run-dir (the run to continue)")
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     started = time.time()
@@ -647,7 +657,9 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
                    "the fastest way to train on the simulation, and what the tests and benchmarks use)")
     p.add_argument("--resume", action="store_true",
                    help="continue --run-dir from its latest checkpoint (buffers, optimisers, counters; logs "
-                   "append); config differences are listed, a change of network shape is refused")
+                   "append) with the run's own config, env included: --config and --set change only what they "
+                   "name (the differences are listed); another env or network shape is refused before "
+                   "anything is written")
     _add_threads_arg(p, "the learner and of the actor, each")
     p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person intervenes with this device instead of the simulated human (the leader arm: "

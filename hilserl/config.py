@@ -657,13 +657,17 @@ def apply_overrides(cfg: T, overrides: list[str]) -> T:
     return from_dict(type(cfg), data)
 
 
-def load_config(path: Path | None = None, overrides: list[str] | None = None) -> Config:
-    cfg = Config()
+def load_config(path: Path | None = None, overrides: list[str] | None = None, base: Config | None = None) -> Config:
+    """``base`` (default: the defaults), then the fields the file at ``path`` gives, then ``overrides``."""
+    cfg = base or Config()
     if path is not None:
         try:
-            cfg = from_dict(Config, json.loads(Path(path).read_text()))
+            data = json.loads(Path(path).read_text())
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected an object of fields, got {data!r}")
+        cfg = _merge(cfg, _moved(data), "Config")
     cfg = apply_overrides(cfg, overrides or [])
     cfg.validate()
     return cfg

@@ -1,6 +1,7 @@
 """Checkpoints that resume exactly, and what a crash or a changed config gets."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -324,3 +325,31 @@ def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exa
         agent.set_rng_state(state["agent_rngs"])
     assert np.array_equal(agents[0].act(obs, deterministic=True), agents[1].act(obs, deterministic=True))
     assert np.array_equal(agents[0].act(obs), agents[1].act(obs))  # sampled, from the stored random stream
+
+
+REACH = ["env.kind=\"hilserl/PlanarReach-v0\"", "train.demo_episodes=2", "train.learning_starts=20",
+         "agent.hidden_dims=[16]", "agent.batch_size=8", "train.checkpoint_every=1000"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_resume_continues_the_runs_own_env_and_a_refused_one_changes_nothing(tmp_path, capsys):
+    from hilserl.cli import main
+
+    sets = lambda items: [a for o in items for a in ("--set", o)]  # noqa: E731
+    args = ["train", "--single-process", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds", "0"]
+    assert main(args + sets([*REACH, "train.env_steps=60"])) == 0
+    before = _files(tmp_path)
+    for refused, why in ((["env.kind=\"sim\""], r"another env \(env.kind: 'hilserl/PlanarReach-v0' -> 'sim'\)"),
+                         (["agent.hidden_dims=[64]"], r"networks' shapes.*agent.hidden_dims: \[16\] -> \[64\]")):
+        capsys.readouterr()
+        assert main(args + ["--resume"] + sets([*refused, "train.env_steps=120"])) == 2
+        assert re.search(why, capsys.readouterr().err)
+        assert _files(tmp_path) == before  # byte for byte: config.json, logs, resumes.jsonl, the lock
+    assert main(args + ["--resume", "--set", "train.env_steps=120"]) == 0  # env.kind not repeated
+    out = capsys.readouterr().out
+    assert "config: train.env_steps: 60 -> 120" in out
+    assert json.loads((tmp_path / "config.json").read_text())["env"]["kind"] == "hilserl/PlanarReach-v0"
+    assert json.loads((tmp_path / "summary.json").read_text())["env_steps"] >= 120

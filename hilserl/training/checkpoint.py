@@ -43,6 +43,8 @@ SHAPE_FIELDS = (
     "agent.encoder.state_latent_dim",
 )
 """Config fields that change the networks' shapes: a resume that changes them is refused."""
+ENV_FIELDS = ("env.kind",)
+"""Config fields that name another env: a resume that changes them is refused."""
 
 
 class ResumeRefused(ValueError):
@@ -246,10 +248,17 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
 
 def check_resume(stored: dict[str, Any], current: Config) -> list[str]:
     """The differences between a run's stored config and the one it resumes with; refused when one
-    changes the networks' shapes (the checkpoint's weights would not fit)."""
+    changes the env (its data would join another task's) or the networks' shapes (the checkpoint's
+    weights would not fit)."""
     diffs = config_differences(stored, to_dict(current))
-    shape = [d for d in diffs if any(d.startswith(f + ":") or d.startswith(f + ".") for f in SHAPE_FIELDS)]
-    if shape:
+
+    def touching(fields: tuple[str, ...]) -> list[str]:
+        return [d for d in diffs if any(d.startswith(f + ":") or d.startswith(f + ".") for f in fields)]
+
+    if env := touching(ENV_FIELDS):
+        raise ResumeRefused(f"the run was trained on another env ({'; '.join(env)}): a resume continues the "
+                            "run's own env; start a new run (another --run-dir) for this one")
+    if shape := touching(SHAPE_FIELDS):
         raise ResumeRefused("the config changes the networks' shapes, so the checkpoint cannot be resumed: "
                             + "; ".join(shape))
     return diffs

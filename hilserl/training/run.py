@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from hilserl.collect.demos import record_demos
-from hilserl.config import Config, save_json
+from hilserl.config import Config, from_dict, load_config, save_json
 from hilserl.data.episodes import demo_steps, iter_transitions, read_meta
 from hilserl.training.checkpoint import check_resume, checkpoint_dir, usable_checkpoint
 from hilserl.training.learner import Learner
@@ -72,6 +72,19 @@ def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
     path, state = found
     state["_folder"] = path  # the buffers, loaded by Learner.load_state_dict
     return state, check_resume(state["config"], cfg)
+
+
+def resume_config(run_dir: Path, config_file: Path | None, overrides: list[str]) -> Config:
+    """The config a resumed run continues with: the run's own, as its newest usable checkpoint holds it,
+    with only what ``config_file`` and ``overrides`` set. Refused (ResumeRefused) when a change cannot
+    apply; nothing is written either way, so a refused resume leaves the run folder as it was."""
+    found = usable_checkpoint(run_dir, say=lambda line: None)  # begin_run names the skipped ones
+    if found is None:
+        raise FileNotFoundError(f"--resume: no complete and undamaged checkpoint in {checkpoint_dir(run_dir)}")
+    stored = found[1]["config"]
+    cfg = load_config(config_file, overrides, base=from_dict(Config, stored))
+    check_resume(stored, cfg)
+    return cfg
 
 
 def check_buffer_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
