@@ -18,9 +18,14 @@ from hilserl.training.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.training.preflight import CannotKeepResults, writable_folder
 from hilserl.training.run_lock import RunFolderInUse
 
-COMMON_HELP = """Every command takes --config FILE.json (a saved or hand-written config) and any number of
---set section.field=value overrides (values are JSON), for example
-  --set env.action_scale=0.03 --set human.strategy=takeover --set env.state_only=true"""
+NO_CONFIG_COMMANDS = ("report", "diagnose config", "import-lerobot", "export-lerobot", "calibrate")
+"""Commands that read and write files only: they take no config."""
+COMMON_HELP = f"""Every command that builds an env, an agent or a run takes --config FILE.json (a saved or
+hand-written config) and any number of --set section.field=value overrides (values are JSON), e.g.
+  --set env.action_scale=0.03 --set human.strategy=takeover --set env.state_only=true
+Where the config comes from a run (train --resume and eval: the run's checkpoint; actor: its learner),
+they change only the fields they name; another env or network shape is refused.
+{", ".join(NO_CONFIG_COMMANDS)} read and write files only and take neither."""
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -370,11 +375,13 @@ def cmd_actor(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from hilserl.distributed.actor_process import run_actor
+    from hilserl.training.trained_agent import ConfigChanges
 
     try:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
-                           threads=args.threads, teleop=args.teleop)
+                           threads=args.threads, teleop=args.teleop,
+                           changes=ConfigChanges(args.config, _overrides(args)))
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -385,19 +392,21 @@ def cmd_actor(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
     from hilserl.diagnostics.grading import grid_report
+    from hilserl.training.trained_agent import ConfigChanges
 
+    changes = ConfigChanges(args.config, _overrides(args))
     ckpt = Path(args.checkpoint)
     if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
-        return _eval_resets(ckpt, args.episodes)
+        return _eval_resets(ckpt, args.episodes, changes)
     out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
         writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
-    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out)
+    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes)
     print("\n".join(lines))
     return 0
 
 
-def _eval_resets(checkpoint: Path, episodes: int) -> int:
+def _eval_resets(checkpoint: Path, episodes: int, changes) -> int:
     """The policy, without interventions, over seeded resets of its run's env; on the real arm the
     person labels each episode with the keyboard (l success, f failure, escape stops)."""
     from hilserl.diagnostics.grading import evaluate_resets, resets_line
@@ -410,7 +419,7 @@ def _eval_resets(checkpoint: Path, episodes: int) -> int:
 
             env.unwrapped.labels = KeyLabels(PynputKeys())
 
-    print(resets_line(evaluate_resets(checkpoint, episodes, label_keys)))
+    print(resets_line(evaluate_resets(checkpoint, episodes, label_keys, changes=changes)))
     return 0
 
 
@@ -694,8 +703,11 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
         help="run the env loop (the robot computer) with the learner's policy, sending it transitions",
         description="Gets the config and the policy from the learner, then acts without ever waiting on "
         "it: transitions queue (train.actor_queue, oldest dropped and counted when full) while the learner "
-        "is away, and the actor reconnects with back-off.",
+        "is away, and the actor reconnects with back-off. --config and --set change the learner's config "
+        "for this actor only (its robot's port and cameras, say).",
+        epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_config_args(p)
     p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's address")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
     p.add_argument("--index", type=_int_in(0, 10000), default=0,
@@ -715,7 +727,12 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
 def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     """The evaluation, reports and diagnostics."""
     p = sub.add_parser("eval", help="evaluate a checkpoint over a fixed grid of cube poses (or --episodes "
-                       "seeded resets of any env): table and heatmap")
+                       "seeded resets of any env): table and heatmap",
+                       description="The run's own config, changed by --config and --set where they name a field "
+                       "(--set seed=1 moves the evaluation's episode seeds off those of the run's closing "
+                       "evaluation; another env or network shape is refused).",
+                       epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_args(p)
     p.add_argument("--checkpoint", type=Path, required=True, help="a run folder (its latest checkpoint), a checkpoints/ckpt_<update> folder or an exported checkpoints/policy.safetensors")
     p.add_argument("--nx", type=_int_in(1, 100), default=3, help="cube x positions (default 3)")
     p.add_argument("--ny", type=_int_in(1, 100), default=3, help="cube y positions (default 3)")
@@ -822,7 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hilserl: {exc}", file=sys.stderr)
         return 2
     except ResumeRefused as exc:
-        print(f"hilserl: resume refused: {exc}", file=sys.stderr)
+        print(f"hilserl: refused: {exc}", file=sys.stderr)
         return 2
     except ConfigError as exc:
         print(f"hilserl: config error: {exc}", file=sys.stderr)

@@ -125,3 +125,27 @@ def test_loopback_addresses_and_a_tokenless_learner_beyond_them(tmp_path):
     with pytest.raises(TokenRequired, match="HILSERL_TOKEN"):  # before any demo is recorded
         run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False)
     assert not (tmp_path / "open").exists()
+
+
+def test_every_command_takes_config_and_set_or_the_help_names_it_as_taking_neither():
+    import argparse
+
+    from hilserl.cli import COMMON_HELP, NO_CONFIG_COMMANDS, build_parser
+
+    def leaves(parser, prefix=""):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    nested = any(isinstance(a, argparse._SubParsersAction) for a in sub._actions)
+                    yield from leaves(sub, f"{prefix}{name} ") if nested else [(f"{prefix}{name}", sub)]
+
+    commands = dict(leaves(build_parser()))
+    assert {"train", "eval", "actor", "learner", "report", "diagnose config"} <= set(commands)
+    without = set()
+    for name, parser in commands.items():
+        options = {o for a in parser._actions for o in a.option_strings}
+        if not {"--config", "--set"} <= options:
+            assert not {"--config", "--set"} & options, name  # both or neither
+            without.add(name)
+    assert without == set(NO_CONFIG_COMMANDS)
+    assert ", ".join(NO_CONFIG_COMMANDS) + " read and write files only" in " ".join(COMMON_HELP.split())

@@ -52,3 +52,38 @@ def test_eval_of_a_missing_checkpoint_is_a_message_not_a_traceback(tmp_path, cap
 
     assert main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "policy.safetensors")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_eval_takes_config_and_set_over_the_runs_own_and_seed_moves_its_episodes(tmp_path, capsys, monkeypatch):
+    """``--set seed=1`` moves the grid's episode seeds off those the run's closing evaluation used;
+    another env is refused; on an env the grid cannot place, eval points at --episodes."""
+    import json
+
+    from hilserl.cli import main
+    from hilserl.config import load_config
+    from hilserl.training.train import train
+
+    small = ["env.state_only=true", "train.env_steps=40", "train.learning_starts=20", "agent.hidden_dims=[16]",
+             "agent.batch_size=8", "env.episode_seconds=4", "train.demo_episodes=1"]
+    train(load_config(None, small), tmp_path, progress=False, tensorboard=False)
+    import hilserl.training.grid_eval as grid_eval
+
+    seen = []
+    real = grid_eval.run_episode
+    monkeypatch.setattr(grid_eval, "run_episode", lambda env, policy, seed, **kw: (seen.append(seed),
+                                                                                   real(env, policy, seed=seed, **kw))[1])
+    for seed in (0, 1):
+        assert main(["eval", "--checkpoint", str(tmp_path), "--nx", "1", "--ny", "1", "--nyaw", "1", "--seeds", "3",
+                     "--out", str(tmp_path / f"map{seed}.png"), "--set", f"seed={seed}"]) == 0
+    assert seen == [0, 1, 2, 3, 4, 5]
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(tmp_path), "--set", "env.kind=\"hilserl/PlanarReach-v0\""]) == 2
+    assert "another env" in capsys.readouterr().err
+
+    reach = tmp_path / "reach"
+    train(load_config(None, ["env.kind=\"hilserl/PlanarReach-v0\"", *small[1:]]), reach, progress=False,
+          tensorboard=False)
+    assert main(["eval", "--checkpoint", str(reach)]) == 2
+    err = capsys.readouterr().err
+    assert f"hilserl eval --checkpoint {reach} --episodes 50" in err and "env.kind=sim" not in err
+    assert json.loads((reach / "config.json").read_text())["env"]["kind"] == "hilserl/PlanarReach-v0"

@@ -10,19 +10,23 @@ import gymnasium as gym
 import numpy as np
 
 from hilserl.config import Config, from_dict
-from hilserl.envs.factory import SIM, SO101, make_env
+from hilserl.envs.factory import SIM, SO101, make_env, require_sim
 from hilserl.training.evaluate import EvalResult, evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
-from hilserl.training.trained_agent import load_agent
+from hilserl.training.trained_agent import ConfigChanges, load_agent
 
 
-def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int,
-                     progress: bool = True) -> tuple[Config, Grid, GridResult]:
+def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progress: bool = True,
+                     changes: ConfigChanges | None = None) -> tuple[Config, Grid, GridResult]:
     """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
-    (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell."""
-    cfg, agent = load_agent(path)
+    (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell (the run's
+    ``seed`` picks which: ``changes`` may move it)."""
+    cfg, agent = load_agent(path, changes)
+    require_sim(cfg.env, "the grid evaluation", instead=f"evaluate this env over seeded resets: hilserl eval "
+                f"--checkpoint {path} --episodes 50")
     grid = Grid.covering(cfg.env, *cells)
-    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress)
+    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress,
+                           first_seed=cfg.seed * seeds)
     return cfg, grid, result
 
 
@@ -32,14 +36,14 @@ positions, y positions and rotations over the reset range."""
 
 
 def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
-                progress: bool = True) -> tuple[dict, list[str]]:
+                progress: bool = True, changes: ConfigChanges | None = None) -> tuple[dict, list[str]]:
     """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
     cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it).
     Returns the figures and the lines that say them."""
     from hilserl.diagnostics.local_optimum import analyse
     from hilserl.diagnostics.success_map import plot_success_map
 
-    cfg, grid, result = grade_checkpoint(path, cells, seeds, progress=progress)
+    cfg, grid, result = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes)
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
@@ -51,15 +55,16 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     return summary, lines
 
 
-def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None) -> EvalResult:
+def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None,
+                    changes: ConfigChanges | None = None, progress: bool = True) -> EvalResult:
     """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
     (any env); ``prepare`` readies the env first (the real arm's label keys)."""
-    cfg, agent = load_agent(path)
+    cfg, agent = load_agent(path, changes)
     env = make_env(cfg.env)
     try:
         if prepare is not None:
             prepare(env, cfg)
-        return evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env)
+        return evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env, progress=progress)
     finally:
         env.close()
 

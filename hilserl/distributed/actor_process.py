@@ -37,6 +37,7 @@ from hilserl.teleop.select import make_intervention
 from hilserl.threads import resolve_threads, torch_threads
 from hilserl.training.actor import Actor, EpisodeStats
 from hilserl.training.learner import build_agent
+from hilserl.training.trained_agent import ConfigChanges
 
 log = logging.getLogger("hilserl.actor")
 
@@ -248,7 +249,8 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
 def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_steps: int | None = None,
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
               progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None,
-              teleop: str | None = None, learner_gone: threading.Event | None = None) -> ActorReport:
+              teleop: str | None = None, learner_gone: threading.Event | None = None,
+              changes: ConfigChanges | None = None) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
     (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
     of the progress (default: a line per episode when ``progress``, else nothing). ``teleop``: a
@@ -399,10 +401,11 @@ class Sender:
 
 def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor,
-               teleop: str | None, learner_gone: threading.Event) -> ActorReport:
+               teleop: str | None, learner_gone: threading.Event, changes: ConfigChanges) -> ActorReport:
     stop = stop or threading.Event()
     client = LearnerClient(address, token)
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
+    cfg = changes.apply(cfg, "an actor")
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     env = make_rewarded_env(cfg.env)

@@ -87,9 +87,9 @@ def task_layout(cfg: EnvConfig) -> TaskLayout:
         env.close()
 
 
-def require_sim(cfg: EnvConfig, purpose: str) -> None:
-    """Refuse, saying why, a tool that needs the simulated grasp task's truth (cube poses, placements)
-    on another env."""
+def require_sim(cfg: EnvConfig, purpose: str, instead: str = "run it with env.kind=sim") -> None:
+    """Refuse, saying why and what to do ``instead``, a tool that needs the simulated grasp task's truth
+    (cube poses, placements) on another env."""
     if cfg.kind != SIM:
         raise UnknownEnv(f"{purpose} needs the simulated grasp task's truth (it places the cube and reads its "
-                         f"pose); env.kind = {cfg.kind!r} cannot provide it. Run it with env.kind=sim")
+                         f"pose); env.kind = {cfg.kind!r} cannot provide it: {instead}")

@@ -246,19 +246,19 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
 
-def check_resume(stored: dict[str, Any], current: Config) -> list[str]:
-    """The differences between a run's stored config and the one it resumes with; refused when one
-    changes the env (its data would join another task's) or the networks' shapes (the checkpoint's
-    weights would not fit)."""
+def check_resume(stored: dict[str, Any], current: Config, use: str = "a resume") -> list[str]:
+    """The differences between a run's stored config and the one it resumes with (or that ``use``, an
+    evaluation say, runs its checkpoint with); refused when one changes the env (its data would join
+    another task's) or the networks' shapes (the checkpoint's weights would not fit)."""
     diffs = config_differences(stored, to_dict(current))
 
     def touching(fields: tuple[str, ...]) -> list[str]:
         return [d for d in diffs if any(d.startswith(f + ":") or d.startswith(f + ".") for f in fields)]
 
     if env := touching(ENV_FIELDS):
-        raise ResumeRefused(f"the run was trained on another env ({'; '.join(env)}): a resume continues the "
+        raise ResumeRefused(f"the run was trained on another env ({'; '.join(env)}): {use} continues the "
                             "run's own env; start a new run (another --run-dir) for this one")
     if shape := touching(SHAPE_FIELDS):
-        raise ResumeRefused("the config changes the networks' shapes, so the checkpoint cannot be resumed: "
+        raise ResumeRefused(f"the config changes the networks' shapes, so the checkpoint cannot serve {use}: "
                             + "; ".join(shape))
     return diffs

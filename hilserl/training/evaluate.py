@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
 from hilserl.collect.rollout import run_episode
@@ -29,12 +30,13 @@ class EvalResult:
                 "by_region": self.by_region, "mean_length": self.mean_length}
 
 
-def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None) -> EvalResult:
+def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None,
+             progress: bool = False) -> EvalResult:
     """``by_region``: success per ``info["region"]``, empty where the env gives no region."""
     own = env is None
     env = env or make_env(env_cfg)
     results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=EVAL_SEED_OFFSET + seed + i)
-               for i in range(episodes)]
+               for i in tqdm(range(episodes), desc="evaluation", unit="ep", disable=not progress)]
     if own:
         env.close()
     regions: dict[str, list[bool]] = defaultdict(list)

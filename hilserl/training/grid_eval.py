@@ -58,8 +58,9 @@ class GridResult:
 
 
 def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1, progress: bool = True,
-                  env: Any = None) -> GridResult:
-    """The simulated grasp task only: the grid places its cube."""
+                  env: Any = None, first_seed: int = 0) -> GridResult:
+    """The simulated grasp task only: the grid places its cube. Each cell runs the episode seeds
+    ``first_seed`` to ``first_seed + seeds - 1`` (the EE offset varies by seed)."""
     require_sim(env_cfg, "the grid evaluation")
     own = env is None
     env = env or make_env(env_cfg)
@@ -70,7 +71,7 @@ def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1
         runs = []
         for seed in range(seeds):
             options = {"cube_xy": cell[:2], "cube_yaw": cell[2]}
-            runs.append(run_episode(env, policy, seed=seed, options=options))
+            runs.append(run_episode(env, policy, seed=first_seed + seed, options=options))
             bar.update(1)
         result.episodes[cell] = runs
         result.success[cell] = float(np.mean([r.success for r in runs]))
