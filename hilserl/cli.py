@@ -88,6 +88,7 @@ def cmd_check_env(args: argparse.Namespace) -> int:
     """Run an env through the env contract; exit 1 if it breaks it."""
     from hilserl.envs.check import check_env
     from hilserl.envs.contract import ContractViolation
+    from hilserl.envs.declared import declare, facts_lines
     from hilserl.envs.factory import make_env
 
     cfg = _config(args, [f"env.kind={json.dumps(args.kind)}"] if args.kind else [])
@@ -98,10 +99,11 @@ def cmd_check_env(args: argparse.Namespace) -> int:
         return 1
     try:
         result = check_env(env, steps=args.steps)
+        facts = declare(cfg, env).declared_env if result.ok else None  # refuses a setting the env does not use
     finally:
         env.close()
     print(f"env.kind = {cfg.env.kind!r} ({type(env.unwrapped).__name__})")
-    print("\n".join(result.lines()))
+    print("\n".join(result.lines() + (facts_lines(facts) if facts else [])))
     return 0 if result.ok else 1
 
 
@@ -307,11 +309,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     actor (or one process), then the closing report."""
     from hilserl.diagnostics.grading import closing_report
     from hilserl.distributed.launch import duration, train_two_processes
+    from hilserl.envs.declared import declare
     from hilserl.training.run import TrainingDiverged
     from hilserl.training.run_log import read_jsonl
     from hilserl.training.train import train
 
-    cfg = pin_threads(_config(args, _reward_overrides(args)))
+    cfg = declare(pin_threads(_config(args, _reward_overrides(args))))  # refuses settings its env does not use
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(f"run folder: {run_dir} (config.json, episodes.jsonl, metrics.jsonl, tensorboard/, checkpoints/)")
     started = time.time()

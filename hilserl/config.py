@@ -166,6 +166,31 @@ class RobotConfig:
                               f"= {self.max_joint_step}: a servo may lag its last command by one step")
 
 
+SIM, SO101 = "sim", "so101"
+"""The two env kinds that ``EnvConfig``'s own settings configure: the simulated grasp, the real arm."""
+ENV_SCOPES: dict[str, tuple[str, ...]] = {
+    "control_hz": (SIM, SO101), "episode_seconds": (SIM, SO101), "physics_timestep": (SIM,),
+    "action_scale": (SIM, SO101), "ee_base": (SIM, SO101), "ee_reset_offset": (SIM, SO101),
+    "ee_bounds": (SIM, SO101), "cube_region": (SIM,), "cube_yaw_range": (SIM,), "front_back_split_x": (SIM,),
+    "cube_size": (SIM,), "cube_lift_height": (SIM,), "cameras": (SIM, SO101), "state_only": (SIM, SO101),
+    "robot": (SO101,),
+}
+"""The env kinds each ``env.*`` field applies to; a field not named applies to every env (``kind``,
+``grasp_penalty`` on an env with a gripper). Any other env sets these itself: a value set for it is
+refused (``hilserl.envs.declared``)."""
+SUCCESS_RULES = ("reward.min_steps_before_success", "reward.consecutive_success_frames")
+"""hilserl's success rules: they judge the simulated grasp's and the real arm's frames, and a
+classifier's on any env; another env with its own success keeps its own rule."""
+
+
+def applies(path: str, env: "EnvConfig") -> bool:
+    """Does ``env.<path>`` (``control_hz``, ``reward.min_steps_before_success``...) configure the env
+    that ``env`` names?"""
+    if path in SUCCESS_RULES:
+        return env.kind in (SIM, SO101) or env.reward.source == "classifier"
+    return env.kind in ENV_SCOPES.get(path.split(".")[0], (env.kind,))
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Which env a run uses (``kind``) and, for the simulated grasp task, its settings. Defaults
@@ -250,7 +275,7 @@ class EnvConfig:
         _check_range("env.cube_yaw_range", self.cube_yaw_range, 0.0, math.pi)
         _check_range("env.cube_size", self.cube_size, 0.01, 0.05)
         _check_range("env.cube_lift_height", self.cube_lift_height, 0.0, 0.1, lo_open=True)
-        if abs(self.control_hz * self.physics_timestep * self.substeps - 1.0) > 1e-6:
+        if self.kind == SIM and abs(self.control_hz * self.physics_timestep * self.substeps - 1.0) > 1e-6:
             raise ConfigError(
                 f"env.physics_timestep = {self.physics_timestep} must divide the control period "
                 f"1/env.control_hz = {1.0 / self.control_hz} a whole number of times"
@@ -508,6 +533,20 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class DeclaredEnv:
+    """What the run's env does, as the env declares it (filled when a run starts; empty before): its
+    rate and episode length, its cameras, its gripper and the reset options it takes."""
+
+    control_hz: float = 0.0
+    episode_steps: int = 0
+    cameras: tuple[str, ...] = ()
+    """``name HxW`` per camera image."""
+    gripper: bool = False
+    reset_options: tuple[str, ...] = ()
+    """Reset options the env takes (``reset_scale``: the curriculum narrows its start)."""
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything a run needs. ``hilserl <command> --config FILE --set env.action_scale=0.03``."""
 
@@ -517,6 +556,8 @@ class Config:
     buffer: BufferConfig = field(default_factory=BufferConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    declared_env: DeclaredEnv = field(default_factory=DeclaredEnv)
+    """Recorded by the run, not set: what its env really does (``hilserl.envs.declared``)."""
     seed: int = 0
     threads: int = 0
     """Torch threads of each process of the run (learner, actor). 0: half the cores, at least one

@@ -173,3 +173,48 @@ def test_import_hilserl_registers_its_envs():
     code = "import gymnasium, hilserl; print(sorted(k for k in gymnasium.registry if k.startswith('hilserl/')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['hilserl/GraspCube-v0', 'hilserl/PlanarReach-v0']"
+
+
+def test_settings_an_env_does_not_use_are_refused_and_the_run_records_what_the_env_does(tmp_path, capsys):
+    """On an env that sets its own rate, length and success, env.* settings of the simulated grasp are
+    refused naming the field (they used to change nothing in silence), the curriculum is refused
+    without the env's reset option, config.json records the env's own figures, and the config audit
+    marks what does not apply n/a, never equal."""
+    import json
+
+    from hilserl.cli import main
+    from hilserl.config import ConfigError, load_config
+    from hilserl.diagnostics.config_audit import audit
+    from hilserl.envs.declared import declare
+
+    kind = f"env.kind={json.dumps(REACH)}"
+    for setting in ("env.episode_seconds=3", "env.control_hz=20", "env.state_only=true",
+                    "env.reward.min_steps_before_success=5"):
+        with pytest.raises(ConfigError, match=rf"{setting.split('=')[0]} = .*does not apply to env.kind"):
+            declare(load_config(None, [kind, setting]))
+    with pytest.raises(ConfigError, match="does not take the reset option 'reset_scale'"):
+        declare(load_config(None, [kind, "train.curriculum.enabled=true"]))
+    assert main(["check-env", REACH, "--set", "env.control_hz=20", "--steps", "10"]) == 2
+    assert "env.control_hz = 20.0" in capsys.readouterr().err
+
+    run = ["train", "--single-process", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds", "0",
+           "--set", kind, "--set", "train.env_steps=40", "--set", "train.learning_starts=20", "--set",
+           "agent.hidden_dims=[16]", "--set", "agent.batch_size=8", "--set", "train.demo_episodes=1"]
+    assert main(run) == 0
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["declared_env"] == {"control_hz": 10.0, "episode_steps": 40, "cameras": [], "gripper": False,
+                                     "reset_options": []}
+    assert saved["env"]["episode_seconds"] == 4.0  # the env's 40 steps at 10 Hz, not the grasp's 8 s
+    rows = {r.path: r.status for r in audit(saved)}
+    assert {rows[p] for p in ("env.control_hz", "env.action_scale", "env.reward.min_steps_before_success",
+                              "env.reward.consecutive_success_frames")} == {"n/a"}
+    assert rows["agent.discount"] == "equal"
+    sim = {r.path: r.status for r in audit({"env": {"control_hz": 10.0}})}
+    assert sim["env.control_hz"] == "equal"  # on the simulated grasp it applies
+
+
+def test_check_env_tries_the_reset_options_an_env_declares(state_env):
+    from hilserl.envs.check import check_env
+
+    result = check_env(state_env, steps=5)
+    assert "reset option 'reset_scale' declared and taken" in result.notes

@@ -81,8 +81,8 @@ def test_eval_takes_config_and_set_over_the_runs_own_and_seed_moves_its_episodes
     assert "another env" in capsys.readouterr().err
 
     reach = tmp_path / "reach"
-    train(load_config(None, ["env.kind=\"hilserl/PlanarReach-v0\"", *small[1:]]), reach, progress=False,
-          tensorboard=False)
+    train(load_config(None, ["env.kind=\"hilserl/PlanarReach-v0\"", *small[1:-2], "train.demo_episodes=1"]), reach,
+          progress=False, tensorboard=False)
     assert main(["eval", "--checkpoint", str(reach)]) == 2
     err = capsys.readouterr().err
     assert f"hilserl eval --checkpoint {reach} --episodes 50" in err and "env.kind=sim" not in err

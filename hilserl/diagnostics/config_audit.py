@@ -1,7 +1,8 @@
 """A run's config against HIL-SERL's reference values, parameter by parameter.
 
 Each parameter of a run's config is compared with the HIL-SERL reference value and marked
-``equal``, ``different`` or ``missing`` (not set in the file, so hilserl's default is used), with one
+``equal``, ``different``, ``missing`` (not set in the file, so hilserl's default is used) or ``n/a``
+(a setting the run's env does not use), with one
 line on why a difference matters. The reference values are those of DESIGN.md (the paper and
 rail-berkeley/hil-serl's launcher).
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hilserl.config import Config, from_dict, to_dict
+from hilserl.config import Config, applies, from_dict, to_dict
 
 
 @dataclass(frozen=True)
@@ -83,12 +84,16 @@ def _same(a: Any, b: Any) -> bool:
 
 def audit(raw: dict[str, Any]) -> list[AuditRow]:
     """Compare a config as written in a file (``raw``, possibly partial) with the reference."""
-    effective = to_dict(from_dict(Config, raw))
+    cfg = from_dict(Config, raw)
+    effective = to_dict(cfg)
     rows = []
     for ref in REFERENCE:
         present, _ = _get(raw, ref.path)
         _, value = _get(effective, ref.path)
-        if not present:
+        section, _, name = ref.path.partition(".")
+        if section == "env" and not applies(name, cfg.env):
+            status = "n/a"  # the run's env sets this itself: no value of ours to compare
+        elif not present:
             status = "missing"
         else:
             status = "equal" if _same(value, ref.value) else "different"
@@ -105,7 +110,7 @@ def load_raw(path: Path) -> dict[str, Any]:
 
 
 def format_table(rows: list[AuditRow]) -> str:
-    mark = {"equal": "✓", "different": "✗", "missing": "?"}
+    mark = {"equal": "✓", "different": "✗", "missing": "?", "n/a": "-"}
     width = max(len(r.path) for r in rows)
     lines = [f"{'parameter':<{width}}  {'HIL-SERL':>12}  {'this config':>12}  status"]
     for r in rows:
@@ -115,9 +120,13 @@ def format_table(rows: list[AuditRow]) -> str:
         lines.append("")
         lines.append("Why the differences matter:")
         lines += [f"- {r.path}: {r.why}" for r in diffs]
-    counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing")}
+    counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing", "n/a")}
     lines.append("")
-    lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing")
+    lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing"
+                 + (f", {counts['n/a']} n/a" if counts["n/a"] else ""))
     if counts["missing"]:
         lines.append("missing: not set in the file, so hilserl's default (shown above) is used")
+    if counts["n/a"]:
+        lines.append("n/a: the run's env sets this itself (env.kind is not 'sim' or 'so101'), so nothing of "
+                     "hilserl's applies to compare")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ from hilserl.distributed.service import (
     start_server,
 )
 from hilserl.distributed.wire import parameters_to_chunks
+from hilserl.envs.declared import declare
 from hilserl.threads import torch_threads
 from hilserl.training.checkpoint import (
     rng_state,
@@ -132,7 +133,7 @@ def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int =
                 port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
     """Serve until ``train.env_steps`` have been received (and the actors' episodes ended) or
     ``stop`` is set; with ``cfg.threads`` torch threads, the caller's count restored after."""
-    cfg = pin_threads(cfg)
+    cfg = declare(pin_threads(cfg))  # the env's own rate and length recorded; settings it ignores refused
     check_listening(host, token)  # before the run folder, the demos and their encoding
     with torch_threads(cfg.threads), run_lock(Path(run_dir)):
         return _run_learner(cfg, Path(run_dir), host, port, token, resume, progress, tensorboard, port_file, stop)

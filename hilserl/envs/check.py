@@ -10,7 +10,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from hilserl.envs.contract import DIAGNOSTIC_KEYS, HOOKS, STATE_KEY, ContractViolation, TaskLayout, layout_of
+from hilserl.envs.contract import (
+    DIAGNOSTIC_KEYS,
+    HOOKS,
+    RESET_OPTIONS,
+    STATE_KEY,
+    ContractViolation,
+    TaskLayout,
+    layout_of,
+)
 
 CHECK_SEED = 0
 
@@ -89,6 +97,10 @@ def _info_problems(info: Any, where: str) -> list[str]:
     return []
 
 
+RESET_OPTION_PROBE = {"reset_scale": 0.5}
+"""The value each known reset option is tried with."""
+
+
 def check_env(env: gym.Env, steps: int = 200) -> EnvCheck:
     """Reset ``env`` (seeded), run ``steps`` uniformly random actions through it, resetting at episode
     ends, and check every observation, reward, flag and info against the contract."""
@@ -135,6 +147,13 @@ def check_env(env: gym.Env, steps: int = 200) -> EnvCheck:
     base = env.unwrapped
     for hook, use in HOOKS.items():
         result.notes.append(f"hook {hook} {'offered' if hasattr(base, hook) else 'absent'}; it serves {use}")
+    for option in base.metadata.get(RESET_OPTIONS, ()):
+        try:
+            env.reset(seed=CHECK_SEED, options={option: RESET_OPTION_PROBE.get(option)})
+            result.notes.append(f"reset option {option!r} declared and taken")
+        except Exception as exc:  # noqa: BLE001 - any failure of a declared option breaks the contract
+            result.problems.append(f"reset option {option!r} is declared in metadata[{RESET_OPTIONS!r}] but "
+                                   f"reset(options={{{option!r}: ...}}) failed: {exc}")
     rate = env.metadata.get("render_fps")
     result.notes.append(f"control rate (metadata['render_fps']): {rate} Hz" if rate else
                         "metadata['render_fps'] absent: the actor cannot hold the env's control rate (--realtime)")

@@ -26,6 +26,8 @@ import gymnasium as gym
 import numpy as np
 
 STATE_KEY = "state"
+RESET_OPTIONS = "reset_options"
+"""The ``metadata`` key by which an env declares the reset options it takes (``reset_scale``)."""
 GRIPPER_FLAG = "discrete_gripper"
 """The ``metadata`` key by which an env declares a discrete gripper command as its last action dimension."""
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from hilserl.config import EnvConfig
+from hilserl.config import SIM, SO101, EnvConfig
 from hilserl.envs.contract import GripperPenalty, TaskLayout, layout_of
-
-SIM = "sim"
-SO101 = "so101"
 
 
 class UnknownEnv(ValueError):

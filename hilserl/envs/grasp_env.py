@@ -34,7 +34,7 @@ import numpy as np
 
 from hilserl.config import EnvConfig
 from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
-from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, RESET_OPTIONS, gripper_class
 from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.envs.ik import TopDownIK
 from hilserl.envs.rendering import CameraRig
@@ -101,7 +101,7 @@ def _quat_yaw(q: np.ndarray) -> float:
 
 
 class GraspCubeEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True, RESET_OPTIONS: ("reset_scale",)}
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None):
         self.config = config or EnvConfig()

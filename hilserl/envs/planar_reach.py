@@ -83,10 +83,14 @@ class ReachExpert:
         return np.clip(error / self.max_joint_step, -1.0, 1.0).astype(np.float32)
 
 
+EPISODE_STEPS = 40
+"""Steps an episode lasts unless the target is reached (the time limit it is registered with)."""
+
+
 class PlanarReachEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, max_steps: int = 40, tolerance: float = 0.015, max_joint_step: float = 0.15,
+    def __init__(self, max_steps: int = EPISODE_STEPS, tolerance: float = 0.015, max_joint_step: float = 0.15,
                  camera_size: int = 0, render_mode: str | None = None):
         self.max_steps, self.tolerance, self.max_joint_step = max_steps, tolerance, max_joint_step
         self.camera_size, self.render_mode = camera_size, render_mode

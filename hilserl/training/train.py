@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from hilserl.config import Config, pin_threads
 from hilserl.data.transition import Transition
+from hilserl.envs.declared import declare
 from hilserl.threads import torch_threads
 from hilserl.training.actor import Actor
 from hilserl.training.checkpoint import rng_state, set_rng_state
@@ -69,7 +70,7 @@ def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int 
     """Train in one process, with ``cfg.threads`` torch threads (the caller's count is restored after).
     ``resume``: continue ``run_dir`` from its latest checkpoint (counters, buffers, optimisers, random
     states; logs append); config differences are printed and recorded."""
-    cfg = pin_threads(cfg)
+    cfg = declare(pin_threads(cfg))  # the env's own rate and length recorded; settings it ignores refused
     with torch_threads(cfg.threads), run_lock(Path(run_dir)):
         return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume)
 
