@@ -339,8 +339,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                   sum(successes) / max(1, len(successes)))
         extra = {**learner, "actor": asdict(launched.report) if launched.report else None}
     episodes, env_steps, updates, success20 = counts
-    print(f"{episodes} episodes, {env_steps:,} env steps, {updates:,} learner updates in "
-          f"{duration(time.time() - started)}")
+    print(_counts_line(run_dir, args.resume, episodes, env_steps, updates, time.time() - started))
     print(f"success over the last 20 training episodes: {success20:.0%}")
     final, lines = closing_report(run_dir, args.eval_seeds)
     print("\n".join(lines))
@@ -349,6 +348,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         {**extra, "seconds": round(time.time() - started, 1)}
     summary_file.write_text(json.dumps({**summary, "final_eval": final}, indent=2) + "\n")
     return 0
+
+
+def _counts_line(run_dir: Path, resumed: bool, episodes: int, env_steps: int, updates: int, seconds: float) -> str:
+    """The run's totals, and for a resumed run what this stretch added, in the time it took (the time
+    is this stretch's only: a run's earlier stretches are not timed here)."""
+    from hilserl.distributed.launch import duration
+    from hilserl.training.run_log import read_jsonl
+
+    whole = f"{episodes} episodes, {env_steps:,} env steps, {updates:,} learner updates"
+    if not resumed:
+        return f"{whole} in {duration(seconds)}"
+    start = read_jsonl(run_dir / "resumes.jsonl")[-1]
+    return (f"the whole run: {whole}; this stretch, resumed at env step {start['env_steps']:,}: "
+            f"{episodes - start['episodes']} episodes, {env_steps - start['env_steps']:,} env steps, "
+            f"{updates - start['updates']:,} updates in {duration(seconds)}")
 
 
 def _token(args: argparse.Namespace) -> str | None:

@@ -48,8 +48,9 @@ def test_rising_interventions_and_overestimation_are_warned(tmp_path):
     write_run(tmp_path, np.linspace(0.1, 0.5, n), np.full(n, 0.9), np.full(n, 0.2), np.zeros(n))
     report = RunReport.load(tmp_path)
     lines = report.summary_lines()
-    assert len(report.warnings) == 2
+    assert len(report.warnings) == 3
     assert any("interventions are not falling" in line for line in lines)
+    assert any("no episode succeeded in 40" in line for line in lines)
     assert any("overestimates" in line and "0.70" in line for line in lines)
 
 
@@ -95,7 +96,11 @@ def test_report_command_on_a_real_run(tmp_path, capsys):
     assert "the report folder /proc/hilserl_report cannot be written" in capsys.readouterr().err
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "episodes: 4" in out and "buffers (steps added): demos" in out
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    composition = summary["buffer_composition"]
+    assert f"episodes: 4, env steps: {summary['env_steps']}, learner updates: {summary['updates']}\n" in out
+    assert (f"buffers (steps added): demos {composition['demo_steps']}, interventions "
+            f"{composition['intervention_steps']}, policy {composition['policy_steps']}") in out  # the summary's
     assert "success by cube rotation from square, last 4 episodes" in out  # the env logs each start yaw
     assert (tmp_path / "report" / "overview.png").stat().st_size > 20_000
 
@@ -126,3 +131,16 @@ def test_report_names_a_damaged_log(tmp_path, capsys):
     (tmp_path / "episodes.jsonl").write_text('{"a": 1}\nnot json\n{"a": 3}\n')
     assert main(["report", str(tmp_path)]) == 2
     assert "episodes.jsonl: line 2 is not JSON" in capsys.readouterr().err
+
+
+def test_too_few_episodes_give_no_trend_and_a_run_that_never_succeeds_is_warned(tmp_path):
+    """20 episodes: the first 20 and the last 20 are the same ones, so there is no comparison and no
+    trend; flat interventions and no success are not 'no warnings'."""
+    n = 20
+    write_run(tmp_path, np.full(n, 0.3), np.zeros(n), np.zeros(n), np.zeros(n))
+    report = RunReport.load(tmp_path)
+    lines = report.summary_lines()
+    assert not any(line.startswith("intervention trend") or "first 20" in line for line in lines)
+    assert "success over all 20 episodes: 0%; intervention share 30% (no first/last comparison or trend under 40 " \
+           "episodes)" in lines
+    assert report.warnings == [report.warnings[0]] and "no episode succeeded in 20" in report.warnings[0]

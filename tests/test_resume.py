@@ -351,5 +351,8 @@ def test_a_resume_continues_the_runs_own_env_and_a_refused_one_changes_nothing(t
     assert main(args + ["--resume", "--set", "train.env_steps=120"]) == 0  # env.kind not repeated
     out = capsys.readouterr().out
     assert "config: train.env_steps: 60 -> 120" in out
+    start = read_jsonl(tmp_path / "resumes.jsonl")[-1]["env_steps"]
+    assert re.search(rf"the whole run: \d+ episodes, 1[2-9]\d env steps, [\d,]+ learner updates; this stretch, "
+                     rf"resumed at env step {start}: \d+ episodes, \d+ env steps, [\d,]+ updates in \d+ s", out)
     assert json.loads((tmp_path / "config.json").read_text())["env"]["kind"] == "hilserl/PlanarReach-v0"
     assert json.loads((tmp_path / "summary.json").read_text())["env_steps"] >= 120

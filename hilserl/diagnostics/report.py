@@ -11,6 +11,8 @@ grid does, so a policy that fails on turned cubes looks better in training than 
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,7 +31,8 @@ TREND_PER = 100
 """Intervention trends are reported per this many episodes."""
 OVERESTIMATION_MARGIN = 0.2
 """Mean Q(start) above the mean discounted return by more than this (in return units) is flagged."""
-MIN_EPISODES_FOR_TREND = 10
+SUMMARY_FILES = ("summary.json", "learner_summary.json")
+"""Where a finished run's totals are: the report takes its counts from there, as ``train`` does."""
 ROTATION_EPISODES = 100
 """Recent episodes broken down by the cube's rotation."""
 ROTATION_BINS = 3
@@ -74,6 +77,8 @@ class RunReport:
     metrics: list[dict]
     window: int = RUNNING_WINDOW
     warnings: list[str] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)
+    """The finished run's summary (updates, buffer composition), when it has one."""
 
     @classmethod
     def load(cls, run_dir: Path, window: int = RUNNING_WINDOW) -> "RunReport":
@@ -81,7 +86,8 @@ class RunReport:
         episodes = read_jsonl(run_dir / EPISODES)
         if not episodes:
             raise FileNotFoundError(f"no episodes in {run_dir / EPISODES}: is {run_dir} a run folder of `hilserl train`?")
-        return cls(run_dir, episodes, read_jsonl(run_dir / METRICS), window)
+        totals = next((json.loads((run_dir / f).read_text()) for f in SUMMARY_FILES if (run_dir / f).exists()), {})
+        return cls(run_dir, episodes, read_jsonl(run_dir / METRICS), window, totals=totals)
 
     def column(self, key: str, source: str = "episodes") -> np.ndarray:
         rows = self.episodes if source == "episodes" else self.metrics
@@ -93,19 +99,27 @@ class RunReport:
         w = self.window
         success, interv = self.column("success"), self.column("intervention_rate")
         last = self.episodes[-1]
+        updates = self.totals.get("updates", self.metrics[-1]["update"] if self.metrics else None)
         lines = [f"run: {self.run_dir}",
                  f"episodes: {len(self.episodes)}, env steps: {last['env_steps']}"
-                 + (f", learner updates: {self.metrics[-1]['update']}" if self.metrics else "")]
-        lines.append(f"success, first {w} episodes: {success[:w].mean():.0%}; last {w}: {success[-w:].mean():.0%}")
-        lines.append(f"return, last {w} episodes: {self.column('episode_return')[-w:].mean():.3f}")
-        lines.append(f"intervention share, first {w} episodes: {interv[:w].mean():.0%}; last {w}: {interv[-w:].mean():.0%}")
-        if len(interv) >= MIN_EPISODES_FOR_TREND:
+                 + (f", learner updates: {updates}" if updates is not None else "")]
+        if len(success) >= 2 * w:  # first and last ``w`` are different episodes
+            lines.append(f"success, first {w} episodes: {success[:w].mean():.0%}; last {w}: {success[-w:].mean():.0%}")
+            lines.append(f"intervention share, first {w} episodes: {interv[:w].mean():.0%}; last {w}: "
+                         f"{interv[-w:].mean():.0%}")
             slope, _ = trend(interv)
             lines.append(f"intervention trend: {slope * TREND_PER:+.1%} per {TREND_PER} episodes")
             if slope >= 0 and interv.mean() > 0:
                 self.warnings.append(
                     "interventions are not falling: the policy is not taking over from the human (check the "
                     "reward, the demos, and that intervention steps reach both buffers)")
+        else:
+            lines.append(f"success over all {len(success)} episodes: {success.mean():.0%}; intervention share "
+                         f"{interv.mean():.0%} (no first/last comparison or trend under {2 * w} episodes)")
+        if len(success) >= w and not success.any():
+            self.warnings.append(f"no episode succeeded in {len(success)}: the policy has learned nothing yet (check "
+                                 "the reward, the demos and the human's help: `hilserl check-env`, the demos' success)")
+        lines.append(f"return, last {w} episodes: {self.column('episode_return')[-w:].mean():.3f}")
         q, ret = self.column("q_start"), self.column("discounted_return")
         if len(q) and len(ret):
             gap = float(q[-w:].mean() - ret[-w:].mean())
@@ -119,7 +133,10 @@ class RunReport:
         if self.metrics:
             m = self.metrics[-1]
             lines.append("last losses: " + ", ".join(f"{k} {m[k]:.4g}" for k in LOSS_KEYS if k in m))
-            lines.append("buffers (steps added): " + ", ".join(f"{label} {int(m[k])}" for k, label in BUFFER_KEYS if k in m))
+        composition = self.totals.get("buffer_composition") or (self.metrics[-1] if self.metrics else {})
+        if composition:
+            lines.append("buffers (steps added): " + ", ".join(f"{label} {int(composition[k])}"
+                                                              for k, label in BUFFER_KEYS if k in composition))
         lines += [f"WARNING: {w_}" for w_ in self.warnings] or ["no warnings"]
         return lines
 
@@ -162,7 +179,7 @@ class RunReport:
         ep = np.arange(len(rate))
         ax.scatter(ep, rate, s=6, color="tab:orange", alpha=0.4, label="per episode")
         ax.plot(ep, running_mean(rate, self.window), color="tab:orange", label=f"running mean of {self.window}")
-        if len(rate) >= MIN_EPISODES_FOR_TREND:
+        if len(rate) >= 2 * self.window:  # as in the summary: no trend from too few episodes
             slope, intercept = trend(rate)
             ax.plot(ep, intercept + slope * ep, color="k", linestyle=":",
                     label=f"trend {slope * TREND_PER:+.1%} / {TREND_PER} ep")

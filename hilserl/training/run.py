@@ -116,6 +116,7 @@ def begin_run(cfg: Config, run_dir: Path, resume: bool) -> dict | None:
             print(f"  config: {line}")
         with open(run_dir / "resumes.jsonl", "a") as f:
             f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "updates": state["updates"],
+                                "env_steps": state["actor"]["env_steps"], "episodes": state["actor"]["episode"],
                                 "config_differences": diffs}) + "\n")
     save_json(cfg, run_dir / "config.json")
     return state
