@@ -110,8 +110,9 @@ def cmd_check_env(args: argparse.Namespace) -> int:
 def cmd_expert(args: argparse.Namespace) -> int:
     """Run the scripted expert; print its success by region; save an image strip and a video."""
     from hilserl.diagnostics.showcase import run_expert_showcase
+    from hilserl.envs.declared import declare
 
-    cfg = _config(args)
+    cfg = declare(_config(args))  # the env's own rate, for the video
     summary = run_expert_showcase(cfg, episodes=args.episodes, out_dir=args.out, seed=args.seed)
     print(summary.table())
     for path in summary.files:
@@ -308,7 +309,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train on the simulation with the simulated human and demonstrations: a learner process and an
     actor (or one process), then the closing report."""
     from hilserl.diagnostics.grading import closing_report
-    from hilserl.distributed.launch import duration, train_two_processes
+    from hilserl.distributed.launch import train_two_processes
     from hilserl.envs.declared import declare
     from hilserl.training.run import TrainingDiverged
     from hilserl.training.run_log import read_jsonl

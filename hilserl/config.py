@@ -191,6 +191,13 @@ def applies(path: str, env: "EnvConfig") -> bool:
     return env.kind in ENV_SCOPES.get(path.split(".")[0], (env.kind,))
 
 
+def applied_settings(env: "EnvConfig") -> dict[str, Any]:
+    """``env``'s fields that configure its env, as JSON data: what a recording of it should say."""
+    data = to_dict(env)
+    data["reward"] = {k: v for k, v in data["reward"].items() if applies(f"reward.{k}", env)}
+    return {k: v for k, v in data.items() if applies(k, env)}
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Which env a run uses (``kind``) and, for the simulated grasp task, its settings. Defaults

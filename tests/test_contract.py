@@ -218,3 +218,18 @@ def test_check_env_tries_the_reset_options_an_env_declares(state_env):
 
     result = check_env(state_env, steps=5)
     assert "reset option 'reset_scale' declared and taken" in result.notes
+
+
+def test_a_demo_folder_of_another_env_records_its_rate_and_none_of_the_grasps_settings(tmp_path):
+    import json
+
+    from hilserl.collect.demos import record_demos
+    from hilserl.config import load_config
+    from hilserl.envs.declared import declare
+
+    cfg = declare(load_config(None, [f"env.kind={json.dumps(REACH)}"]))
+    record_demos(cfg.env, 1, tmp_path, seed=0)
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    assert meta["fps"] == cfg.env.control_hz == 10
+    assert not {"ee_base", "cube_region", "cameras", "robot", "state_only"} & set(meta["env"])
+    assert meta["env"]["kind"] == REACH and "min_steps_before_success" not in meta["env"]["reward"]

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from hilserl.config import ClassifierConfig, EnvConfig, to_dict
+from hilserl.config import ClassifierConfig, EnvConfig, applied_settings
 from hilserl.data.frames import FrameWriter
 from hilserl.envs.actions import GRIPPER_INDEX, make_action
 from hilserl.envs.contract import GRIPPER_OPEN, layout_of
@@ -141,7 +141,7 @@ def record_classifier_data(env_cfg: EnvConfig, cfg: ClassifierConfig, out: Path,
     source = ("teleoperation, labels from the success key" if teleop is not None
               else "simulation, labels from the simulator's truth")
     writer = FrameWriter(out, layout.observation.image_shapes, layout.observation.state_dim,
-                         env.metadata.get("render_fps", env_cfg.control_hz), source=source, env=to_dict(env_cfg))
+                         env.metadata.get("render_fps", env_cfg.control_hz), source=source, env=applied_settings(env_cfg))
     rng = np.random.default_rng(seed)
     behaviours = dict(BEHAVIOURS if env_cfg.kind == SIM else GENERIC_BEHAVIOURS)
     if policy is not None:

@@ -11,7 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.collect.rollout import run_episode
-from hilserl.config import DemoPlacement, EnvConfig, to_dict
+from hilserl.config import DemoPlacement, EnvConfig, applied_settings
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, make_env
@@ -60,7 +60,7 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     policy = expert_policy(env)
     fps = env.metadata.get("render_fps", env_cfg.control_hz)
     writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, fps, source="scripted expert",
-                           env=to_dict(env_cfg))
+                           env=applied_settings(env_cfg))
     placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
         if placement == "grid" and env_cfg.kind == SIM else None
     if writer.meta["episodes"] and not writer.was_complete:
@@ -108,7 +108,7 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
     env = env if env is not None else make_env(env_cfg)
     layout = layout_of(env).observation
     writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, env.metadata.get("render_fps", env_cfg.control_hz),
-                           source="teleoperation", env=to_dict(env_cfg))
+                           source="teleoperation", env=applied_settings(env_cfg))
     kept, attempt = writer.meta["episodes"], 0
     limit = max_attempts or MAX_ATTEMPTS_PER_DEMO * episodes
     idle = np.zeros(env.action_space.shape, np.float32)
