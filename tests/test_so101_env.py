@@ -90,10 +90,12 @@ def test_resets_move_without_jumps(twin):
 
 def test_faults_end_the_episode_with_the_torque_off_and_a_clear_message(twin, video):
     env = make_env(robot_config(twin, video, loop=False))
-    env.reset(seed=0)
     deadline = time.monotonic() + 5.0
     with pytest.raises(CameraError, match="camera 'front'.*no new frame"):
-        while time.monotonic() < deadline:  # the 20-frame video (0.7 s) ends: the camera has stopped
+        # The 20-frame video (0.7 s) ends: the camera has stopped, at the reset on a loaded machine or
+        # at a step on an idle one; either way the episode ends there, with the torque off.
+        env.reset(seed=0)
+        while time.monotonic() < deadline:
             env.step(np.zeros(4, np.float32))
             time.sleep(0.02)
     assert all(s.get("Torque_Enable") == 0 for s in twin.servos.values())
@@ -465,3 +467,17 @@ def test_the_leader_follows_the_follower_until_the_person_takes_over(twin):
             assert all(s.get("Torque_Enable") == 0 for s in leader.servos.values())  # limp for the hand
         finally:
             env.close()
+
+
+def test_a_file_camera_read_slowly_is_not_taken_for_a_stopped_one(video):
+    """A loaded machine delays the reader of a file camera (the twin's, a replay's): its frames then
+    age past a live camera's limit, but the file has not ended, so the camera has not stopped. Here the
+    reader is slowed on purpose (1 frame per second)."""
+    from hilserl.envs.so101.cameras import MAX_AGE_S, Camera, CameraSpec
+
+    camera = Camera(CameraSpec("front", str(video), 64, crop=(0, 480, 80, 560), fps=1.0, loop=True))
+    try:
+        time.sleep(MAX_AGE_S + 0.4)
+        assert camera.latest().shape == (64, 64, 3)
+    finally:
+        camera.close()
