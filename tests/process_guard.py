@@ -18,6 +18,9 @@ import pytest
 
 PR_SET_CHILD_SUBREAPER = 36
 KILL_WAIT_S = 10.0
+EXIT_GRACE_S = 5.0
+"""A process seen at teardown may be on its way out (its exit under way, its parent not yet told):
+one still there after this long was left behind."""
 
 
 def _stat(pid: int) -> tuple[int, str] | None:
@@ -78,6 +81,17 @@ def kill(pids) -> None:
     reap()
 
 
+def still_running(found: dict[int, str], grace_s: float = EXIT_GRACE_S) -> dict[int, str]:
+    """Those of ``found`` still running (not ended, not a zombie) after up to ``grace_s``."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        reap()
+        left = {pid: cmd for pid, cmd in found.items() if (st := _stat(pid)) is not None and st[1] != "Z"}
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
 def _describe(found: dict[int, str]) -> str:
     return "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in sorted(found.items()))
 
@@ -94,17 +108,15 @@ def pytest_configure(config):
 def no_process_left_behind(request):
     before = set(descendants())
     yield
-    reap()
-    left = {pid: cmd for pid, cmd in descendants().items() if pid not in before}
+    left = still_running({pid: cmd for pid, cmd in descendants().items() if pid not in before})
     if left:
         kill(left)
         pytest.fail(f"the test left processes running (now killed): {_describe(left)}", pytrace=False)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    reap()
-    left = {pid: cmd for pid, cmd in descendants().items()
-            if pid not in getattr(session.config, "_process_guard_start", set())}
+    left = still_running({pid: cmd for pid, cmd in descendants().items()
+                          if pid not in getattr(session.config, "_process_guard_start", set())})
     if left:
         kill(left)
         session.config.get_terminal_writer().line(

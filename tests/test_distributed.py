@@ -93,6 +93,12 @@ def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
         with pytest.raises(PermissionError, match="refused this actor"):
             run_actor(address, token="wrong", patience_s=5, progress=False)
+        from hilserl.training.checkpoint import ResumeRefused
+        from hilserl.training.trained_agent import ConfigChanges
+
+        with pytest.raises(ResumeRefused, match=r"an actor.*agent.hidden_dims"):  # --set on an actor: not the shapes
+            run_actor(address, token="s3cret", patience_s=5, progress=False,
+                      changes=ConfigChanges(overrides=["agent.hidden_dims=[64]"]))
         good = LearnerClient(address, "s3cret")
         assert good.config()[0].train.env_steps == 100000
         bad = pb.ActorMessage(actor_id="a", sequence=1, transition=pb.Transition(action=pb.Tensor(name="action", dtype="float32", shape=[4], data=b"xx")))

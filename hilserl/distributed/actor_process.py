@@ -259,11 +259,12 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
     ``stop`` ends the run after the current episode, delivering what is queued (for up to
     ``patience_s``); ``learner_gone`` (set by whoever watches the learner's process) ends it at the
     next step, delivering nothing more. No wait is longer than ``patience_s``: for the learner's
-    first answer, for its first policy, for the last deliveries."""
+    first answer, for its first policy, for the last deliveries. ``changes``: what this actor changes
+    of the learner's config (this robot's port and cameras, say; not the env, not the networks' shapes)."""
     monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
         return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor, teleop,
-                          learner_gone or threading.Event())
+                          learner_gone or threading.Event(), changes or ConfigChanges())
 
 
 class ParameterInbox:

@@ -201,17 +201,18 @@ def exit_code(returncode: int) -> int:
 class LearnerChild:
     """The learner's process, watched from its start: its stdout lines go to ``write`` (above the
     training bar), its stderr to this process's stderr as it comes (its bars, its tracebacks), the
-    tail of both is kept for its last message, and ``ended`` is set the moment it exits."""
+    tail of both is kept for its last message, and ``ended`` (and ``stop``, if given) is set the
+    moment it exits."""
 
     TAIL_LINES = 20
 
-    def __init__(self, cmd: list[str], write):
+    def __init__(self, cmd: list[str], write, stop: threading.Event | None = None):
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                      process_group=0)
         self.write = write
         self.ended = threading.Event()
         self.tail: collections.deque[str] = collections.deque(maxlen=self.TAIL_LINES)
-        self._on_end: list[threading.Event] = []
+        self._stop = stop
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._out, self._err, self._wait)]
         for t in self._threads:
             t.start()
@@ -236,14 +237,8 @@ class LearnerChild:
     def _wait(self) -> None:
         self.proc.wait()
         self.ended.set()
-        for event in self._on_end:
-            event.set()
-
-    def ended_stops(self, event: threading.Event) -> None:
-        """Set ``event`` too when the learner ends (now, if it has)."""
-        self._on_end.append(event)
-        if self.ended.is_set():
-            event.set()
+        if self._stop is not None:
+            self._stop.set()
 
     def drain(self, timeout: float = 5.0) -> None:
         """Wait for the last of its output (after it ended)."""
@@ -319,8 +314,8 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop
              "records the demos if the run has none, encodes them into the feature cache, times an update")
     print(f"starting the learner process: it {first}, then listens", flush=True)
     display = TrainDisplay(cfg)
-    learner = LearnerChild(cmd, display.write)
-    stop = threading.Event()
+    stop = threading.Event()  # the actor's: set by a Ctrl-C, or the moment the learner ends
+    learner = LearnerChild(cmd, display.write, stop)
     try:
         with sigterm_as_interrupt():
             return _run(cfg, learner, port_file, display, stop, teleop)
@@ -347,7 +342,6 @@ def _run(cfg: Config, learner: LearnerChild, port_file: Path, display: TrainDisp
     if port is None:
         print(learner.failure("before listening"), file=sys.stderr, flush=True)
         return LaunchResult(exit_code(learner.proc.returncode) or 2)
-    learner.ended_stops(stop)
     try:
         report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
                            monitor=display, stop=stop, teleop=teleop, learner_gone=learner.ended)
