@@ -8,6 +8,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hilserl.config import Config, ConfigError, load_config, pin_threads
 from hilserl.distributed.service import TokenRequired
@@ -17,6 +18,9 @@ from hilserl.threads import MAX_THREADS, resolve_threads, torch_threads
 from hilserl.training.checkpoint import CheckpointNotWritten, ResumeRefused
 from hilserl.training.preflight import CannotKeepResults, writable_folder
 from hilserl.training.run_lock import RunFolderInUse
+
+if TYPE_CHECKING:
+    from hilserl.training.trained_agent import ConfigChanges
 
 NO_CONFIG_COMMANDS = ("report", "diagnose config", "import-lerobot", "export-lerobot", "calibrate")
 """Commands that read and write files only: they take no config."""
@@ -70,6 +74,13 @@ def _overrides(args: argparse.Namespace, extra: list[str] | None = None) -> list
     """``extra``, then ``--threads`` as the override ``threads=N``, then the ``--set`` overrides."""
     threads = [f"threads={args.threads}"] if getattr(args, "threads", None) else []
     return [*(extra or []), *threads, *args.overrides]
+
+
+def _changes(args: argparse.Namespace) -> ConfigChanges:
+    """What ``--config`` and ``--set`` change of a config that comes from a run (eval, actor)."""
+    from hilserl.training.trained_agent import ConfigChanges
+
+    return ConfigChanges(args.config, _overrides(args))
 
 
 def _config(args: argparse.Namespace, extra: list[str] | None = None) -> Config:
@@ -393,13 +404,11 @@ def cmd_actor(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from hilserl.distributed.actor_process import run_actor
-    from hilserl.training.trained_agent import ConfigChanges
-
     try:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
                            threads=args.threads, teleop=args.teleop,
-                           changes=ConfigChanges(args.config, _overrides(args)))
+                           changes=_changes(args))
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -410,9 +419,8 @@ def cmd_actor(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
     from hilserl.diagnostics.grading import grid_report
-    from hilserl.training.trained_agent import ConfigChanges
 
-    changes = ConfigChanges(args.config, _overrides(args))
+    changes = _changes(args)
     ckpt = Path(args.checkpoint)
     if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
         return _eval_resets(ckpt, args.episodes, changes)
@@ -424,7 +432,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_resets(checkpoint: Path, episodes: int, changes) -> int:
+def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges) -> int:
     """The policy, without interventions, over seeded resets of its run's env; on the real arm the
     person labels each episode with the keyboard (l success, f failure, escape stops)."""
     from hilserl.diagnostics.grading import evaluate_resets, resets_line

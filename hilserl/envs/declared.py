@@ -10,6 +10,7 @@ setting the user gave that the env would ignore is refused, naming the field.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import gymnasium as gym
 
@@ -24,11 +25,15 @@ from hilserl.config import (
     EnvConfig,
     applies,
 )
-from hilserl.envs.contract import RESET_OPTIONS, layout_of
+from hilserl.envs.contract import RESET_OPTIONS, TaskLayout, layout_of
 from hilserl.envs.factory import make_env, task_layout
 
 RESET_SCALE = "reset_scale"
 """The reset option of the curriculum (``train.curriculum``): the env narrows its start to this share."""
+
+
+def _cameras(layout: TaskLayout) -> tuple[str, ...]:
+    return tuple(f"{name} {h}x{w}" for name, (h, w, _) in layout.observation.image_shapes.items())
 
 
 def declared_by(env: gym.Env) -> DeclaredEnv:
@@ -36,8 +41,8 @@ def declared_by(env: gym.Env) -> DeclaredEnv:
     layout = layout_of(env)
     hz = float(env.metadata.get("render_fps") or 0.0)
     steps = int(env.spec.max_episode_steps or 0) if env.spec is not None else 0
-    return DeclaredEnv(hz, steps, tuple(f"{k} {h}x{w}" for k, (h, w, _) in layout.observation.image_shapes.items()),
-                       layout.action.gripper, tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
+    return DeclaredEnv(hz, steps, _cameras(layout), layout.action.gripper,
+                       tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
 
 
 def _own_kinds(cfg: EnvConfig) -> DeclaredEnv:
@@ -47,9 +52,8 @@ def _own_kinds(cfg: EnvConfig) -> DeclaredEnv:
     else:
         from hilserl.envs.so101.env import SO101Env as kind
     layout = task_layout(cfg)
-    return DeclaredEnv(cfg.control_hz, cfg.max_episode_steps,
-                       tuple(f"{k} {h}x{w}" for k, (h, w, _) in layout.observation.image_shapes.items()),
-                       layout.action.gripper, tuple(kind.metadata.get(RESET_OPTIONS, ())))
+    return DeclaredEnv(cfg.control_hz, cfg.max_episode_steps, _cameras(layout), layout.action.gripper,
+                       tuple(kind.metadata.get(RESET_OPTIONS, ())))
 
 
 def unapplied(cfg: EnvConfig, facts: DeclaredEnv) -> list[str]:
@@ -68,10 +72,8 @@ def unapplied(cfg: EnvConfig, facts: DeclaredEnv) -> list[str]:
 
 
 def _get(cfg: EnvConfig, path: str):
-    node = cfg
-    for part in path.split("."):
-        node = getattr(node, part)
-    return node
+    """``cfg.reward.min_steps_before_success`` for ``"reward.min_steps_before_success"``."""
+    return functools.reduce(getattr, path.split("."), cfg)
 
 
 def declare(cfg: Config, env: gym.Env | None = None) -> Config:
