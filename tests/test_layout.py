@@ -11,9 +11,10 @@ LAYERS = ["threads", "config", "envs", "teleop", "agent", "data", "collect", "re
           "diagnostics", "cli"]
 """Bottom to top: a module may import its own folder and the folders before it, never one after it."""
 ENV_PUBLIC = {"hilserl.envs", "hilserl.envs.contract", "hilserl.envs.factory", "hilserl.envs.check",
-              "hilserl.envs.actions", "hilserl.envs.success_rule", "hilserl.envs.ik"}
+              "hilserl.envs.declared", "hilserl.envs.actions", "hilserl.envs.success_rule", "hilserl.envs.ik"}
 ENV_PUBLIC_PACKAGES = ("hilserl.envs.so101",)
-"""What code outside ``envs/`` may import of it: the contract, the factory, the checker, the end-effector
+"""What code outside ``envs/`` may import of it: the contract, the factory, the checker, what an env
+declares (and the settings it does not use), the end-effector
 action layout, the success rule, the SO-101 model's IK, and the real arm's driver (bus, calibration, arm,
 cameras: hardware, not a task); never a task's modules (the grasp env, its expert and scene; the planar
 reach)."""
