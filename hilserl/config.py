@@ -544,6 +544,8 @@ class DeclaredEnv:
     """What the run's env does, as the env declares it (filled when a run starts; empty before): its
     rate and episode length, its cameras, its gripper and the reset options it takes."""
 
+    kind: str = ""
+    """The ``env.kind`` these facts are of."""
     control_hz: float = 0.0
     episode_steps: int = 0
     cameras: tuple[str, ...] = ()

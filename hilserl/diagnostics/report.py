@@ -12,7 +12,6 @@ grid does, so a policy that fails on turned cubes looks better in training than 
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable

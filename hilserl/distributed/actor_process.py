@@ -297,19 +297,19 @@ class ParameterInbox:
     def wait_first(self, stop: threading.Event, patience_s: float) -> None:
         """The first parameters carry the state normaliser fitted on the demos: wait for them, for up to
         ``patience_s`` (or until ``stop``)."""
-        backoff, start = Backoff(), time.monotonic()
+        backoff, start, failed = Backoff(), time.monotonic(), None
         while self.version == 0 and not stop.is_set():
+            if time.monotonic() - start > patience_s:
+                why = f" ({failed.code().name})" if failed is not None else ""
+                raise ConnectionError(f"no policy came from the learner within {patience_s:.0f} s{why}") from failed
             try:
                 self.fetch()
-                if not self.swap_in():
-                    backoff.fail(stop)  # the learner answers but has published nothing yet
+                if self.swap_in():
+                    return
+                failed = None  # the learner answers but has published nothing yet
             except grpc.RpcError as exc:
-                if time.monotonic() - start > patience_s:
-                    raise ConnectionError(f"no policy came from the learner within {patience_s:.0f} s "
-                                          f"({exc.code().name})") from exc
-                backoff.fail(stop)
-            if self.version == 0 and time.monotonic() - start > patience_s:
-                raise ConnectionError(f"no policy came from the learner within {patience_s:.0f} s")
+                failed = exc
+            backoff.fail(stop)
 
     def poll(self, stop: threading.Event) -> None:
         """The polling thread's loop."""

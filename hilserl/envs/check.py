@@ -14,6 +14,7 @@ from hilserl.envs.contract import (
     DIAGNOSTIC_KEYS,
     HOOKS,
     RESET_OPTIONS,
+    RESET_SCALE,
     STATE_KEY,
     ContractViolation,
     TaskLayout,
@@ -97,7 +98,7 @@ def _info_problems(info: Any, where: str) -> list[str]:
     return []
 
 
-RESET_OPTION_PROBE = {"reset_scale": 0.5}
+RESET_OPTION_PROBE = {RESET_SCALE: 0.5}
 """The value each known reset option is tried with."""
 
 

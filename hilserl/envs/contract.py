@@ -28,6 +28,9 @@ import numpy as np
 STATE_KEY = "state"
 RESET_OPTIONS = "reset_options"
 """The ``metadata`` key by which an env declares the reset options it takes (``reset_scale``)."""
+RESET_SCALE = "reset_scale"
+"""The reset option of the curriculum (``train.curriculum``): the env narrows its start to this share
+of its range, in (0, 1]."""
 GRIPPER_FLAG = "discrete_gripper"
 """The ``metadata`` key by which an env declares a discrete gripper command as its last action dimension."""
 

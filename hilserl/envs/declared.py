@@ -25,11 +25,8 @@ from hilserl.config import (
     EnvConfig,
     applies,
 )
-from hilserl.envs.contract import RESET_OPTIONS, TaskLayout, layout_of
+from hilserl.envs.contract import RESET_OPTIONS, RESET_SCALE, TaskLayout, layout_of
 from hilserl.envs.factory import make_env, task_layout
-
-RESET_SCALE = "reset_scale"
-"""The reset option of the curriculum (``train.curriculum``): the env narrows its start to this share."""
 
 
 def _cameras(layout: TaskLayout) -> tuple[str, ...]:
@@ -41,8 +38,8 @@ def declared_by(env: gym.Env) -> DeclaredEnv:
     layout = layout_of(env)
     hz = float(env.metadata.get("render_fps") or 0.0)
     steps = int(env.spec.max_episode_steps or 0) if env.spec is not None else 0
-    return DeclaredEnv(hz, steps, _cameras(layout), layout.action.gripper,
-                       tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
+    return DeclaredEnv(control_hz=hz, episode_steps=steps, cameras=_cameras(layout), gripper=layout.action.gripper,
+                       reset_options=tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
 
 
 def _own_kinds(cfg: EnvConfig) -> DeclaredEnv:
@@ -52,8 +49,8 @@ def _own_kinds(cfg: EnvConfig) -> DeclaredEnv:
     else:
         from hilserl.envs.so101.env import SO101Env as kind
     layout = task_layout(cfg)
-    return DeclaredEnv(cfg.control_hz, cfg.max_episode_steps, _cameras(layout), layout.action.gripper,
-                       tuple(kind.metadata.get(RESET_OPTIONS, ())))
+    return DeclaredEnv(control_hz=cfg.control_hz, episode_steps=cfg.max_episode_steps, cameras=_cameras(layout),
+                       gripper=layout.action.gripper, reset_options=tuple(kind.metadata.get(RESET_OPTIONS, ())))
 
 
 def unapplied(cfg: EnvConfig, facts: DeclaredEnv) -> list[str]:
@@ -78,13 +75,16 @@ def _get(cfg: EnvConfig, path: str):
 
 def declare(cfg: Config, env: gym.Env | None = None) -> Config:
     """``cfg`` with ``declared_env`` filled from its env (made here if not given, unless it is one of
-    hilserl's own two kinds); on another env, ``env.control_hz`` and ``env.episode_seconds`` become the
-    env's own. Refused (ConfigError) when a setting does not apply to the env, or when the curriculum
-    is on and the env does not take its reset option."""
+    hilserl's own two kinds, or another env whose facts ``cfg`` already records: the command and then
+    the training, or a resumed run); on another env, ``env.control_hz`` and ``env.episode_seconds``
+    become the env's own. Refused (ConfigError) when a setting does not apply to the env, or when the
+    curriculum is on and the env does not take its reset option."""
     if cfg.env.kind in (SIM, SO101):
-        facts = _own_kinds(cfg.env)
+        facts = _own_kinds(cfg.env)  # from the config itself, which may have changed
     elif env is not None:
         facts = declared_by(env)
+    elif cfg.declared_env.kind == cfg.env.kind:
+        facts = cfg.declared_env
     else:
         made = make_env(cfg.env)
         try:
@@ -105,7 +105,7 @@ def declare(cfg: Config, env: gym.Env | None = None) -> Config:
         env_cfg = dataclasses.replace(env_cfg, control_hz=facts.control_hz)
         if facts.episode_steps:
             env_cfg = dataclasses.replace(env_cfg, episode_seconds=facts.episode_steps / facts.control_hz)
-    return dataclasses.replace(cfg, env=env_cfg, declared_env=facts)
+    return dataclasses.replace(cfg, env=env_cfg, declared_env=dataclasses.replace(facts, kind=cfg.env.kind))
 
 
 def facts_lines(facts: DeclaredEnv) -> list[str]:

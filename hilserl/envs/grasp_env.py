@@ -34,7 +34,14 @@ import numpy as np
 
 from hilserl.config import EnvConfig
 from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
-from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, RESET_OPTIONS, gripper_class
+from hilserl.envs.contract import (
+    GRIPPER_CLOSE,
+    GRIPPER_FLAG,
+    GRIPPER_OPEN,
+    RESET_OPTIONS,
+    RESET_SCALE,
+    gripper_class,
+)
 from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.envs.ik import TopDownIK
 from hilserl.envs.rendering import CameraRig
@@ -101,7 +108,8 @@ def _quat_yaw(q: np.ndarray) -> float:
 
 
 class GraspCubeEnv(gym.Env):
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True, RESET_OPTIONS: ("reset_scale",)}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True,
+                RESET_OPTIONS: (RESET_SCALE,)}
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None):
         self.config = config or EnvConfig()
@@ -161,7 +169,7 @@ class GraspCubeEnv(gym.Env):
 
         fixed_xy = options.get("cube_xy")
         fixed_yaw = options.get("cube_yaw")
-        scale = float(options.get("reset_scale", 1.0))
+        scale = float(options.get(RESET_SCALE, 1.0))
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"reset option reset_scale must be in (0, 1], got {scale}")
         low, high = np.array(cfg.cube_region.low[:2]), np.array(cfg.cube_region.high[:2])

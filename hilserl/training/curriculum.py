@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 
 from hilserl.config import CurriculumConfig
+from hilserl.envs.contract import RESET_SCALE
 
 FULL_RANGE = 1.0
 
@@ -17,7 +18,7 @@ class ResetCurriculum:
         self._recent: deque[bool] = deque(maxlen=config.window)
 
     def reset_options(self) -> dict[str, float]:
-        return {"reset_scale": self.fraction}
+        return {RESET_SCALE: self.fraction}
 
     def record(self, success: bool) -> bool:
         """Note an episode's outcome; True when this widened the range. Each widening starts a new
