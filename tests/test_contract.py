@@ -202,8 +202,8 @@ def test_settings_an_env_does_not_use_are_refused_and_the_run_records_what_the_e
            "agent.hidden_dims=[16]", "--set", "agent.batch_size=8", "--set", "train.demo_episodes=1"]
     assert main(run) == 0
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["declared_env"] == {"control_hz": 10.0, "episode_steps": 40, "cameras": [], "gripper": False,
-                                     "reset_options": []}
+    assert saved["declared_env"] == {"kind": REACH, "control_hz": 10.0, "episode_steps": 40, "cameras": [],
+                                     "gripper": False, "reset_options": []}
     assert saved["env"]["episode_seconds"] == 4.0  # the env's 40 steps at 10 Hz, not the grasp's 8 s
     rows = {r.path: r.status for r in audit(saved)}
     assert {rows[p] for p in ("env.control_hz", "env.action_scale", "env.reward.min_steps_before_success",
