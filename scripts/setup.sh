@@ -2,6 +2,10 @@
 # Installs hilserl on a fresh Debian/Ubuntu machine: the system libraries for offscreen rendering
 # (EGL + Mesa, so MuJoCo renders on the CPU), a virtual environment in .venv, torch pinned to the
 # 2.13.0 CPU build, and the package itself (editable) with its test extras. Safe to run again.
+#
+#   bash scripts/setup.sh            # .venv
+#   bash scripts/setup.sh --gym-hil  # also .venv-gym-hil: the same, plus LeRobot's gym-hil, whose
+#                                    # controller needs mujoco<3.9 (the project's own envs use any 3.x)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,11 +23,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --upgrade pip
-# torch first and pinned: an unpinned torch pulls a CUDA build of several GB.
-.venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[test]"
+make_venv() {  # make_venv DIR EXTRAS
+    if [ ! -x "$1/bin/python" ]; then
+        "$python" -m venv "$1"
+    fi
+    "$1/bin/python" -m pip install -q --upgrade pip
+    # torch first and pinned: an unpinned torch pulls a CUDA build of several GB.
+    "$1/bin/python" -m pip install -q torch==2.13.0
+    "$1/bin/python" -m pip install -q -e ".[$2]"
+}
+
+make_venv .venv test
 echo "setup: done. Run .venv/bin/hilserl --help"
+if [ "${1:-}" = "--gym-hil" ]; then
+    make_venv .venv-gym-hil test,gym-hil
+    echo "setup: gym-hil done. Run .venv-gym-hil/bin/hilserl check-env hilserl/PandaPickCube-v0"
+fi
