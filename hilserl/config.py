@@ -308,15 +308,21 @@ class HumanConfig:
     anti-pattern (long interventions that finish the task), ``none`` never intervenes."""
 
     strategy: Strategy = "brief"
-    explore_steps: tuple[int, int] = (20, 30)
-    """The policy acts alone for a number of steps drawn uniformly from this range."""
-    correction_steps: int = 4
-    """Length of one brief correction."""
+    explore_seconds: tuple[float, float] = (2.0, 3.0)
+    """The policy acts alone for a time (s) drawn uniformly from this range. The timings are in
+    seconds, counted in the env's own steps at its rate, so that a correction does as much on an env
+    at 50 Hz as at 10 Hz."""
+    correction_seconds: float = 0.4
+    """Length of one brief correction (s)."""
     drift_threshold: float = 0.04
     """A brief correction starts when the gripper is farther than this (m) from the cube and moving
-    away from it, or when it has made no progress towards the cube for a while."""
-    cooldown_steps: int = 5
-    """Steps the policy acts alone after a brief correction before another may start."""
+    away from it, or when it has made no progress towards the cube for ``stall_seconds``."""
+    drift_speed: float = 0.02
+    """Speed away from the cube (m/s) that counts as moving away: 2 mm a step at 10 Hz."""
+    stall_seconds: float = 1.0
+    """Time (s) without 5 mm of progress towards the cube after which a brief correction starts."""
+    cooldown_seconds: float = 0.5
+    """Time (s) the policy acts alone after a brief correction before another may start."""
     prob_start: float = 1.0
     """Probability that the human watches a given episode, at the first episode..."""
     prob_end: float = 0.2
@@ -326,12 +332,14 @@ class HumanConfig:
 
     def validate(self) -> None:
         _check_choice("human.strategy", self.strategy, ("brief", "takeover", "none"))
-        lo, hi = self.explore_steps
+        lo, hi = self.explore_seconds
         if not 0 <= lo <= hi:
-            raise ConfigError(f"human.explore_steps = {self.explore_steps} must satisfy 0 <= low <= high")
-        _check_range("human.correction_steps", self.correction_steps, 1, 1000)
+            raise ConfigError(f"human.explore_seconds = {self.explore_seconds} must satisfy 0 <= low <= high")
+        _check_range("human.correction_seconds", self.correction_seconds, 0.0, 100.0, lo_open=True)
         _check_range("human.drift_threshold", self.drift_threshold, 0.0, 1.0)
-        _check_range("human.cooldown_steps", self.cooldown_steps, 0, 1000)
+        _check_range("human.drift_speed", self.drift_speed, 0.0, 10.0)
+        _check_range("human.stall_seconds", self.stall_seconds, 0.0, 1000.0, lo_open=True)
+        _check_range("human.cooldown_seconds", self.cooldown_seconds, 0.0, 100.0)
         _check_range("human.prob_start", self.prob_start, 0.0, 1.0)
         _check_range("human.prob_end", self.prob_end, 0.0, 1.0)
         _check_range("human.decay_episodes", self.decay_episodes, 1, 10**9)
@@ -596,6 +604,9 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 MOVED_FIELDS = {("agent", "grasp_penalty"): ("env", "grasp_penalty")}
 """Fields that moved, read at their old place from the configs of older runs."""
+STEPS_TO_SECONDS = {"explore_steps": "explore_seconds", "correction_steps": "correction_seconds",
+                    "cooldown_steps": "cooldown_seconds"}
+"""Simulated-human timings that older runs counted in steps, read as seconds at the run's own rate."""
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:
@@ -616,6 +627,13 @@ def _moved(data: dict[str, Any]) -> dict[str, Any]:
             value = data[old].pop(name)
             if isinstance(data.setdefault(new, {}), dict):
                 data[new].setdefault(new_name, value)
+    human, env = data.get("human"), data.get("env")
+    if isinstance(human, dict):
+        hz = env.get("control_hz", EnvConfig.control_hz) if isinstance(env, dict) else EnvConfig.control_hz
+        for old, new in STEPS_TO_SECONDS.items():
+            if old in human and isinstance(hz, (int, float)) and hz > 0:
+                steps = human.pop(old)
+                human.setdefault(new, [n / hz for n in steps] if isinstance(steps, list) else steps / hz)
     return data
 
 

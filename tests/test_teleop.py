@@ -18,7 +18,7 @@ AWAY = np.array([-1.0, -1.0, 1.0, 0.0], dtype=np.float32)
 def make_human(env, **kw):
     cfg = HumanConfig(**kw)
     expert = ScriptedExpert.for_task(env.config)
-    return SimulatedHuman(cfg, expert, env.true_state, np.random.default_rng(0))
+    return SimulatedHuman(cfg, expert, env.true_state, np.random.default_rng(0), control_hz=env.config.control_hz)
 
 
 def intervention_flags(env, human, policy_action=AWAY, seed=0, episode=0):
@@ -41,7 +41,8 @@ def runs(flags):
 
 
 def test_brief_explores_first_then_makes_short_corrections(state_env):
-    human = make_human(state_env, strategy="brief", explore_steps=(20, 30), correction_steps=4, cooldown_steps=5)
+    human = make_human(state_env, strategy="brief", explore_seconds=(2.0, 3.0), correction_seconds=0.4,
+                       cooldown_seconds=0.5)
     flags = intervention_flags(state_env, human)
     first = int(np.argmax(flags))
     assert flags.any() and 20 <= first <= 30  # the first 20-30 steps belong to the policy
@@ -50,8 +51,33 @@ def test_brief_explores_first_then_makes_short_corrections(state_env):
     assert flags.mean() < 0.5  # the policy still acts most of the time
 
 
+def test_the_human_keeps_its_timings_in_seconds_at_another_control_rate():
+    """At 50 Hz the same config explores 100-150 steps and corrects for 20: the same 2-3 s and 0.4 s
+    as 20-30 and 4 steps at 10 Hz, so that a correction still moves the arm as far."""
+    env = GraspCubeEnv(EnvConfig(state_only=True, control_hz=50.0, action_scale=0.004))
+    try:
+        human = make_human(env, strategy="brief")
+        assert (human.explore_range, human.correction_steps, human.cooldown_steps, human.stall_steps) == \
+            ((100, 150), 20, 25, 50)
+        flags = intervention_flags(env, human)
+        first = int(np.argmax(flags))
+        assert flags.any() and 100 <= first <= 150
+        assert max(runs(flags)) == 20
+    finally:
+        env.close()
+
+
+def test_older_runs_timings_in_steps_are_read_as_seconds_at_their_rate():
+    from hilserl.config import Config, from_dict
+
+    old = {"env": {"control_hz": 20.0}, "human": {"explore_steps": [20, 30], "correction_steps": 4, "cooldown_steps": 5}}
+    human = from_dict(Config, old).human
+    assert human.explore_seconds == (1.0, 1.5) and human.correction_seconds == 0.2 and human.cooldown_seconds == 0.25
+    assert from_dict(Config, {"human": {"correction_steps": 4}}).human.correction_seconds == 0.4  # the default 10 Hz
+
+
 def test_brief_leaves_a_policy_alone_while_it_approaches(state_env):
-    human = make_human(state_env, strategy="brief", explore_steps=(0, 0))
+    human = make_human(state_env, strategy="brief", explore_seconds=(0, 0))
     state_env.reset(seed=0)
     expert = ScriptedExpert.for_task(state_env.config)
     flags = []
@@ -61,7 +87,7 @@ def test_brief_leaves_a_policy_alone_while_it_approaches(state_env):
 
 
 def test_takeover_keeps_control_to_the_end_and_succeeds(state_env):
-    human = make_human(state_env, strategy="takeover", explore_steps=(20, 20))
+    human = make_human(state_env, strategy="takeover", explore_seconds=(2.0, 2.0))
     flags = []
     result = run_episode(state_env, lambda o: AWAY, human=human, seed=1,
                          on_transition=lambda t: flags.append(t.intervened))

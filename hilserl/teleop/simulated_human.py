@@ -2,15 +2,16 @@
 
 Strategies, as the HIL-SERL paper describes them:
 
-- ``brief``: let the policy explore for the first 20-30 steps, then correct it for a few steps when
-  it drifts away from the cube or stalls, then hand back. The paper's advice.
+- ``brief``: let the policy explore for its first 2-3 seconds, then correct it for a fraction of a
+  second when it drifts away from the cube or stalls, then hand back. The paper's advice.
 - ``takeover``: after the exploration steps, take over and finish the task. The paper's anti-pattern
   ("persistently providing long sparse interventions that lead to task successes"), kept so its
   effect (value overestimation, no transfer to the policy) can be measured.
 - ``none``: never intervene.
 
 A schedule lowers the probability that the human watches an episode at all, as interventions should
-become rarer while the policy improves.
+become rarer while the policy improves. Its timings are in seconds and metres (``HumanConfig``), turned
+into steps at the env's control rate.
 """
 
 from __future__ import annotations
@@ -36,12 +37,8 @@ class Progress(Protocol):
         """The task is achieved (a held, lifted cube): nothing to correct."""
 
 
-DRIFT_EPSILON = 0.002
-"""Metres the gripper must lose from the cube in one step to count as drifting away."""
 STALL_PROGRESS = 0.005
 """Metres of progress towards the cube that reset the stall counter."""
-STALL_STEPS = 10
-"""Steps without progress and without a grasp after which a brief correction starts."""
 
 
 def watch_probability(config: HumanConfig, episode: int) -> float:
@@ -57,9 +54,22 @@ class SimulatedHuman:
         expert: Expert,
         truth: Callable[[], Progress],
         rng: np.random.Generator,
+        control_hz: float,
     ):
+        """``control_hz``: the env's steps per second, which turn the config's seconds into steps."""
         config.validate()
+        if not control_hz > 0:
+            raise ValueError(f"control_hz = {control_hz}: the simulated human needs the env's control rate")
         self.config = config
+
+        def steps(seconds: float) -> int:
+            return int(round(seconds * control_hz))
+
+        self.explore_range = tuple(steps(s) for s in config.explore_seconds)
+        self.correction_steps = max(1, steps(config.correction_seconds))
+        self.cooldown_steps = steps(config.cooldown_seconds)
+        self.stall_steps = max(1, steps(config.stall_seconds))
+        self.drift_per_step = config.drift_speed / control_hz
         self.expert = expert
         self.truth = truth
         self.rng = rng
@@ -79,7 +89,7 @@ class SimulatedHuman:
         cfg = self.config
         self.expert.reset()
         self._clear_episode()
-        lo, hi = cfg.explore_steps
+        lo, hi = self.explore_range
         self._explore_until = int(self.rng.integers(lo, hi + 1))
         self.watching = cfg.strategy != "none" and bool(self.rng.random() < watch_probability(cfg, episode))
 
@@ -97,7 +107,7 @@ class SimulatedHuman:
 
     def _observe(self, state: Progress) -> tuple[float, bool]:
         dist = state.distance
-        moving_away = dist > self._last_dist + DRIFT_EPSILON
+        moving_away = dist > self._last_dist + self.drift_per_step
         self._last_dist = dist
         if dist < self._best_dist - STALL_PROGRESS:
             self._best_dist = dist
@@ -112,7 +122,7 @@ class SimulatedHuman:
         if self._correcting > 0:
             self._correcting -= 1
             if self._correcting == 0:
-                self._cooldown = cfg.cooldown_steps
+                self._cooldown = self.cooldown_steps
                 self._best_dist = dist
                 self._stalled = 0
             return Intervention(self.expert.act(state))
@@ -122,9 +132,9 @@ class SimulatedHuman:
         if state.done:
             return NO_INTERVENTION
         drifting = dist > cfg.drift_threshold and moving_away
-        stalled = self._stalled >= STALL_STEPS
+        stalled = self._stalled >= self.stall_steps
         if drifting or stalled:
             self.expert.reset()
-            self._correcting = cfg.correction_steps - 1
+            self._correcting = self.correction_steps - 1
             return Intervention(self.expert.act(state))
         return NO_INTERVENTION

@@ -89,7 +89,8 @@ class Actor:
                                  purpose=f"the simulated human (human.strategy={cfg.human.strategy}; "
                                          "--set human.strategy=none runs without one)")
             human = SimulatedHuman(cfg.human, base.scripted_expert(), base.true_state,
-                                   np.random.default_rng(cfg.seed + 7))
+                                   np.random.default_rng(cfg.seed + 7),
+                                   control_hz=self.env.metadata.get("render_fps") or cfg.env.control_hz)
         self.human = human
         self.curriculum = ResetCurriculum(cfg.train.curriculum)
         self.episode = 0
