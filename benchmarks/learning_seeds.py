@@ -7,7 +7,13 @@ seeded episodes. This script runs the same recipes (``TASKS``, imported by the t
 ``--jobs`` runs at a time (each on one thread, so they do not slow each other), and writes each seed's
 success rate and the distribution to ``results/learning_seeds.json`` (``learning_seeds_reach.json``).
 
+``--task panda`` and ``--task panda-images`` train LeRobot's gym-hil PandaPickCube (a task hilserl was
+not tuned on) with the default config, from state for 6,000 env steps and from the two cameras for
+10,000, and grade each seed on 100 seeded resets it never trained on; they run in ``.venv-gym-hil``
+(``bash scripts/setup.sh --gym-hil``).
+
 Usage: python -m benchmarks.learning_seeds --task reach --seeds 0 1 2 3 4 5 6 7 --jobs 2
+       .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda --seeds 0 1 2 --jobs 2
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
 import numpy as np
@@ -40,9 +46,27 @@ REACH_RECIPE = [
     "threads=1",
 ]
 """The second task's learning test (a two-link arm reaching a target; no gripper, no shared env code)."""
-TASKS = {"grasp": RECIPE, "reach": REACH_RECIPE}
-RESULT_NAMES = {"grasp": "learning_seeds", "reach": "learning_seeds_reach"}
+PANDA_RECIPE = [
+    "env.kind=hilserl/PandaPickCube-v0",
+    "train.env_steps=6000",
+    "train.log_every=1000",
+    "threads=1",
+]
+"""gym-hil's PandaPickCube from state: the default config (20 demos from its scripted expert, the
+simulated human ``brief``), nothing tuned for the task."""
+PANDA_IMAGES_RECIPE = [
+    "env.kind=hilserl/PandaPickCubeImages-v0",
+    "train.env_steps=10000",
+    "train.log_every=1000",
+    "threads=1",
+]
+"""The same task from the front and wrist cameras (128x128) and the robot's state, default config."""
+TASKS = {"grasp": RECIPE, "reach": REACH_RECIPE, "panda": PANDA_RECIPE, "panda-images": PANDA_IMAGES_RECIPE}
+RESULT_NAMES = {"grasp": "learning_seeds", "reach": "learning_seeds_reach", "panda": "learning_seeds_panda",
+                "panda-images": "learning_seeds_panda_images"}
 EVAL_EPISODES = 50
+PANDA_EVAL_EPISODES = 100
+"""Seeded resets each Panda seed is graded on (its evaluation seeds are never training seeds)."""
 REACH_EVAL_SEEDS = 2
 """The reach test trains through ``hilserl train``, whose closing evaluation on an env without the grid
 runs ``--eval-seeds`` x the grid's cell count seeded resets (``hilserl.diagnostics.grading.closing_report``)."""
@@ -51,6 +75,8 @@ runs ``--eval-seeds`` x the grid's cell count seeded resets (``hilserl.diagnosti
 def eval_episodes(task: str) -> int:
     from hilserl.diagnostics.grading import GRID_CELLS
 
+    if task.startswith("panda"):
+        return PANDA_EVAL_EPISODES
     return EVAL_EPISODES if task == "grasp" else REACH_EVAL_SEEDS * int(np.prod(GRID_CELLS))
 
 
@@ -66,7 +92,24 @@ def run_seed(seed: int, task: str = "grasp") -> dict:
     assert result.final_eval is not None
     return {"seed": seed, "success_rate": result.final_eval.success_rate,
             "by_region": result.final_eval.by_region, "training_success_last_20": result.success_rate_last_20,
+            "env_steps": result.env_steps,
             "seconds": round(time.perf_counter() - start, 1)}
+
+
+def earlier_runs(task: str, seeds: list[int]) -> dict:
+    """The runs of other seeds in ``task``'s result file, refused if it holds another recipe."""
+    import json
+
+    from benchmarks.common import RESULTS
+
+    path = RESULTS / f"{RESULT_NAMES[task]}.json"
+    if not path.exists():
+        raise SystemExit(f"--add: no earlier result {path} to add to")
+    earlier = json.loads(path.read_text())
+    if earlier.get("recipe") != TASKS[task]:
+        raise SystemExit(f"--add: {path} holds another recipe ({earlier.get('recipe')}); run without --add")
+    return {"runs": [r for r in earlier["runs"] if r["seed"] not in seeds],
+            "wall_seconds": float(earlier.get("wall_seconds", 0.0))}
 
 
 def main() -> None:
@@ -76,15 +119,29 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
     parser.add_argument("--task", choices=sorted(TASKS), default="grasp", help="which learning test's recipe")
+    parser.add_argument("--add", action="store_true",
+                        help="add these seeds to the task's result file from an earlier sweep of the same recipe "
+                             "(a seed run again replaces its figure)")
     args = parser.parse_args()
+    earlier = earlier_runs(args.task, args.seeds) if args.add else {"runs": [], "wall_seconds": 0.0}
     runs = []
+    start = time.perf_counter()
+    print(f"{args.task}: {len(args.seeds)} seeds, {args.jobs} at a time, one thread each", flush=True)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        for run in pool.map(run_seed, args.seeds, [args.task] * len(args.seeds)):
-            print(f"seed {run['seed']}: {run['success_rate']:.0%} without interventions over {eval_episodes(args.task)} "
-                  f"episodes ({run['seconds']:.0f} s)", flush=True)
+        futures = [pool.submit(run_seed, seed, args.task) for seed in args.seeds]
+        for future in as_completed(futures):
+            run = future.result()
             runs.append(run)
+            left = len(args.seeds) - len(runs)
+            # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
+            mean = float(np.mean([r["seconds"] for r in runs]))
+            eta = f", about {mean * -(-left // args.jobs) / 60:.0f} min left" if left else ""
+            print(f"seed {run['seed']}: {run['success_rate']:.0%} without interventions over {eval_episodes(args.task)} "
+                  f"episodes ({run['seconds']:.0f} s); {len(runs)}/{len(args.seeds)} done{eta}", flush=True)
+    runs = sorted(runs + earlier["runs"], key=lambda r: r["seed"])
     rates = np.array([r["success_rate"] for r in runs])
     figures = {"task": args.task, "recipe": TASKS[args.task], "eval_episodes": eval_episodes(args.task), "runs": runs,
+               "jobs": args.jobs, "wall_seconds": round(earlier["wall_seconds"] + time.perf_counter() - start, 1),
                "success_min": float(rates.min()), "success_mean": float(rates.mean()),
                "success_max": float(rates.max()), "success_std": float(rates.std(ddof=1)) if len(rates) > 1 else 0.0}
     print(f"{len(runs)} seeds: min {rates.min():.0%}, mean {rates.mean():.0%}, max {rates.max():.0%}")
