@@ -22,7 +22,7 @@ from hilserl.training.run_lock import RunFolderInUse
 if TYPE_CHECKING:
     from hilserl.training.trained_agent import ConfigChanges
 
-NO_CONFIG_COMMANDS = ("report", "diagnose config", "import-lerobot", "export-lerobot", "calibrate")
+NO_CONFIG_COMMANDS = ("report", "diagnose config", "import-lerobot", "export-lerobot", "calibrate", "fleet certs")
 """Commands that read and write files only: they take no config."""
 COMMON_HELP = f"""Every command that builds an env, an agent or a run takes --config FILE.json (a saved or
 hand-written config) and any number of --set section.field=value overrides (values are JSON), e.g.
@@ -393,9 +393,46 @@ def cmd_learner(args: argparse.Namespace) -> int:
     cfg = _config(args)
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
-                         port_file=args.port_file, progress=not args.quiet)
+                         port_file=args.port_file, progress=not args.quiet, tls=_server_tls(args),
+                         insecure=args.insecure)
     print(f"learner: {result.env_steps} env steps received, {result.updates} updates, {result.episodes} episodes; "
           f"dropped by actors' queues: {result.dropped_by_actors or 0}")
+    return 0
+
+
+def _server_tls(args: argparse.Namespace):
+    from hilserl.distributed.tls import ServerTLS
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("TLS needs both --tls-cert and --tls-key")
+    if args.tls_client_ca and not args.tls_cert:
+        raise ValueError("--tls-client-ca needs TLS: give --tls-cert and --tls-key too")
+    return ServerTLS(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+
+
+def _client_tls(args: argparse.Namespace):
+    from hilserl.distributed.tls import ClientTLS
+
+    if args.tls_ca is None:
+        if args.tls_client_cert or args.tls_client_key:
+            raise ValueError("a robot certificate needs --tls-ca too (the CA that signed the learner's certificate)")
+        return None
+    return ClientTLS(args.tls_ca, args.tls_client_cert, args.tls_client_key)
+
+
+def cmd_fleet(args: argparse.Namespace) -> int:
+    """Make a CA, the learner's certificate and one per robot."""
+    from hilserl.distributed.certs import make_fleet
+
+    written = make_fleet(args.out, args.learner_host, args.robot, args.days)
+    for path in written:
+        print(f"wrote {path}")
+    robots = " ".join(f"robot-{r}" for r in args.robot) or "(no robot certificates: --robot NAME)"
+    print(f"\nlearner:  hilserl learner --host 0.0.0.0 --tls-cert {args.out}/learner.pem --tls-key {args.out}/learner.key"
+          f" --tls-client-ca {args.out}/ca.pem\n"
+          f"robot:    hilserl actor --learner {args.learner_host[0]}:50051 --tls-ca {args.out}/ca.pem "
+          f"--tls-client-cert {args.out}/robot-NAME.pem --tls-client-key {args.out}/robot-NAME.key\n"
+          f"copy to each robot: ca.pem and its own robot-NAME.pem and .key ({robots}); keep ca.key on this computer")
     return 0
 
 
@@ -408,7 +445,7 @@ def cmd_actor(args: argparse.Namespace) -> int:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
                            threads=args.threads, teleop=args.teleop,
-                           changes=_changes(args))
+                           changes=_changes(args), tls=_client_tls(args), insecure=args.insecure)
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -705,8 +742,9 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
         "learner",
         help="serve the learner over gRPC (the training computer): buffers, updates, parameters, checkpoints",
         description="Actors connect with `hilserl actor --learner HOST:PORT`. Listens on loopback unless "
-        "--host says otherwise; any other address needs a shared token (HILSERL_TOKEN or --token-file) "
-        "that every actor presents. Checkpoints every train.checkpoint_every updates and on Ctrl-C or "
+        "--host says otherwise; any other address needs TLS (--tls-cert, --tls-key; hilserl fleet certs makes "
+        "them) or an explicit --insecure, and a shared token (HILSERL_TOKEN or --token-file) that every actor "
+        "presents, unless robot certificates are required (--tls-client-ca). Checkpoints every train.checkpoint_every updates and on Ctrl-C or "
         "SIGTERM; --resume continues the run folder's latest checkpoint.",
         epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -717,6 +755,12 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
                    help="port (default 50051; 0 picks a free one)")
     p.add_argument("--port-file", type=Path, help="write the port listened on to this file")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
+    p.add_argument("--tls-cert", type=Path, help="the learner's certificate (PEM): serve over TLS")
+    p.add_argument("--tls-key", type=Path, help="the learner's private key (PEM)")
+    p.add_argument("--tls-client-ca", type=Path,
+                   help="require every actor to present a certificate signed by this CA (mutual TLS)")
+    p.add_argument("--insecure", action="store_true",
+                   help="listen beyond loopback without TLS: the token, parameters and camera frames in clear")
     p.add_argument("--resume", action="store_true", help="continue --run-dir from its latest checkpoint")
     _add_threads_arg(p, "the learner")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -736,6 +780,11 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     _add_config_args(p)
     p.add_argument("--learner", required=True, metavar="HOST:PORT", help="the learner's address")
     p.add_argument("--token-file", type=Path, help="file holding the shared token (else HILSERL_TOKEN)")
+    p.add_argument("--tls-ca", type=Path, help="connect over TLS, trusting the learner's certificate by this CA (PEM)")
+    p.add_argument("--tls-client-cert", type=Path, help="this robot's certificate, for a learner that requires one")
+    p.add_argument("--tls-client-key", type=Path, help="this robot's private key")
+    p.add_argument("--insecure", action="store_true",
+                   help="connect to a learner beyond loopback without TLS (everything in clear)")
     p.add_argument("--index", type=_int_in(0, 10000), default=0,
                    help="this actor's index when several feed one learner")
     p.add_argument("--env-steps", type=_int_in(1, 1000000000),
@@ -847,9 +896,28 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_env_commands, _robot_commands, _reward_commands, _training_commands, _analysis_commands):
+    for add in (_env_commands, _robot_commands, _reward_commands, _training_commands, _analysis_commands,
+                _fleet_commands):
         add(sub)
     return parser
+
+
+def _fleet_commands(sub: argparse._SubParsersAction) -> None:
+    """Robots and a learner on several computers."""
+    fleet = sub.add_parser("fleet", help="robots and a learner on several computers: certificates")
+    fsub = fleet.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = fsub.add_parser(
+        "certs", help="make a CA, the learner's certificate and one per robot, for a lab without its own PKI",
+        description="Writes ca.pem and ca.key (keep the key on the training computer), learner.pem and "
+        "learner.key (valid for each --learner-host), and robot-NAME.pem and .key per --robot. Existing "
+        "files are never overwritten.",
+    )
+    p.add_argument("--out", type=Path, required=True, help="folder to write the certificates and keys to")
+    p.add_argument("--learner-host", action="append", required=True, metavar="HOST",
+                   help="a host name or IP address robots reach the learner by (repeatable)")
+    p.add_argument("--robot", action="append", default=[], metavar="NAME", help="a robot to enrol (repeatable)")
+    p.add_argument("--days", type=_int_in(1, 36500), default=365, help="validity in days (default 365)")
+    p.set_defaults(func=cmd_fleet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -873,7 +941,7 @@ def main(argv: list[str] | None = None) -> int:
     except (CannotKeepResults, CheckpointNotWritten) as exc:
         print(f"hilserl: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         # Missing files, datasets or weights that do not fit the env (DatasetMismatch and
         # WeightsMismatch are ValueErrors): a message, not a traceback.
         print(f"hilserl: {exc}", file=sys.stderr)

@@ -123,6 +123,8 @@ def test_loopback_addresses_and_a_tokenless_learner_beyond_them(tmp_path):
     assert not any(is_loopback(h) for h in ("0.0.0.0", "[::]", "192.168.1.4", "example.org"))
     cfg = load_config(None, ["env.state_only=true", "train.demo_episodes=20"])
     with pytest.raises(TokenRequired, match="HILSERL_TOKEN"):  # before any demo is recorded
+        run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False, insecure=True)
+    with pytest.raises(TokenRequired, match="without TLS"):
         run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False)
     assert not (tmp_path / "open").exists()
 

@@ -114,7 +114,7 @@ def test_tokens_and_malformed_messages_are_refused(tmp_path, monkeypatch):
         stop.set()
         thread.join(30)
     with pytest.raises(TokenRequired, match="HILSERL_TOKEN"):
-        run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False)
+        run_learner(cfg, tmp_path / "open", host="0.0.0.0", port=0, progress=False, tensorboard=False, insecure=True)
 
 
 def _learner_proc(run_dir, port, *extra):

@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -27,7 +28,8 @@ from hilserl.config import Config, from_dict
 from hilserl.data.transition import Transition
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
-from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA
+from hilserl.distributed.service import CHANNEL_OPTIONS, TOKEN_METADATA, is_loopback
+from hilserl.distributed.tls import ClientTLS, TLSError, diagnose, split_address
 from hilserl.distributed.wire import parameters_from_chunks, transition_to_pb
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SO101
@@ -135,8 +137,11 @@ class TransitionQueue:
 
 
 class LearnerClient:
-    def __init__(self, address: str, token: str | None = None):
-        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    def __init__(self, address: str, token: str | None = None, tls: ClientTLS | None = None):
+        """``tls``: a TLS channel trusting ``tls.ca`` (with this robot's certificate where given)."""
+        self.address, self.tls = address, tls
+        self.channel = (grpc.secure_channel(address, tls.credentials(), options=CHANNEL_OPTIONS) if tls
+                        else grpc.insecure_channel(address, options=CHANNEL_OPTIONS))
         self.stub = pb_grpc.LearnerStub(self.channel)
         self.metadata = ((TOKEN_METADATA, token),) if token else ()
 
@@ -241,6 +246,10 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 raise PermissionError(f"the learner refused this actor: {exc.details()}") from exc
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and client.tls is not None:
+                cause = diagnose(client.address, client.tls)  # None: nobody answers yet, worth waiting
+                if cause is not None:
+                    raise TLSError(cause) from exc
             if time.time() - start > patience_s or stop.is_set():
                 raise ConnectionError(f"no learner answered within {patience_s:.0f} s ({exc.code().name})") from exc
             backoff.fail(stop)
@@ -250,7 +259,8 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
               realtime: bool = False, patience_s: float = 60.0, stop: threading.Event | None = None,
               progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None,
               teleop: str | None = None, learner_gone: threading.Event | None = None,
-              changes: ConfigChanges | None = None) -> ActorReport:
+              changes: ConfigChanges | None = None, tls: ClientTLS | None = None,
+              insecure: bool = False) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
     (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
     of the progress (default: a line per episode when ``progress``, else nothing). ``teleop``: a
@@ -260,11 +270,25 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
     ``patience_s``); ``learner_gone`` (set by whoever watches the learner's process) ends it at the
     next step, delivering nothing more. No wait is longer than ``patience_s``: for the learner's
     first answer, for its first policy, for the last deliveries. ``changes``: what this actor changes
-    of the learner's config (this robot's port and cameras, say; not the env, not the networks' shapes)."""
+    of the learner's config (this robot's port and cameras, say; not the env, not the networks' shapes).
+    ``tls``: connect over TLS; beyond loopback without it, only with ``insecure``."""
+    check_link(address, tls, insecure)
     monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
-        return _run_actor(address, token, actor_index, env_steps, realtime, patience_s, stop, monitor, teleop,
-                          learner_gone or threading.Event(), changes or ConfigChanges())
+        return _run_actor(LearnerClient(address, token, tls), actor_index, env_steps, realtime, patience_s, stop,
+                          monitor, teleop, learner_gone or threading.Event(), changes or ConfigChanges())
+
+
+def check_link(address: str, tls: ClientTLS | None, insecure: bool) -> None:
+    """An actor reaches a learner beyond this machine over TLS, or with ``insecure`` said out loud."""
+    host, _ = split_address(address)
+    if tls is None and not is_loopback(host):
+        if not insecure:
+            raise TLSError(f"the learner {address} is beyond this machine: give --tls-ca (the CA that signed its "
+                           "certificate), or --insecure to send the token, the observations and the camera frames "
+                           "in clear")
+        print(f"hilserl actor: connecting to {address} without TLS (--insecure): everything it sends and "
+              "receives crosses the network in clear", file=sys.stderr, flush=True)
 
 
 class ParameterInbox:
@@ -400,11 +424,10 @@ class Sender:
                     backoff.fail(self.stop)
 
 
-def _run_actor(address: str, token: str | None, actor_index: int, env_steps: int | None, realtime: bool,
+def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, realtime: bool,
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor,
                teleop: str | None, learner_gone: threading.Event, changes: ConfigChanges) -> ActorReport:
     stop = stop or threading.Event()
-    client = LearnerClient(address, token)
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = changes.apply(cfg, "an actor")
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)

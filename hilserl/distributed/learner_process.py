@@ -28,8 +28,10 @@ from hilserl.distributed.service import (
     ParameterStore,
     Received,
     check_listening,
+    is_loopback,
     start_server,
 )
+from hilserl.distributed.tls import ServerTLS
 from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.envs.declared import declare
 from hilserl.threads import torch_threads
@@ -130,17 +132,23 @@ class EpisodeIntake:
 
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
                 resume: bool = False, progress: bool = True, tensorboard: bool = True,
-                port_file: Path | None = None, stop: threading.Event | None = None) -> LearnerProcessResult:
+                port_file: Path | None = None, stop: threading.Event | None = None, tls: ServerTLS | None = None,
+                insecure: bool = False) -> LearnerProcessResult:
     """Serve until ``train.env_steps`` have been received (and the actors' episodes ended) or
-    ``stop`` is set; with ``cfg.threads`` torch threads, the caller's count restored after."""
+    ``stop`` is set; with ``cfg.threads`` torch threads, the caller's count restored after. ``tls``:
+    serve over TLS; ``insecure``: allow a non-loopback ``host`` without it."""
     cfg = declare(pin_threads(cfg))  # the env's own rate and length recorded; settings it ignores refused
-    check_listening(host, token)  # before the run folder, the demos and their encoding
+    check_listening(host, token, tls, insecure)  # before the run folder, the demos and their encoding
+    if tls is not None:
+        tls.credentials()  # its files read (and a missing one named) before the run folder too
     with torch_threads(cfg.threads), run_lock(Path(run_dir)):
-        return _run_learner(cfg, Path(run_dir), host, port, token, resume, progress, tensorboard, port_file, stop)
+        return _run_learner(cfg, Path(run_dir), host, port, token, resume, progress, tensorboard, port_file, stop,
+                            tls, insecure)
 
 
 def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | None, resume: bool, progress: bool,
-                 tensorboard: bool, port_file: Path | None, stop: threading.Event | None) -> LearnerProcessResult:
+                 tensorboard: bool, port_file: Path | None, stop: threading.Event | None, tls: ServerTLS | None,
+                 insecure: bool) -> LearnerProcessResult:
     if port_file is not None:  # a previous run's: whoever waits for this learner must not read it
         Path(port_file).unlink(missing_ok=True)
     state = begin_run(cfg, run_dir, resume)
@@ -182,10 +190,12 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     service.restore_seen(seen)
     service.updates, service.update_seconds = learner.agent.updates, update_seconds or 0.0
     service.intake_seconds = learner.intake_seconds or 0.0
-    server, bound = start_server(service, host, port)
+    server, bound = start_server(service, host, port, tls, insecure)
     if port_file is not None:
         write_atomically(Path(port_file), str(bound))
-    print(f"learner listening on {host}:{bound} ({'token required' if token else 'loopback, no token'})", flush=True)
+    access = "token required" if token else ("robot certificates required" if tls and tls.client_ca else "no token")
+    link = tls.describe() if tls else ("loopback" if is_loopback(host) else "NO TLS (--insecure)")
+    print(f"learner listening on {host}:{bound} ({link}, {access})", flush=True)
 
     run_log = RunLog(run_dir, tensorboard=tensorboard)
     stop = stop or threading.Event()

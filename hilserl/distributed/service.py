@@ -4,10 +4,14 @@ batches of transitions and episode statistics.
 The service only decodes, checks and queues: the learner's own loop (``learner_process``) owns the
 buffers and the agent. A wrong or missing token is refused and logged; a malformed or oversized
 message is refused with INVALID_ARGUMENT (or by gRPC's size limit) and the service carries on.
+
+Beyond loopback the learner needs TLS (``hilserl.distributed.tls``), or an explicit ``insecure``, and a
+shared token unless robot certificates (mutual TLS) authenticate the actors.
 """
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import json
 import logging
@@ -23,6 +27,7 @@ import grpc
 
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.proto import learner_pb2_grpc as pb_grpc
+from hilserl.distributed.tls import ServerTLS
 from hilserl.distributed.wire import MAX_MESSAGE_BYTES, MalformedMessage, transition_from_pb
 
 log = logging.getLogger("hilserl.learner")
@@ -111,7 +116,7 @@ class LearnerService(pb_grpc.LearnerServicer):
         if self.token is None:
             return
         given = dict(context.invocation_metadata()).get(TOKEN_METADATA)
-        if given != self.token:
+        if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):  # constant time
             self.refused += 1
             log.warning("refused a call from %s: %s token", context.peer(), "wrong" if given else "missing")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid token is required (HILSERL_TOKEN or --token-file)")
@@ -172,20 +177,36 @@ class LearnerService(pb_grpc.LearnerServicer):
             self._durable = dict(delivered)
 
 
-def check_listening(host: str, token: str | None) -> None:
-    """A learner listening beyond this machine needs a token: refused before any work starts."""
-    if not is_loopback(host) and token is None:
+INSECURE_WARNING = ("the learner listens on {host} without TLS (--insecure): the token, the policy's parameters "
+                    "and every observation, camera frames included, cross the network in clear, and anyone who "
+                    "reads the token once can feed the learner")
+
+
+def check_listening(host: str, token: str | None, tls: ServerTLS | None = None, insecure: bool = False) -> None:
+    """Beyond this machine a learner needs TLS (or ``insecure``, said out loud) and a way to tell its
+    actors: a shared token, or robot certificates. Refused before any work starts."""
+    if is_loopback(host):
+        return
+    if tls is None and not insecure:
+        raise TokenRequired(f"the learner listens on {host}, beyond this machine, without TLS: give --tls-cert and "
+                            "--tls-key (hilserl fleet certs makes them), or --insecure to send everything in clear")
+    if token is None and (tls is None or tls.client_ca is None):
         raise TokenRequired(f"the learner listens on {host}, beyond this machine: set {TOKEN_ENV} or --token-file "
-                            "(every actor must present the same token)")
+                            "(every actor must present the same token), or require robot certificates "
+                            "(--tls-client-ca)")
+    if tls is None:
+        log.warning(INSECURE_WARNING.format(host=host))
 
 
-def start_server(service: LearnerService, host: str, port: int) -> tuple[grpc.Server, int]:
-    """Serve on ``host:port`` (port 0: any free port); returns the server and its port. A
-    non-loopback host requires the service to have a token."""
-    check_listening(host, service.token)
+def start_server(service: LearnerService, host: str, port: int, tls: ServerTLS | None = None,
+                 insecure: bool = False) -> tuple[grpc.Server, int]:
+    """Serve on ``host:port`` (port 0: any free port), with ``tls`` when given; returns the server and
+    its port. Beyond loopback, see :func:`check_listening`."""
+    check_listening(host, service.token, tls, insecure)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=SERVER_THREADS), options=CHANNEL_OPTIONS)
     pb_grpc.add_LearnerServicer_to_server(service, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
     server.start()
