@@ -46,4 +46,5 @@ def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "agent.backup_entropy" in out and "✗ different" in out
     assert "a small online buffer forgets early successes" in out
+    assert "measured: on the simulated grasp" in out and "benchmarks.log_ablation" in out  # the ablation's figure
     assert main(["diagnose", "config", str(path), "--strict"]) == 1

@@ -24,12 +24,17 @@ class Reference:
     """Dotted path in our config."""
     value: Any
     why: str
+    measured: str = ""
+    """What the departure did when measured (``docs/experiments.md``), quoted next to a difference."""
 
 
 REFERENCE = (
     Reference("agent.discount", 0.97, "a higher discount lengthens the horizon and slows value propagation of the sparse reward"),
     Reference("agent.temperature_init", 0.01, "a higher temperature makes human interventions less effective and slows learning"),
-    Reference("agent.backup_entropy", False, "an entropy bonus in the target inflates values of long episodes (LeRobot turns it on)"),
+    Reference("agent.backup_entropy", False, "an entropy bonus in the target inflates values of long episodes (LeRobot turns it on)",
+              measured="on the simulated grasp (state only, 5,000 env steps, 3 seeds) it cut grid success from 90% "
+                       "to 70% and tripled the gap between the cube's regions (6 to 17 points): "
+                       "python -m benchmarks.log_ablation, docs/experiments.md 2026-12-01"),
     Reference("agent.critic_ensemble_size", 2, "the target takes the min over the ensemble: its size sets how pessimistic it is"),
     Reference("agent.critic_subsample_size", None, "sub-sampling the ensemble (REDQ-style) changes the target's pessimism"),
     Reference("agent.hidden_dims", [256, 256], "network size changes capacity and update cost"),
@@ -63,6 +68,7 @@ class AuditRow:
     value: Any
     status: str
     why: str
+    measured: str = ""
 
 
 def _get(tree: dict[str, Any], path: str) -> tuple[bool, Any]:
@@ -97,7 +103,7 @@ def audit(raw: dict[str, Any]) -> list[AuditRow]:
             status = "missing"
         else:
             status = "equal" if _same(value, ref.value) else "different"
-        rows.append(AuditRow(ref.path, ref.value, value, status, ref.why))
+        rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured))
     return rows
 
 
@@ -119,7 +125,10 @@ def format_table(rows: list[AuditRow]) -> str:
     if diffs:
         lines.append("")
         lines.append("Why the differences matter:")
-        lines += [f"- {r.path}: {r.why}" for r in diffs]
+        for r in diffs:
+            lines.append(f"- {r.path}: {r.why}")
+            if r.measured:
+                lines.append(f"  measured: {r.measured}")
     counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing", "n/a")}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing"
