@@ -194,8 +194,6 @@ def check_listening(host: str, token: str | None, tls: ServerTLS | None = None, 
         raise TokenRequired(f"the learner listens on {host}, beyond this machine: set {TOKEN_ENV} or --token-file "
                             "(every actor must present the same token), or require robot certificates "
                             "(--tls-client-ca)")
-    if tls is None:
-        log.warning(INSECURE_WARNING.format(host=host))
 
 
 def start_server(service: LearnerService, host: str, port: int, tls: ServerTLS | None = None,
@@ -209,5 +207,7 @@ def start_server(service: LearnerService, host: str, port: int, tls: ServerTLS |
     bound = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"cannot listen on {host}:{port}")
+    if tls is None and not is_loopback(host):
+        log.warning(INSECURE_WARNING.format(host=host))
     server.start()
     return server, bound
