@@ -186,10 +186,12 @@ class PandaPickCubeEnv(gym.Env):
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"reset option {RESET_SCALE} = {scale}: expected a share in (0, 1]")
         task, mujoco = self._task, self._mujoco
-        task.reset()
+        # gym-hil's own reset, but the cube from our generator and no frame rendered to be discarded.
         centre, half = SAMPLING_BOUNDS.mean(0), (SAMPLING_BOUNDS[1] - SAMPLING_BOUNDS[0]) / 2 * scale
         xy = self.np_random.uniform(centre - half, centre + half)
-        task._data.jnt("block").qpos[:2] = xy
+        mujoco.mj_resetData(task._model, task._data)
+        task.reset_robot()
+        task._data.jnt("block").qpos[:3] = (*xy, task._block_z)
         mujoco.mj_forward(task._model, task._data)
         task._z_init = float(task._data.sensor("block_pos").data[2])
         task._z_success = task._z_init + LIFT_FOR_SUCCESS
