@@ -175,7 +175,7 @@ def cmd_import_lerobot(args: argparse.Namespace) -> int:
 
     mapping = Mapping.from_json(args.mapping.read_text()) if args.mapping else None
     writable_folder(args.out, "the output folder")
-    report = import_lerobot(args.source, args.out, mapping)
+    report = import_lerobot(args.source, args.out, mapping, fit=args.fit)
     print("\n".join(report.lines()))
     print(f"train from it: hilserl train --set train.demo_dir={json.dumps(str(args.out))}")
     return 0
@@ -614,6 +614,10 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, help="the LeRobot dataset's folder (with meta/info.json)")
     p.add_argument("--out", type=Path, required=True, help="the hilserl dataset folder to write")
     p.add_argument("--mapping", type=Path, help="a mapping file (default: inferred from the dataset's features)")
+    p.add_argument("--fit", choices=("crop", "squash"),
+                   help="how a camera whose frames are not square becomes the agent's square image: crop keeps "
+                   "the centre square, squash resizes the whole frame. Without it (or --mapping) an import that "
+                   "would drop more than 5%% of a frame stops and says how much, with a preview per camera")
     p.set_defaults(func=cmd_import_lerobot)
 
     p = sub.add_parser(

@@ -143,7 +143,9 @@ def write_by_hand(root, lengths=(5, 4), fps=10, drop=None, state_dims=6):
 
 def test_a_dataset_written_to_lerobots_documented_layout_imports(tmp_path):
     src = write_by_hand(tmp_path / "src")
-    default = import_lerobot(src, tmp_path / "default")
+    with pytest.raises(LeRobotFormatError, match="96x128: a centre square crop keeps 75%"):
+        import_lerobot(src, tmp_path / "unasked")
+    default = import_lerobot(src, tmp_path / "default", fit="crop")
     mapping = Mapping.from_json(default.mapping_file.read_text())
     assert mapping.gripper and mapping.arm_dims == 3 and mapping.cameras[0].crop == [0, 96, 16, 112]
     mapping.action_scale = 0.02  # the deltas are in metres: the mapping file is the user's to edit
@@ -264,7 +266,7 @@ def test_a_runs_transitions_export_episode_by_episode(tmp_path, images):
     assert np.array_equal(np.concatenate([e.columns["next.reward"] for e in episodes]), rewards)
     assert read_checkpoint(folder)["actor"]["episode"] == len(episodes)
     if images:
-        assert episodes[0].videos["observation.images.wrist"].shape[1:] == (128, 128, 3)
+        assert episodes[0].cameras["observation.images.wrist"].shape[1:] == (128, 128, 3)
 
 
 def test_a_run_that_kept_encodings_says_its_transitions_cannot_be_exported(tmp_path, capsys):

