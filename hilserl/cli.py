@@ -502,14 +502,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_diagnose_config(args: argparse.Namespace) -> int:
     """Compare a config file (or a run folder's config.json) with the HIL-SERL reference values."""
     from hilserl.diagnostics.config_audit import audit, format_table, load_raw
-    from hilserl.diagnostics.lerobot_config import is_lerobot_config, translate, translation_lines
+    from hilserl.diagnostics.lerobot_config import audit_lerobot, audit_lines, is_lerobot_config
 
     raw = load_raw(args.target)
     if is_lerobot_config(raw):
-        translation = translate(raw)
-        print("\n".join(translation_lines(translation)) + "\n")
-        raw = translation.config
-    rows = audit(raw)
+        result = audit_lerobot(raw)
+        print("\n".join(audit_lines(result)) + "\n")
+        rows = result.rows
+    else:
+        rows = audit(raw)
     print(format_table(rows))
     return 1 if args.strict and any(r.status == "different" for r in rows) else 0
 

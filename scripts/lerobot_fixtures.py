@@ -262,30 +262,39 @@ def export_schema() -> None:
 
 
 def sac_configs() -> None:
-    """LeRobot's SAC train config as it saves it, untouched and as its HIL-SERL guide sets it."""
+    """LeRobot's SAC train config as it saves it: untouched, and with what LeRobot's HIL-SERL guide
+    (docs/source/hilserl.mdx) tells a user to set: temperature_init 1e-2 ("a good starting point"),
+    10 fps, 128x128 images, IK steps of 0.02 m, the ResNet-10 encoder, a reward classifier at 0.7."""
     import draccus
     from lerobot.configs.default import DatasetConfig
     from lerobot.configs.train import TrainRLServerPipelineConfig
-    from lerobot.envs.configs import HILSerlRobotEnvConfig
+    from lerobot.envs.configs import (
+        GripperConfig,
+        HILSerlProcessorConfig,
+        HILSerlRobotEnvConfig,
+        ImagePreprocessingConfig,
+        InverseKinematicsConfig,
+        ResetConfig,
+        RewardClassifierConfig,
+    )
     from lerobot.policies.sac.configuration_sac import SACConfig
-    from lerobot.rl.gym_manipulator import GymManipulatorConfig  # noqa: F401  (registers the env configs)
 
-    folder = ROOT
-    folder.mkdir(parents=True, exist_ok=True)
-    default = TrainRLServerPipelineConfig(policy=SACConfig(), dataset=DatasetConfig(repo_id="user/demos"),
-                                          env=HILSerlRobotEnvConfig())
-    # The guide (docs/source/hilserl.mdx, "Training the policy") edits these in its train_config.json.
-    guide_policy = SACConfig(vision_encoder_name="helper2424/resnet10", freeze_vision_encoder=True,
-                             image_encoder_hidden_dim=32, num_discrete_actions=3, online_step_before_learning=100,
-                             utd_ratio=2, discount=0.97, temperature_init=0.01, num_critics=2,
-                             critic_target_update_weight=0.005, online_buffer_capacity=100000,
-                             offline_buffer_capacity=100000, storage_device="cpu", device="cpu")
-    guide = TrainRLServerPipelineConfig(policy=guide_policy, dataset=DatasetConfig(repo_id="user/demos"),
-                                        env=HILSerlRobotEnvConfig(fps=10), batch_size=256)
+    dataset = DatasetConfig(repo_id="user/pick_lift_cube")
+    default = TrainRLServerPipelineConfig(policy=SACConfig(), dataset=dataset, env=HILSerlRobotEnvConfig())
+    processor = HILSerlProcessorConfig(
+        image_preprocessing=ImagePreprocessingConfig(crop_params_dict={}, resize_size=(128, 128)),
+        gripper=GripperConfig(use_gripper=True, gripper_penalty=0.0),
+        reset=ResetConfig(reset_time_s=5.0, control_time_s=20.0, terminate_on_success=True),
+        inverse_kinematics=InverseKinematicsConfig(end_effector_step_sizes={"x": 0.02, "y": 0.02, "z": 0.02}),
+        reward_classifier=RewardClassifierConfig(pretrained_path="user/reward_classifier", success_threshold=0.7,
+                                                 success_reward=1.0))
+    guide = TrainRLServerPipelineConfig(
+        policy=SACConfig(temperature_init=1e-2, vision_encoder_name="helper2424/resnet10"), dataset=dataset,
+        env=HILSerlRobotEnvConfig(fps=10, processor=processor))
     for name, cfg in (("sac_config_default.json", default), ("sac_config_guide.json", guide)):
-        with open(folder / name, "w") as f, draccus.config_type("json"):  # as LeRobot saves train_config.json
+        with open(ROOT / name, "w") as f, draccus.config_type("json"):  # as LeRobot saves train_config.json
             draccus.dump(cfg, f, indent=4)
-        json.loads((folder / name).read_text())  # LeRobot's saved config is plain JSON
+        json.loads((ROOT / name).read_text())
 
 
 FIXTURES = {"recorder_chw": recorder_chw, "buffer_images": buffer_images, "channel_last": channel_last,

@@ -194,24 +194,6 @@ def test_exported_classifier_frames_carry_their_labels(tmp_path):
     assert (labels == 1).sum() == 6 and (labels == 0).sum() == 10
 
 
-def test_a_lerobot_sac_config_is_audited_with_its_differences_flagged(tmp_path, capsys):
-    config = {"batch_size": 256, "dataset": {"repo_id": "user/so101_demos"}, "env": {"fps": 10},
-              "policy": {"type": "sac", "discount": 0.99, "temperature_init": 1.0, "utd_ratio": 20,
-                         "use_backup_entropy": True, "num_critics": 2, "online_buffer_capacity": 30000,
-                         "offline_buffer_capacity": 100000, "critic_lr": 3e-4, "actor_lr": 3e-4,
-                         "temperature_lr": 3e-4, "critic_target_update_weight": 0.005,
-                         "freeze_vision_encoder": True, "vision_encoder_name": "helper2424/resnet10",
-                         "grad_clip_norm": 40.0, "actor_network_kwargs": {"hidden_dims": [256, 256]}}}
-    path = tmp_path / "train_config.json"
-    path.write_text(json.dumps(config))
-    assert main(["diagnose", "config", str(path), "--strict"]) == 1
-    out = capsys.readouterr().out
-    assert "policy.utd_ratio -> agent.critic_actor_ratio" in out and "not mapped" in out and "policy.grad_clip_norm" in out
-    for line in ("agent.critic_actor_ratio", "agent.backup_entropy", "buffer.online_capacity", "agent.augmentation"):
-        row = next(r for r in out.splitlines() if r.startswith(line))
-        assert row.endswith("different"), row
-
-
 def test_a_v2_1_dataset_imports_too(tmp_path):
     """v2.1, still common on the Hub: one parquet and one mp4 per episode, meta/episodes.jsonl."""
     root, fps = tmp_path / "v21", 10

@@ -1,8 +1,9 @@
 """A run's config against HIL-SERL's reference values, parameter by parameter.
 
 Each parameter of a run's config is compared with the HIL-SERL reference value and marked
-``equal``, ``different``, ``missing`` (not set in the file, so hilserl's default is used) or ``n/a``
-(a setting the run's env does not use), with one
+``equal``, ``different``, ``missing`` (not set in the file, so hilserl's default is used), ``n/a``
+(a setting the run's env does not use) or, for another system's config, ``unmapped`` (it has no such
+setting), with one
 line on why a difference matters. The reference values are those of DESIGN.md (the paper and
 rail-berkeley/hil-serl's launcher).
 """
@@ -69,6 +70,8 @@ class AuditRow:
     status: str
     why: str
     measured: str = ""
+    source: str = ""
+    """Where the value came from, for a config that is not ours (a LeRobot field, its default, its code)."""
 
 
 def _get(tree: dict[str, Any], path: str) -> tuple[bool, Any]:
@@ -80,7 +83,7 @@ def _get(tree: dict[str, Any], path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=1e-9)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
@@ -102,7 +105,7 @@ def audit(raw: dict[str, Any]) -> list[AuditRow]:
         elif not present:
             status = "missing"
         else:
-            status = "equal" if _same(value, ref.value) else "different"
+            status = "equal" if same(value, ref.value) else "different"
         rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured))
     return rows
 
@@ -116,7 +119,7 @@ def load_raw(path: Path) -> dict[str, Any]:
 
 
 def format_table(rows: list[AuditRow]) -> str:
-    mark = {"equal": "✓", "different": "✗", "missing": "?", "n/a": "-"}
+    mark = {"equal": "✓", "different": "✗", "missing": "?", "n/a": "-", "unmapped": "·"}
     width = max(len(r.path) for r in rows)
     lines = [f"{'parameter':<{width}}  {'HIL-SERL':>12}  {'this config':>12}  status"]
     for r in rows:
@@ -129,12 +132,15 @@ def format_table(rows: list[AuditRow]) -> str:
             lines.append(f"- {r.path}: {r.why}")
             if r.measured:
                 lines.append(f"  measured: {r.measured}")
-    counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing", "n/a")}
+    counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing", "n/a", "unmapped")}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing"
-                 + (f", {counts['n/a']} n/a" if counts["n/a"] else ""))
+                 + (f", {counts['n/a']} n/a" if counts["n/a"] else "")
+                 + (f", {counts['unmapped']} unmapped" if counts["unmapped"] else ""))
     if counts["missing"]:
         lines.append("missing: not set in the file, so hilserl's default (shown above) is used")
+    if counts["unmapped"]:
+        lines.append("unmapped: the config's system has no such setting (see where each value comes from above)")
     if counts["n/a"]:
         lines.append("n/a: the run's env sets this itself (env.kind is not 'sim' or 'so101'), so nothing of "
                      "hilserl's applies to compare")
