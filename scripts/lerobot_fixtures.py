@@ -20,8 +20,12 @@ transposed, channel-swapped or misnumbered frame cannot pass.
 - ``channel_last``: a camera given as (96, 96, 3) uint8 named ``[height, width, channels]``, an
   intervention column and two task strings.
 - ``wide_camera``: one 480x640 camera.
-- ``v21``: the v2.1 layout (one file per episode, ``meta/episodes.jsonl``), converted by nothing:
-  written by LeRobot 0.3.3 when ``--v21-site`` points at its installed package (see ``--help``).
+- ``v21``: the v2.1 layout (one file per episode, ``meta/episodes.jsonl``) of LeRobot 0.3.x, channel
+  first cameras named as the recorder names them. LeRobot 0.4 writes only v3.0, so this one is written
+  by LeRobot 0.3.3 put in front of the side environment's own::
+
+      .venv-lerobot/bin/pip install --no-deps --target .lerobot-0.3.3 lerobot==0.3.3
+      PYTHONPATH=.lerobot-0.3.3 .venv-lerobot/bin/python scripts/lerobot_fixtures.py --only v21
 - ``export_schema``: the features of ``hilserl export-lerobot`` written by LeRobot, the reference
   for the export's tables (tests/test_lerobot_schema.py).
 - ``sac_config_default.json`` and ``sac_config_guide.json``: LeRobot's ``TrainRLServerPipelineConfig``
@@ -227,6 +231,38 @@ def wide_camera() -> None:
     _write(folder, features, episodes, [TASK], frame)
 
 
+def v21() -> None:
+    from lerobot.datasets import lerobot_dataset
+
+    if lerobot_dataset.CODEBASE_VERSION != "v2.1":
+        raise SystemExit("v21: needs LeRobot 0.3.x, which writes v2.1 (see this script's docstring)")
+    folder = _fresh("v21")
+    cams = {"observation.images.front": (96, 96)}
+    episodes = [_episode(0, 4, 6, False, cams), _episode(4, 3, 6, True, cams)]
+    features = {
+        "observation.state": {"dtype": "float32", "shape": (6,), "names": None},
+        "observation.images.front": {"dtype": "video", "shape": (3, 96, 96), "names": ["channels", "height", "width"]},
+        "action": {"dtype": "float32", "shape": (4,), "names": ["delta_x", "delta_y", "delta_z", "gripper"]},
+        "next.reward": {"dtype": "float32", "shape": (1,), "names": None},
+        "next.done": {"dtype": "bool", "shape": (1,), "names": None},
+        "complementary_info.discrete_penalty": {"dtype": "float32", "shape": (1,), "names": None},
+    }
+    ds = lerobot_dataset.LeRobotDataset.create("hilserl/v21", FPS, root=folder / "dataset", features=features,
+                                               use_videos=True)
+    for ep in episodes:
+        for t in range(len(ep["action"])):
+            frame = {"observation.state": ep["observation.state"][t], "action": ep["action"][t],
+                     "observation.images.front": np.ascontiguousarray(ep["observation.images.front"][t]
+                                                                      .transpose(2, 0, 1)),
+                     "next.reward": _scalar(ep["next.reward"][t]).astype(np.float32),
+                     "next.done": _scalar(ep["next.done"][t]).astype(bool),
+                     "complementary_info.discrete_penalty": _scalar(ep["complementary_info.discrete_penalty"][t])
+                     .astype(np.float32)}
+            ds.add_frame(frame, task=TASK)
+        ds.save_episode()
+    _save_source(folder, episodes, [TASK, TASK])
+
+
 def export_schema() -> None:
     """hilserl's export of two simulated demos, re-written frame by frame by LeRobot."""
     import tempfile
@@ -298,7 +334,8 @@ def sac_configs() -> None:
 
 
 FIXTURES = {"recorder_chw": recorder_chw, "buffer_images": buffer_images, "channel_last": channel_last,
-            "wide_camera": wide_camera, "export_schema": export_schema, "sac_configs": sac_configs}
+            "wide_camera": wide_camera, "export_schema": export_schema, "sac_configs": sac_configs, "v21": v21}
+NEEDS_LEROBOT_03 = ("v21",)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -312,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         print("lerobot_fixtures: run this in the LeRobot side environment (bash scripts/setup.sh --lerobot, then "
               ".venv-lerobot/bin/python scripts/lerobot_fixtures.py)", file=sys.stderr)
         return 2
-    print(f"writing fixtures with LeRobot {lerobot.__version__} into {ROOT}")
-    for name in args.only or FIXTURES:
+    print(f"writing fixtures with LeRobot at {Path(lerobot.__file__).parent} into {ROOT}")
+    for name in args.only or [n for n in FIXTURES if n not in NEEDS_LEROBOT_03]:
         FIXTURES[name]()
         print(f"  {name}")
     return 0

@@ -65,6 +65,7 @@ def _check_values(src, got, intervention_column):
     ("recorder_chw", {"front": "observation.images.front", "wrist": "observation.images.wrist"}, None),
     ("buffer_images", {"front": "observation.images.front"}, "complementary_info.is_intervention"),
     ("channel_last", {"top": "observation.images.top"}, "complementary_info.is_intervention"),
+    ("v21", {"front": "observation.images.front"}, None),  # written by LeRobot 0.3.3
 ])
 def test_a_dataset_written_by_lerobot_imports_with_every_value_intact(name, cameras, intervention, tmp_path):
     report = import_lerobot(FIXTURES / name / "dataset", tmp_path)
