@@ -21,15 +21,16 @@ import numpy as np
 import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.config import ClassifierConfig, load_config
+from hilserl.envs.factory import task_layout
 from hilserl.reward.classifier import build_classifier
 from hilserl.training.actor import Actor
-from hilserl.training.learner import ObservationLayout, build_agent
+from hilserl.training.learner import build_agent
 
 
 def classifier_actor(folder: Path, share: bool) -> Actor:
     cfg = load_config()
-    layout = ObservationLayout.of(cfg)
-    path = build_classifier(layout.image_shapes, cfg.agent.encoder, ClassifierConfig()).save(folder / "clf")
+    layout = task_layout(cfg.env)
+    path = build_classifier(layout.observation.image_shapes, cfg.agent.encoder, ClassifierConfig()).save(folder / "clf")
     cfg = load_config(None, ["env.reward.source=classifier", f"env.reward.classifier={json.dumps(str(path))}"])
     actor = Actor(cfg, build_agent(cfg, layout))
     if not share:

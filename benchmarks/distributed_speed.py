@@ -26,13 +26,14 @@ import torch
 
 import hilserl  # noqa: F401
 from benchmarks.common import write_result
-from hilserl.cli import shared_machine_threads
 from hilserl.config import load_config, save_json
 from hilserl.data.transition import Transition
 from hilserl.distributed.actor_process import LearnerClient, run_actor
 from hilserl.distributed.proto import learner_pb2 as pb
 from hilserl.distributed.wire import transition_to_pb
-from hilserl.training.learner import ObservationLayout, build_agent
+from hilserl.envs.factory import task_layout
+from hilserl.threads import default_threads
+from hilserl.training.learner import build_agent
 
 BATCH = 16
 
@@ -82,7 +83,7 @@ def ingest_rate(address: str, seconds: float) -> dict:
 
 def push_latency(address: str, cfg_overrides: list[str], repeats: int = 10) -> dict:
     cfg = load_config(None, cfg_overrides)
-    agent = build_agent(cfg, ObservationLayout.of(cfg))
+    agent = build_agent(cfg, task_layout(cfg.env))
     client = LearnerClient(address)
     times, size = [], 0
     for _ in range(repeats):
@@ -124,7 +125,7 @@ def main() -> None:
         # The control loop at 10 Hz while the learner updates on the same 2 cores.
         overrides = [f"train.env_steps={args.control_steps}", "train.learning_starts=50", "train.demo_episodes=2"]
         # As `hilserl train` runs them: half the cores each.
-        threads = shared_machine_threads()
+        threads = default_threads()
         proc, address = start_learner(tmp / "control", overrides, threads)
         torch.set_num_threads(args.actor_threads or threads)
         try:

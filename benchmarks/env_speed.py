@@ -10,13 +10,13 @@ import argparse
 import time
 
 import numpy as np
-from hilserl.teleop.expert import expert_policy
 
 import hilserl  # noqa: F401
 from benchmarks.common import write_result
 from hilserl.collect.rollout import run_episode
 from hilserl.config import EnvConfig
 from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.teleop.scripted import expert_policy
 
 
 def steps_per_second(cfg: EnvConfig, steps: int) -> float:

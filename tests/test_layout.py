@@ -82,3 +82,24 @@ def test_only_envs_reaches_into_a_task():
                 if i.startswith("hilserl.envs") and i not in ENV_PUBLIC and not i.startswith(ENV_PUBLIC_PACKAGES)
                 and not m.startswith("hilserl.envs")]
     assert not reaching, "\n".join(sorted(reaching))
+
+
+def test_every_hilserl_import_names_a_module_that_exists():
+    """An import of a module that a refactor moved fails only when that code runs (``diagnose reward``
+    and two benchmarks once did); checked here for the package, the benchmarks and the scripts."""
+    import importlib.util
+
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").glob("*.py"), *(root / "scripts").glob("*.py")]
+    missing = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hilserl"):
+                names = [f"{node.module}.{a.name}" for a in node.names]
+                if importlib.util.find_spec(node.module) is None:
+                    missing.append(f"{path.relative_to(root)}: {node.module}")
+                    continue
+                module = importlib.import_module(node.module)
+                missing += [f"{path.relative_to(root)}: {n}" for n, a in zip(names, node.names)
+                            if not hasattr(module, a.name) and importlib.util.find_spec(n) is None]
+    assert not missing, missing

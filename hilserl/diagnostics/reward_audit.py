@@ -16,7 +16,7 @@ from tqdm import tqdm
 from hilserl.collect.rollout import run_episode
 from hilserl.config import EnvConfig
 from hilserl.reward.rewarded_env import make_rewarded_env
-from hilserl.teleop.expert import expert_policy
+from hilserl.teleop.scripted import expert_policy
 
 AUDIT_SEED_OFFSET = 9 * 10**6
 PolicyName = Literal["expert", "random"]
