@@ -58,7 +58,7 @@ def run_one(setting: str, overrides: list[str], seed: int, grid_seeds: int, extr
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
         train(cfg, run, progress=False, tensorboard=False)
-        graded_cfg, _, result = grade_checkpoint(run, GRID, grid_seeds, progress=False)
+        graded_cfg, _, result, _ = grade_checkpoint(run, GRID, grid_seeds, progress=False)
         episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
     report = analyse(result, graded_cfg.env.front_back_split_x)
     last = episodes[-VALUE_WINDOW:]

@@ -41,7 +41,7 @@ GRID_SEEDS = 2
 
 def grade(checkpoint: Path) -> tuple[Config, GridResult]:
     """The grid success of one checkpoint's deterministic policy, without interventions."""
-    cfg, _, result = grade_checkpoint(checkpoint, GRID_CELLS, GRID_SEEDS)
+    cfg, _, result, _ = grade_checkpoint(checkpoint, GRID_CELLS, GRID_SEEDS)
     return cfg, result
 
 

@@ -70,6 +70,27 @@ def _add_threads_arg(parser: argparse.ArgumentParser, what: str = "this process"
                         "job beside it does not slow it many times over; recorded in the run's config)")
 
 
+def _add_view_args(parser: argparse.ArgumentParser, where: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--display", action="store_true",
+                       help="a live view of every step in rerun: the cameras as the policy sees them, the action, "
+                       "who is in control, the reward, the classifier's probability, the critic's value; a window "
+                       "where there is a display, else the web viewer served here (its address is printed)")
+    group.add_argument("--record", nargs="?", const="", metavar="FILE.rrd",
+                       help=f"the same, written to a file to open later with `rerun FILE.rrd` (default {where})")
+
+
+def _view(args: argparse.Namespace, folder: Path, name: str):
+    """The live view the arguments ask for, or None."""
+    from hilserl.collect.live_view import ViewTarget
+
+    if getattr(args, "display", False):
+        return ViewTarget("display")
+    if getattr(args, "record", None) is None:
+        return None
+    return ViewTarget("record", Path(args.record)) if args.record else ViewTarget.recording_in(folder, name)
+
+
 def _overrides(args: argparse.Namespace, extra: list[str] | None = None) -> list[str]:
     """``extra``, then ``--threads`` as the override ``threads=N``, then the ``--set`` overrides."""
     threads = [f"threads={args.threads}"] if getattr(args, "threads", None) else []
@@ -159,12 +180,14 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
         try:
             always = (lambda: True) if args.teleop == "leader" else None  # the person drives every step
             device = make_intervention(args.teleop, env, cfg.env, takeover=always)
-            kept = record_teleop_demos(cfg.env, args.episodes, args.out, device, env=env)
+            kept = record_teleop_demos(cfg.env, args.episodes, args.out, device, env=env,
+                                       view=_view(args, args.out, "demos"))
         finally:
             env.close()
         print(f"recorded {kept} successful demonstrations by {args.teleop} into {args.out}")
         return 0
-    kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement)
+    kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement,
+                        view=_view(args, args.out, "demos"))
     print(f"recorded {kept} successful expert episodes into {args.out} (format: docs/data_format.md)")
     return 0
 
@@ -336,13 +359,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                          "drop --single-process")
     if args.single_process:
         try:
-            result = train(cfg, run_dir, progress=True, resume=args.resume)
+            result = train(cfg, run_dir, progress=True, resume=args.resume, view=_view(args, run_dir, "train"))
         except TrainingDiverged as exc:
             print(f"hilserl: training stopped: {exc}", file=sys.stderr)
             return 3
         counts = (result.episodes, result.env_steps, result.updates, result.success_rate_last_20)
     else:
-        launched = train_two_processes(cfg, run_dir, resume=args.resume, teleop=args.teleop)
+        launched = train_two_processes(cfg, run_dir, resume=args.resume, teleop=args.teleop,
+                                       view=_view(args, run_dir, "train"))
         if launched.code != 0:
             return launched.code
         learner = json.loads((run_dir / "learner_summary.json").read_text())
@@ -445,7 +469,8 @@ def cmd_actor(args: argparse.Namespace) -> int:
         report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
                            realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
                            threads=args.threads, teleop=args.teleop,
-                           changes=_changes(args), tls=_client_tls(args), insecure=args.insecure)
+                           changes=_changes(args), tls=_client_tls(args), insecure=args.insecure,
+                           view=_view(args, Path("."), f"actor-{args.index}"))
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4
@@ -459,17 +484,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     changes = _changes(args)
     ckpt = Path(args.checkpoint)
+    run_dir = ckpt if ckpt.is_dir() else ckpt.parent.parent
+    view = _view(args, run_dir, "eval")
     if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
-        return _eval_resets(ckpt, args.episodes, changes)
-    out = args.out or (ckpt if ckpt.is_dir() else ckpt.parent.parent) / "success_map.png"
+        return _eval_resets(ckpt, args.episodes, changes, view)
+    out = args.out or run_dir / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
         writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
-    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes)
+    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes, view=view)
     print("\n".join(lines))
     return 0
 
 
-def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges) -> int:
+def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges, view) -> int:
     """The policy, without interventions, over seeded resets of its run's env; on the real arm the
     person labels each episode with the keyboard (l success, f failure, escape stops)."""
     from hilserl.diagnostics.grading import evaluate_resets, resets_line
@@ -482,7 +509,8 @@ def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges) -> int
 
             env.unwrapped.labels = KeyLabels(PynputKeys())
 
-    print(resets_line(evaluate_resets(checkpoint, episodes, label_keys, changes=changes)))
+    result, videos = evaluate_resets(checkpoint, episodes, label_keys, changes=changes, view=view)
+    print("\n".join([resets_line(result), *videos]))
     return 0
 
 
@@ -603,6 +631,7 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person drives instead of the scripted expert (the real arm: hold l on success, f to "
                    "drop the episode)")
+    _add_view_args(p, "OUT/recordings/demos-TIME.rrd")
     p.set_defaults(func=cmd_record_demos)
 
     p = sub.add_parser(
@@ -741,6 +770,7 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person intervenes with this device instead of the simulated human (the leader arm: "
                    "env.robot.leader_*; docs/real_so101.md)")
+    _add_view_args(p, "RUN/recordings/train-TIME.rrd")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -801,6 +831,7 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teleop", choices=TELEOP_KINDS,
                    help="a person intervenes with this device instead of the simulated human (the leader arm: "
                    "env.robot.leader_*; docs/real_so101.md)")
+    _add_view_args(p, "recordings/actor-INDEX-TIME.rrd here")
     p.set_defaults(func=cmd_actor)
 
 
@@ -819,11 +850,13 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nyaw", type=_int_in(1, 100), default=3, help="cube rotations (default 3)")
     p.add_argument("--seeds", type=_int_in(1, 1000), default=2,
                    help="repeats per cell, with other EE offsets (default 2)")
-    p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png)")
+    p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png); a video of each failed "
+                   "episode and a contact sheet go to failures/ beside it")
     p.add_argument("--episodes", type=_int_in(1, 100000),
                    help="seeded resets instead of the grid: any env, the real arm included (a person labels "
                    "each episode there: l success, f failure)")
     _add_threads_arg(p)
+    _add_view_args(p, "RUN/recordings/eval-TIME.rrd")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser(

@@ -1,4 +1,4 @@
-import hilserl  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+import hilserl  # noqa: F401, I001  (sets MUJOCO_GL before mujoco is imported)
 import pytest
 import torch
 

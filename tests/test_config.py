@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from hilserl.config import CameraConfig, Config, ConfigError, EnvConfig, load_config, to_dict, from_dict
+from hilserl.config import CameraConfig, Config, ConfigError, EnvConfig, from_dict, load_config, to_dict
 
 
 def test_defaults_are_the_reference_values():

@@ -173,7 +173,7 @@ def test_import_hilserl_registers_its_envs():
     code = "import gymnasium, hilserl; print(sorted(k for k in gymnasium.registry if k.startswith('hilserl/')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ("['hilserl/GraspCube-v0', 'hilserl/PandaPickCube-v0', 'hilserl/PandaPickCubeImages-v0', "
-                           "'hilserl/PlanarReach-v0']")
+                           "'hilserl/PlanarReach-v0', 'hilserl/PlanarReachImages-v0']")
 
 
 def test_settings_an_env_does_not_use_are_refused_and_the_run_records_what_the_env_does(tmp_path, capsys):

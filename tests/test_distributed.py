@@ -168,7 +168,8 @@ def test_train_runs_a_learner_process_and_an_actor(tmp_path, capsys):
     from hilserl.cli import main
 
     overrides = [*SMALL, "train.env_steps=160", "env.control_hz=50", "env.episode_seconds=1.6"]
-    code = main(["train", "--run-dir", str(tmp_path), "--eval-seeds", "1", *[a for o in overrides for a in ("--set", o)]])
+    code = main(["train", "--run-dir", str(tmp_path), "--eval-seeds", "1", "--record",
+                 *[a for o in overrides for a in ("--set", o)]])
     assert code == 0
     out = capsys.readouterr().out
     assert "actor: 160 env steps in 2 episodes" in out and "success over the grid" in out
@@ -179,6 +180,14 @@ def test_train_runs_a_learner_process_and_an_actor(tmp_path, capsys):
     # on a busy machine is the benchmark's business, not a test's)
     assert summary["actor"]["period_ms"]["p50"] >= 19.5
     assert len(read_jsonl(tmp_path / "episodes.jsonl")) == 2
+    # the actor's live view, recorded: in real time it may drop steps, and says how many
+    import rerun.dataframe as rrd
+
+    table = rrd.load_recording(next((tmp_path / "recordings").glob("train-*.rrd"))).view(
+        index="env_step", contents="/**").select().read_all()
+    dropped = [v for v in table.column("/view/dropped_steps:Scalars:scalars").to_pylist() if v is not None][-1][0]
+    logged = [v for v in table.column("/action/arm:Scalars:scalars").to_pylist() if v is not None]
+    assert len(logged) + dropped == 160 and len(logged) > 0
 
 
 def test_two_actors_feed_one_learner(tmp_path):

@@ -11,7 +11,8 @@ import pytest
 from hilserl.cli import main
 from hilserl.config import EnvConfig
 from hilserl.data.lerobot_convert import Mapping, export_lerobot, import_lerobot
-from hilserl.data.lerobot_dataset import LeRobotFormatError, LeRobotReader, psnr
+from hilserl.data.lerobot_dataset import LeRobotFormatError, LeRobotReader
+from hilserl.data.video import psnr
 from hilserl.envs.contract import grasp_penalties
 
 PSNR_FLOOR_DB = 28.0

@@ -12,7 +12,8 @@ from PIL import Image
 
 from hilserl.cli import main
 from hilserl.data.lerobot_convert import CropNeedsConsent, Mapping, import_lerobot
-from hilserl.data.lerobot_dataset import LeRobotFormatError, LeRobotReader, camera_size, psnr
+from hilserl.data.lerobot_dataset import LeRobotFormatError, LeRobotReader, camera_size
+from hilserl.data.video import psnr
 
 FIXTURES = Path(__file__).parent / "data" / "lerobot"
 _spec = importlib.util.spec_from_file_location("lerobot_fixtures", FIXTURES.parents[2] / "scripts" / "lerobot_fixtures.py")

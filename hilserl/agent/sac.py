@@ -302,7 +302,15 @@ class SACAgent(nn.Module):
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """The action for one observation (images uint8 or features): the arm's values, then the grasp
         critic's best gripper command when the layout has one."""
+        return self._action(self._latent(obs), deterministic)
+
+    @torch.no_grad()
+    def act_with_value(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> tuple[np.ndarray, float]:
+        """``act`` and ``value`` from one pass of the encoder (the live view shows both every step)."""
         latent = self._latent(obs)
+        return self._action(latent, deterministic), self._value(latent)
+
+    def _action(self, latent: torch.Tensor, deterministic: bool) -> np.ndarray:
         arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
         action = np.empty(self.action.dims, dtype=np.float32)
         action[:self.action.arm_dims] = arm[0].cpu().numpy()
@@ -310,11 +318,13 @@ class SACAgent(nn.Module):
             action[self.action.gripper_index] = gripper_value(int(self.grasp_critic(latent).argmax(dim=-1)[0]))
         return action
 
+    def _value(self, latent: torch.Tensor) -> float:
+        return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
+
     @torch.no_grad()
     def value(self, obs: dict[str, np.ndarray]) -> float:
         """Mean ensemble Q of the deterministic action: the value the agent predicts for a state."""
-        latent = self._latent(obs)
-        return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
+        return self._value(self._latent(obs))
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """What an actor needs to act: encoder heads, actor, grasp critic (not the backbone)."""

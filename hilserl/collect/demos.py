@@ -10,7 +10,9 @@ import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.live_view import LiveView, ViewTarget
 from hilserl.collect.rollout import run_episode
+from hilserl.collect.watch import Watch
 from hilserl.config import DemoPlacement, EnvConfig, applied_settings
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.contract import layout_of
@@ -45,8 +47,17 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
     return [(float(x), float(y), float(yaw)) for (x, y), yaw in zip(xy, yaws)]
 
 
+def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch | None:
+    """The live view of a recording; a person's runs in real time, so it drops steps rather than wait."""
+    if view is None:
+        return None
+    action = layout_of(env).action
+    return Watch(LiveView(view, gripper_index=action.gripper_index if action.gripper else None, human=who,
+                          realtime=who == "person"), demonstrating=who == "scripted expert")
+
+
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
-                 placement: DemoPlacement = "grid", complete: bool = False) -> int:
+                 placement: DemoPlacement = "grid", complete: bool = False, view: ViewTarget | None = None) -> int:
     """Record ``episodes`` episodes of the env's scripted expert (successful ones only, by default);
     returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on
     ``grid_placements`` (a failed attempt retries the same
@@ -54,8 +65,12 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     a folder whose recording was interrupted): the episodes already in ``out`` count towards
     ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording
     ends with the set an uninterrupted one gives (the arm's start may differ where an attempt had
-    failed). Otherwise the episodes are appended. A folder recorded with another config is refused."""
+    failed). Otherwise the episodes are appended. A folder recorded with another config is refused.
+    ``view``: every attempt shown live."""
     env = make_env(env_cfg)
+    watch = _watch(env, view, "scripted expert")
+    run = watch.run_episode if watch is not None else \
+        (lambda env, policy, label, **kwargs: run_episode(env, policy, **kwargs))
     layout = layout_of(env).observation
     policy = expert_policy(env)
     fps = env.metadata.get("render_fps", env_cfg.control_hz)
@@ -82,8 +97,8 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             if placements:
                 x, y, yaw = placements[kept]
                 options = {"cube_xy": (x, y), "cube_yaw": yaw}
-            result = run_episode(env, policy, seed=DEMO_SEED_OFFSET + seed + attempt, options=options,
-                                 on_transition=steps.append)
+            result = run(env, policy, f"attempt {attempt}", seed=DEMO_SEED_OFFSET + seed + attempt, options=options,
+                         on_transition=steps.append)
             attempt += 1
             if successful_only and not result.success:
                 continue
@@ -95,17 +110,23 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             bar.update(1)
     writer.finish()
     env.close()
+    if watch is not None:
+        watch.close()
     return kept
 
 
 def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: InterventionSource,
-                        env: gym.Env | None = None, max_attempts: int | None = None) -> int:
+                        env: gym.Env | None = None, max_attempts: int | None = None,
+                        view: ViewTarget | None = None) -> int:
     """Record ``episodes`` demonstrations a person drives with ``human`` (a device that always acts: a
     leader arm with ``leader_takeover=always``, or the keyboard); an episode is kept when it ends in
     success (on the real arm: the person's ``l`` key) and dropped otherwise (``f``: record it again).
-    ``env``: made from ``env_cfg`` when not given. Returns the count kept."""
+    ``env``: made from ``env_cfg`` when not given. Returns the count kept. ``view``: shown live."""
     own = env is None
     env = env if env is not None else make_env(env_cfg)
+    watch = _watch(env, view, "person")
+    run = watch.run_episode if watch is not None else \
+        (lambda env, policy, label, **kwargs: run_episode(env, policy, **kwargs))
     layout = layout_of(env).observation
     writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, env.metadata.get("render_fps", env_cfg.control_hz),
                            source="teleoperation", env=applied_settings(env_cfg))
@@ -115,8 +136,8 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
     try:
         while kept < episodes and attempt < limit:
             steps: list = []
-            result = run_episode(env, lambda _obs: idle, human=human, episode_index=attempt,
-                                 seed=DEMO_SEED_OFFSET + attempt, on_transition=steps.append)
+            result = run(env, lambda _obs: idle, f"attempt {attempt}", human=human, episode_index=attempt,
+                         seed=DEMO_SEED_OFFSET + attempt, on_transition=steps.append)
             attempt += 1
             if not result.success:
                 print(f"episode {attempt}: not a success, dropped ({kept} of {episodes} kept)", flush=True)
@@ -130,6 +151,8 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
         if kept >= episodes:
             writer.finish()
     finally:
+        if watch is not None:
+            watch.close()
         if own:
             env.close()
     return kept

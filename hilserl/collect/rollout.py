@@ -14,6 +14,22 @@ Policy = Callable[[Observation], np.ndarray]
 
 
 @dataclass
+class Step:
+    """One control step as the policy saw and did it: what the live view and the failure videos draw."""
+
+    index: int
+    """0-based, within the episode."""
+    obs: Observation
+    """The observation the action was chosen on."""
+    action: np.ndarray
+    """What the env received (the human's where one intervened)."""
+    intervened: bool
+    reward: float
+    info: dict[str, Any]
+    """The env's info after the step (``classifier_prob`` and ``success_streak`` under a classifier)."""
+
+
+@dataclass
 class EpisodeResult:
     episode_return: float
     length: int
@@ -44,6 +60,7 @@ def run_episode(
     seed: int | None = None,
     options: dict[str, Any] | None = None,
     on_transition: Callable[[Transition], None] | None = None,
+    on_step: Callable[[Step], None] | None = None,
     record_frames: bool = False,
 ) -> EpisodeResult:
     obs, info = env.reset(seed=seed, options=options)
@@ -69,6 +86,8 @@ def run_episode(
                            bool(terminated), bool(truncated), intervened, bool(info["is_success"]),
                            float(info.get("grasp_penalty", 0.0)))
             )
+        if on_step is not None:
+            on_step(Step(steps - 1, obs, np.asarray(action, np.float32), intervened, float(reward), info))
         if record_frames:
             frames.append(env.render())
         obs = next_obs

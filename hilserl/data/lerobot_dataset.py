@@ -36,19 +36,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-import av
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
+from hilserl.data.video import PIX_FMT, VideoError, read_video, write_video
+
 CODEBASE_VERSION = "v3.0"
 READABLE_VERSIONS = ("v3.0", "v2.1")
-VIDEO_CODEC = "libx264"
 VIDEO_CODEC_NAME = "h264"
-PIX_FMT = "yuv420p"
-VIDEO_CRF = "18"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -66,43 +64,6 @@ CAMERA_DTYPES = ("video", "image")
 
 class LeRobotFormatError(ValueError):
     """A LeRobot dataset this code cannot read: the message names the file, column or feature."""
-
-
-# ----------------------------------------------------------------------------------------------- video
-def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
-    """``frames`` (N, H, W, 3) uint8 as an H.264 mp4, every frame a key frame away from at most one
-    other (short groups of pictures keep seeking cheap)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream(VIDEO_CODEC, rate=int(round(fps)))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = PIX_FMT
-        stream.options = {"crf": VIDEO_CRF, "g": "2"}
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
-def read_video(path: Path) -> np.ndarray:
-    """Every frame of an mp4, (N, H, W, 3) uint8; a missing or damaged file is named."""
-    if not path.exists():
-        raise LeRobotFormatError(f"{path}: the video file is missing")
-    try:
-        with av.open(str(path)) as video:
-            frames = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
-    except (av.error.FFmpegError, ValueError) as exc:
-        raise LeRobotFormatError(f"{path}: cannot be decoded ({exc})") from None
-    if not frames:
-        raise LeRobotFormatError(f"{path}: holds no video frame")
-    return np.stack(frames)
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """Peak signal-to-noise ratio of uint8 images, in dB (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 # ---------------------------------------------------------------------------------------------- reading
@@ -201,7 +162,10 @@ class LeRobotReader:
 
     def _video(self, path: Path) -> np.ndarray:
         if path not in self._videos:
-            self._videos = {path: read_video(path)}  # one file decoded at a time
+            try:
+                self._videos = {path: read_video(path)}  # one file decoded at a time
+            except VideoError as exc:
+                raise LeRobotFormatError(str(exc)) from None
         return self._videos[path]
 
     def episodes_meta(self) -> list[dict[str, Any]]:

@@ -9,25 +9,61 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from hilserl.collect.episode_video import CONTACT_SHEET, FAILURES, LISTED_FAILURES, FailureVideos
+from hilserl.collect.live_view import LiveView, ViewTarget
+from hilserl.collect.watch import Watch
 from hilserl.config import Config, from_dict
+from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, SO101, make_env, require_sim
 from hilserl.training.evaluate import EvalResult, evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
 from hilserl.training.trained_agent import ConfigChanges, load_agent
 
 
+def make_watch(cfg: Config, env: gym.Env, failures: Path | None, view: ViewTarget | None) -> Watch | None:
+    """Failure videos into ``failures`` (where the env has cameras to film) and the live view."""
+    action = layout_of(env).action
+    gripper = action.gripper_index if action.gripper else None
+    videos = FailureVideos(failures, env.metadata.get("render_fps") or cfg.env.control_hz, gripper) \
+        if failures is not None and layout_of(env).observation.image_shapes else None
+    live = LiveView(view, gripper_index=gripper) if view is not None else None
+    return Watch(live, videos) if videos is not None or live is not None else None
+
+
+def failure_lines(watch: Watch | None) -> list[str]:
+    """Where the failure videos went, each named by its episode (a grid cell and seed, or a seed)."""
+    written = watch.close() if watch is not None else []
+    videos = watch.videos if watch is not None else None
+    if videos is None or not videos.failures:
+        return []
+    lines = [f"failure videos: {len(videos.failures)} in {videos.folder} (contact sheet: "
+             f"{videos.folder / CONTACT_SHEET}; all listed in {written[0]})"]
+    lines += [f"  {f.label}: {videos.folder / f.video}" for f in videos.failures[:LISTED_FAILURES]]
+    if len(videos.failures) > LISTED_FAILURES:
+        lines.append(f"  ... and {len(videos.failures) - LISTED_FAILURES} more")
+    return lines
+
+
 def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progress: bool = True,
-                     changes: ConfigChanges | None = None) -> tuple[Config, Grid, GridResult]:
+                     changes: ConfigChanges | None = None, failures: Path | None = None,
+                     view: ViewTarget | None = None) -> tuple[Config, Grid, GridResult, Watch | None]:
     """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
     (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell (the run's
-    ``seed`` picks which: ``changes`` may move it)."""
+    ``seed`` picks which: ``changes`` may move it). ``failures``: a folder for a video of each failed
+    episode; ``view``: the live view. The watch returned is the caller's to close."""
     cfg, agent = load_agent(path, changes)
     require_sim(cfg.env, "the grid evaluation", instead=f"evaluate this env over seeded resets: hilserl eval "
                 f"--checkpoint {path} --episodes 50")
     grid = Grid.covering(cfg.env, *cells)
-    result = evaluate_grid(lambda o: agent.act(o, deterministic=True), cfg.env, grid, seeds=seeds, progress=progress,
-                           first_seed=cfg.seed * seeds)
-    return cfg, grid, result
+    env = make_env(cfg.env)
+    try:
+        watch = make_watch(cfg, env, failures, view)
+        policy = watch.policy(agent) if watch is not None else (lambda o: agent.act(o, deterministic=True))
+        result = evaluate_grid(policy, cfg.env, grid, seeds=seeds, progress=progress, env=env,
+                               first_seed=cfg.seed * seeds, watch=watch)
+    finally:
+        env.close()
+    return cfg, grid, result, watch
 
 
 GRID_CELLS = (3, 3, 3)
@@ -36,14 +72,16 @@ positions, y positions and rotations over the reset range."""
 
 
 def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
-                progress: bool = True, changes: ConfigChanges | None = None) -> tuple[dict, list[str]]:
+                progress: bool = True, changes: ConfigChanges | None = None,
+                view: ViewTarget | None = None) -> tuple[dict, list[str]]:
     """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
-    cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it).
-    Returns the figures and the lines that say them."""
+    cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it) and a
+    video of each failed episode (``failures/`` beside it). Returns the figures and the lines that say them."""
     from hilserl.diagnostics.local_optimum import analyse
     from hilserl.diagnostics.success_map import plot_success_map
 
-    cfg, grid, result = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes)
+    cfg, grid, result, watch = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes,
+                                                failures=out.parent / FAILURES, view=view)
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
@@ -52,21 +90,27 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict()}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     lines.append(f"wrote {out.with_suffix('.json')}")
+    lines += failure_lines(watch)
     return summary, lines
 
 
 def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None,
-                    changes: ConfigChanges | None = None, progress: bool = True) -> EvalResult:
+                    changes: ConfigChanges | None = None, progress: bool = True,
+                    view: ViewTarget | None = None) -> tuple[EvalResult, list[str]]:
     """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
-    (any env); ``prepare`` readies the env first (the real arm's label keys)."""
+    (any env); ``prepare`` readies the env first (the real arm's label keys). A video of each failure
+    goes to the run's ``failures/``. Returns the result and the lines that say where the videos are."""
     cfg, agent = load_agent(path, changes)
     env = make_env(cfg.env)
+    run_dir = path if path.is_dir() else path.parent.parent
     try:
         if prepare is not None:
             prepare(env, cfg)
-        return evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env, progress=progress)
+        watch = make_watch(cfg, env, run_dir / FAILURES, view)
+        result = evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env, progress=progress, watch=watch)
     finally:
         env.close()
+    return result, failure_lines(watch)
 
 
 def resets_line(result: EvalResult) -> str:
@@ -86,9 +130,9 @@ def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
     elif seeds and cfg.env.kind == SO101:
         lines = ["closing evaluation skipped: on the real arm, successes need a person's labels"]
     elif seeds:  # an env whose start the grid cannot place: seeded resets instead
-        result = evaluate_resets(run_dir, seeds * int(np.prod(GRID_CELLS)))
+        result, videos = evaluate_resets(run_dir, seeds * int(np.prod(GRID_CELLS)))
         figures = result.to_dict()
-        lines = [resets_line(result), "  (the grid evaluation and success map need the simulated grasp task)"]
+        lines = [resets_line(result), "  (the grid evaluation and success map need the simulated grasp task)", *videos]
     lines += [f"run folder: {run_dir}",
               f"look further: hilserl report {run_dir}   (success, interventions, losses, value overestimation)"]
     if sim:

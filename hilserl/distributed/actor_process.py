@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from hilserl.collect.live_view import ViewTarget
 from hilserl.config import Config, from_dict
 from hilserl.data.transition import Transition
 from hilserl.distributed.proto import learner_pb2 as pb
@@ -260,7 +261,7 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
               progress: bool = True, threads: int | None = None, monitor: ActorMonitor | None = None,
               teleop: str | None = None, learner_gone: threading.Event | None = None,
               changes: ConfigChanges | None = None, tls: ClientTLS | None = None,
-              insecure: bool = False) -> ActorReport:
+              insecure: bool = False, view: ViewTarget | None = None) -> ActorReport:
     """Act until ``env_steps`` (default: the run's ``train.env_steps``) with ``threads`` torch threads
     (default: half this machine's cores; the caller's count is restored after). ``monitor`` is told
     of the progress (default: a line per episode when ``progress``, else nothing). ``teleop``: a
@@ -271,12 +272,13 @@ def run_actor(address: str, token: str | None = None, actor_index: int = 0, env_
     next step, delivering nothing more. No wait is longer than ``patience_s``: for the learner's
     first answer, for its first policy, for the last deliveries. ``changes``: what this actor changes
     of the learner's config (this robot's port and cameras, say; not the env, not the networks' shapes).
-    ``tls``: connect over TLS; beyond loopback without it, only with ``insecure``."""
+    ``tls``: connect over TLS; beyond loopback without it, only with ``insecure``. ``view``: a live
+    view of every step (``hilserl.collect.live_view``)."""
     check_link(address, tls, insecure)
     monitor = monitor or (EpisodeLines() if progress else ActorMonitor())
     with torch_threads(resolve_threads(threads)):
         return _run_actor(LearnerClient(address, token, tls), actor_index, env_steps, realtime, patience_s, stop,
-                          monitor, teleop, learner_gone or threading.Event(), changes or ConfigChanges())
+                          monitor, teleop, learner_gone or threading.Event(), changes or ConfigChanges(), view)
 
 
 def check_link(address: str, tls: ClientTLS | None, insecure: bool) -> None:
@@ -426,7 +428,8 @@ class Sender:
 
 def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, realtime: bool,
                patience_s: float, stop: threading.Event | None, monitor: ActorMonitor,
-               teleop: str | None, learner_gone: threading.Event, changes: ConfigChanges) -> ActorReport:
+               teleop: str | None, learner_gone: threading.Event, changes: ConfigChanges,
+               view: ViewTarget | None) -> ActorReport:
     stop = stop or threading.Event()
     cfg, resumed, (update_seconds, intake_seconds) = wait_for_learner(client, stop, patience_s, actor_index)
     cfg = changes.apply(cfg, "an actor")
@@ -461,6 +464,7 @@ def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, r
     human = make_intervention(teleop, env[0], cfg.env) if teleop else None
     actor = Actor(cfg, agent, human=human, env=env)
     actor.before_act = before_act
+    live = actor.open_view(view, realtime=True) if view is not None else None
     if resumed is not None:
         # Episode counter (episodes are seeded by it), curriculum and the simulated human's random
         # state: the run goes on where this actor's last delivered episode left it.
@@ -493,6 +497,8 @@ def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, r
     finally:
         stop.set()
         threads[0].join(timeout=patience_s + CALL_TIMEOUT_S)
+        if live is not None:
+            live.close()
         actor.close()
         client.close()
     return ActorReport(actor.env_steps, actor.episode, sender.sent, queue.dropped, inbox.version, inbox.loads,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from hilserl.collect.live_view import ViewTarget
 from hilserl.config import Config, save_json
 from hilserl.distributed.actor_process import ActorMonitor, ActorReport, ActorStart, run_actor
 from hilserl.training.actor import EpisodeStats
@@ -299,9 +300,11 @@ def what_was_saved(run_dir: Path, launch_config: Path) -> list[str]:
             f"continue with: {again} --resume"]
 
 
-def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop: str | None = None) -> LaunchResult:
+def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop: str | None = None,
+                        view: ViewTarget | None = None) -> LaunchResult:
     """Run a learner child process and an actor here until ``train.env_steps``, or until Ctrl-C;
-    ``teleop``: the person's intervention device (``hilserl.teleop.select``) for the actor."""
+    ``teleop``: the person's intervention device (``hilserl.teleop.select``) for the actor; ``view``:
+    the actor's live view."""
     with run_lock(run_dir):  # refused now, before anything is written, if another run writes there
         pass
     launch, port_file = run_dir / "launch_config.json", run_dir / "learner.port"
@@ -318,7 +321,7 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop
     learner = LearnerChild(cmd, display.write, stop)
     try:
         with sigterm_as_interrupt():
-            return _run(cfg, learner, port_file, display, stop, teleop)
+            return _run(cfg, learner, port_file, display, stop, teleop, view)
     except KeyboardInterrupt:
         stop.set()
         display.close()
@@ -335,7 +338,7 @@ def train_two_processes(cfg: Config, run_dir: Path, resume: bool = False, teleop
 
 
 def _run(cfg: Config, learner: LearnerChild, port_file: Path, display: TrainDisplay, stop: threading.Event,
-         teleop: str | None = None) -> LaunchResult:
+         teleop: str | None = None, view: ViewTarget | None = None) -> LaunchResult:
     """From the learner's start to its end, when nothing stops the run. The learner is watched in every
     phase: the moment it ends, the actor stops, and a failure ends ``train`` with its code."""
     port = _wait_for_port(learner, port_file)
@@ -344,7 +347,7 @@ def _run(cfg: Config, learner: LearnerChild, port_file: Path, display: TrainDisp
         return LaunchResult(exit_code(learner.proc.returncode) or 2)
     try:
         report = run_actor(f"127.0.0.1:{port}", realtime=True, progress=False, threads=cfg.threads,
-                           monitor=display, stop=stop, teleop=teleop, learner_gone=learner.ended)
+                           monitor=display, stop=stop, teleop=teleop, learner_gone=learner.ended, view=view)
     except ConnectionError as exc:
         display.close()
         if learner.ended.is_set() and learner.proc.returncode != 0:

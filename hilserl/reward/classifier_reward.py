@@ -176,7 +176,7 @@ class ClassifierReward(gym.Wrapper):
         reward = self.cfg.success_reward if success else self.cfg.step_reward
         terminated = bool(terminated or (success and self.cfg.terminate_on_success))
         info = {**info, "sim_success": bool(info.get("is_success")), "is_success": bool(success),
-                "classifier_prob": prob}
+                "classifier_prob": prob, "success_streak": self.rule.streak}
         if terminated or truncated:
             done = self.audit.end_episode()
             info["reward_false_positive"], info["reward_missed_success"] = done.false_positive, done.missed

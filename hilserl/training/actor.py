@@ -12,9 +12,11 @@ import numpy as np
 
 from hilserl.agent.frame_features import FrameFeatures, same_weights
 from hilserl.agent.sac import SACAgent
-from hilserl.collect.rollout import run_episode
+from hilserl.collect.live_view import LiveView, ViewTarget
+from hilserl.collect.rollout import Step, run_episode
 from hilserl.config import Config
 from hilserl.data.transition import Transition
+from hilserl.envs.contract import layout_of
 from hilserl.reward.classifier_reward import RewardAudit
 from hilserl.reward.rewarded_env import make_rewarded_env
 from hilserl.teleop.interface import InterventionSource
@@ -99,11 +101,14 @@ class Actor:
         """Called before each policy step: a remote actor loads new parameters and keeps its rate here."""
         self.policy_seconds: list[float] = []
         self._episode_start: dict | None = None
+        self.view: LiveView | None = None
+        """The live view (``--display``, ``--record``), fed every step when set."""
 
     def run_episode(self, on_transition: Callable[[Transition], None]) -> EpisodeStats:
         self._episode_start = self.state_dict()
         first_obs: list[dict] = []
         discounted = [0.0, 1.0]  # running sum, current discount factor
+        value: list[float | None] = [None]  # the critic's value of the state acted on, for the view
 
         def policy(obs: dict) -> np.ndarray:
             if not first_obs:
@@ -111,9 +116,16 @@ class Actor:
             if self.before_act is not None:
                 self.before_act()
             start = time.perf_counter()
-            action = self.agent.act(obs)
+            if self.view is not None:
+                action, value[0] = self.agent.act_with_value(obs)
+            else:
+                action = self.agent.act(obs)
             self.policy_seconds.append(time.perf_counter() - start)
             return action
+
+        def show(step: Step) -> None:
+            assert self.view is not None
+            self.view.step(self.episode, self.env_steps, step, value[0])
 
         def emit(t: Transition) -> None:
             self.env_steps += 1
@@ -124,7 +136,11 @@ class Actor:
         scale = self.curriculum.fraction
         result = run_episode(self.env, policy, human=self.human, episode_index=self.episode,
                              seed=self.cfg.seed * 1_000_003 + self.episode, on_transition=emit,
+                             on_step=show if self.view is not None else None,
                              options=self.curriculum.reset_options() if self.cfg.train.curriculum.enabled else None)
+        if self.view is not None:
+            self.view.episode_end(self.episode, self.env_steps, result.length, result.success,
+                                  result.intervention_steps)
         self.curriculum.record(result.success)
         stats = EpisodeStats(
             episode=self.episode,
@@ -149,6 +165,17 @@ class Actor:
         self.episode += 1
         self._episode_start = None
         return stats
+
+    def open_view(self, target: ViewTarget, realtime: bool = False, say=print) -> LiveView:
+        """Start the live view of this actor's episodes (``self.view``); the caller closes it.
+        ``realtime``: the actor keeps a control rate, so the view drops steps rather than delay it."""
+        action = layout_of(self.env).action
+        classifier = getattr(self.env, "classifier", None)
+        self.view = LiveView(target, gripper_index=action.gripper_index if action.gripper else None,
+                             threshold=self.cfg.env.reward.classifier_threshold if classifier is not None else None,
+                             human="simulated human" if isinstance(self.human, SimulatedHuman) else "person",
+                             realtime=realtime, say=say)
+        return self.view
 
     def boundary_state(self) -> dict:
         """``state_dict()`` as of the last episode boundary: mid-episode, as the episode began (a

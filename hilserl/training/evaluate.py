@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
 from hilserl.collect.rollout import run_episode
+from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env
 
@@ -31,12 +32,18 @@ class EvalResult:
 
 
 def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None,
-             progress: bool = False) -> EvalResult:
-    """``by_region``: success per ``info["region"]``, empty where the env gives no region."""
+             progress: bool = False, watch: Watch | None = None) -> EvalResult:
+    """``by_region``: success per ``info["region"]``, empty where the env gives no region. ``watch``:
+    each episode shown live and, when it fails, filmed."""
     own = env is None
     env = env or make_env(env_cfg)
-    results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=EVAL_SEED_OFFSET + seed + i)
-               for i in tqdm(range(episodes), desc="evaluation", unit="ep", disable=not progress)]
+    seeds = [EVAL_SEED_OFFSET + seed + i for i in range(episodes)]
+    bar = tqdm(seeds, desc="evaluation", unit="ep", disable=not progress)
+    if watch is not None:
+        policy = watch.policy(agent)
+        results = [watch.run_episode(env, policy, f"seed {s}", seed=s) for s in bar]
+    else:
+        results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=s) for s in bar]
     if own:
         env.close()
     regions: dict[str, list[bool]] = defaultdict(list)

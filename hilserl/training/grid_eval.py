@@ -14,6 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.collect.rollout import EpisodeResult, run_episode
+from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env, require_sim
 
@@ -57,10 +58,16 @@ class GridResult:
         return {k: float(np.mean(v)) for k, v in sorted(out.items())}
 
 
+def cell_label(cell: tuple[float, float, float], seed: int) -> str:
+    """A grid episode's name in failure videos and reports: the success map's cell and the seed."""
+    return f"x={cell[0]:.3f} y={cell[1]:+.3f} yaw={np.degrees(cell[2]):+.0f}deg seed {seed}"
+
+
 def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1, progress: bool = True,
-                  env: Any = None, first_seed: int = 0) -> GridResult:
+                  env: Any = None, first_seed: int = 0, watch: Watch | None = None) -> GridResult:
     """The simulated grasp task only: the grid places its cube. Each cell runs the episode seeds
-    ``first_seed`` to ``first_seed + seeds - 1`` (the EE offset varies by seed)."""
+    ``first_seed`` to ``first_seed + seeds - 1`` (the EE offset varies by seed). ``watch``: each
+    episode shown live and, when it fails, filmed."""
     require_sim(env_cfg, "the grid evaluation")
     own = env is None
     env = env or make_env(env_cfg)
@@ -71,7 +78,11 @@ def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1
         runs = []
         for seed in range(seeds):
             options = {"cube_xy": cell[:2], "cube_yaw": cell[2]}
-            runs.append(run_episode(env, policy, seed=first_seed + seed, options=options))
+            if watch is not None:
+                runs.append(watch.run_episode(env, policy, cell_label(cell, first_seed + seed), seed=first_seed + seed,
+                                              options=options))
+            else:
+                runs.append(run_episode(env, policy, seed=first_seed + seed, options=options))
             bar.update(1)
         result.episodes[cell] = runs
         result.success[cell] = float(np.mean([r.success for r in runs]))

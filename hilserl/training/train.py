@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from hilserl.collect.live_view import ViewTarget
 from hilserl.config import Config, pin_threads
 from hilserl.data.transition import Transition
 from hilserl.envs.declared import declare
@@ -66,21 +67,23 @@ class EpisodeBoundary:
 
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
-          tensorboard: bool = True, resume: bool = False) -> TrainResult:
+          tensorboard: bool = True, resume: bool = False, view: ViewTarget | None = None) -> TrainResult:
     """Train in one process, with ``cfg.threads`` torch threads (the caller's count is restored after).
     ``resume``: continue ``run_dir`` from its latest checkpoint (counters, buffers, optimisers, random
-    states; logs append); config differences are printed and recorded."""
+    states; logs append); config differences are printed and recorded. ``view``: a live view of every
+    step (``hilserl.collect.live_view``)."""
     cfg = declare(pin_threads(cfg))  # the env's own rate and length recorded; settings it ignores refused
     with torch_threads(cfg.threads), run_lock(Path(run_dir)):
-        return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume)
+        return _train(cfg, Path(run_dir), progress, eval_episodes, tensorboard, resume, view)
 
 
 def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tensorboard: bool,
-           resume: bool) -> TrainResult:
+           resume: bool, view: ViewTarget | None) -> TrainResult:
     state = begin_run(cfg, run_dir, resume)
     learner = Learner(cfg)
     check_buffer_room(cfg, learner, run_dir)
     actor = Actor(cfg, learner.agent)
+    live = actor.open_view(view) if view is not None else None
     if state is not None:
         learner.load_state_dict(state)
         actor.load_state_dict(state.get("actor_states", {}).get(0, state["actor"]))  # two-process runs keep one per actor
@@ -121,6 +124,8 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
         raise
     finally:
         bar.close()
+        if live is not None:
+            live.close()
         actor.close()
 
     loop.checkpoint()
