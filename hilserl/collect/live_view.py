@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 import numpy as np
 
@@ -97,7 +98,8 @@ class LiveView:
             rr.serve_web_viewer(connect_to=server, open_browser=False)
             self.address = server
             say(f"live view: no display here; the web viewer is served on port 9090 of this machine "
-                f"(http://localhost:9090/?url={server}; from elsewhere, forward ports 9090 and 9876)")
+                f"(http://localhost:9090/?url={quote(server, safe=':/')}; from elsewhere, forward ports 9090 "
+                "and 9876)")
         self.path = target.path
         self.realtime = realtime
         self._queue: queue.Queue = queue.Queue(maxsize=queue_steps)
