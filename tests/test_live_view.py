@@ -155,3 +155,14 @@ def test_a_stalled_viewer_costs_steps_in_real_time_never_the_loop(tmp_path):
 def table_steps(path):
     return [s for s, f in zip(_table(path).column("env_step").to_pylist(),
                               _table(path).column("/cameras/front:Image:buffer").to_pylist()) if f is not None]
+
+
+def test_a_view_that_fails_stops_logging_and_the_run_goes_on(tmp_path):
+    said = []
+    view = LiveView(ViewTarget("record", tmp_path / "f.rrd"), gripper_index=3, say=said.append)
+    bad = Step(0, {"front": np.zeros((8, 8, 3), np.uint8)}, np.array([np.nan], np.float32), False, 0.0, {})
+    view.step(0, 1, bad)  # an action shorter than the gripper's index: logging it raises
+    for i in range(1, 100):  # more than the queue holds: a dead view must not block the loop
+        view.step(0, i + 1, _step(i, 0.1))
+    view.close()
+    assert isinstance(view.error, IndexError) and "stopped logging" in said[-1]

@@ -30,6 +30,8 @@ import numpy as np
 from hilserl.collect.rollout import Step
 
 APPLICATION_ID = "hilserl"
+WEB_VIEWER_PORT = 9090
+"""Where the web viewer is served when there is no display (rerun's default)."""
 QUEUE_STEPS = 64
 """Steps waiting to be logged before new ones are dropped: 6 s at 10 Hz."""
 RECORDINGS = "recordings"
@@ -95,17 +97,20 @@ class LiveView:
             say("live view: opened in the rerun viewer")
         else:
             server = self.rec.serve_grpc()
-            rr.serve_web_viewer(connect_to=server, open_browser=False)
-            self.address = server
-            say(f"live view: no display here; the web viewer is served on port 9090 of this machine "
-                f"(http://localhost:9090/?url={quote(server, safe=':/')}; from elsewhere, forward ports 9090 "
-                "and 9876)")
+            rr.serve_web_viewer(web_port=WEB_VIEWER_PORT, connect_to=server, open_browser=False)
+            self.address = f"http://localhost:{WEB_VIEWER_PORT}/?url={quote(server, safe=':/')}"
+            grpc_port = server.rsplit(":", 1)[-1].split("/")[0]
+            say(f"live view: no display here; the web viewer is served at {self.address} (from another "
+                f"computer, forward ports {WEB_VIEWER_PORT} and {grpc_port})")
         self.path = target.path
         self.realtime = realtime
         self._queue: queue.Queue = queue.Queue(maxsize=queue_steps)
         self.logged = 0
         self.dropped = 0
         self._control: str | None = None
+        self._say = say
+        self.error: Exception | None = None
+        """What stopped the logging, if anything did: the run goes on without its view."""
         self._thread = threading.Thread(target=self._work, name="live-view", daemon=True)
         self._thread.start()
 
@@ -138,11 +143,17 @@ class LiveView:
     # ------------------------------------------------------------------ the logging thread
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
-            if isinstance(item, _EpisodeEnd):
-                self._log_end(item)
-            else:
-                self._log_step(*item)
-                self.logged += 1
+            if self.error is not None:
+                continue  # keep emptying the queue: the control loop must never wait on a dead view
+            try:
+                if isinstance(item, _EpisodeEnd):
+                    self._log_end(item)
+                else:
+                    self._log_step(*item)
+                    self.logged += 1
+            except Exception as exc:  # a view that fails must not take the run with it
+                self.error = exc
+                self._say(f"live view: stopped logging ({type(exc).__name__}: {exc}); the run goes on")
 
     def _times(self, episode: int, env_step: int, step: int) -> None:
         self.rec.set_time("env_step", sequence=env_step)
