@@ -24,6 +24,19 @@ def machine() -> dict:
     }
 
 
+def seed_pool(jobs: int):
+    """A pool of ``jobs`` spawned worker processes that end with this one: a sweep stopped by SIGTERM
+    or Ctrl-C takes its runs along (without it, they went on training). The worker asks the kernel
+    for SIGTERM when its parent dies, as ``hilserl train``'s learner does."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from hilserl.distributed.launch import die_with_parent
+
+    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
+                               initargs=(os.getpid(),))
+
+
 def write_result(name: str, figures: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

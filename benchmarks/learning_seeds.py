@@ -21,8 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 
 import numpy as np
 
@@ -113,7 +112,7 @@ def earlier_runs(task: str, seeds: list[int]) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import write_result
+    from benchmarks.common import seed_pool, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
@@ -127,7 +126,7 @@ def main() -> None:
     runs = []
     start = time.perf_counter()
     print(f"{args.task}: {len(args.seeds)} seeds, {args.jobs} at a time, one thread each", flush=True)
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+    with seed_pool(args.jobs) as pool:
         futures = [pool.submit(run_seed, seed, args.task) for seed in args.seeds]
         for future in as_completed(futures):
             run = future.result()

@@ -24,8 +24,7 @@ import argparse
 import json
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +87,7 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
 
 
 def main() -> None:
-    from benchmarks.common import RESULTS, write_result
+    from benchmarks.common import RESULTS, seed_pool, write_result
 
     every = {**SETTINGS, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,7 +104,7 @@ def main() -> None:
     jobs = [(s, every[s], seed) for s in settings for seed in args.seeds]
     print(f"{len(jobs)} runs ({len(settings)} settings x {len(args.seeds)} seeds), {args.jobs} at a time", flush=True)
     runs, start, earlier_seconds = [], time.perf_counter(), 0.0
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+    with seed_pool(args.jobs) as pool:
         extra = [f"train.env_steps={args.env_steps}"] if args.env_steps else []
         futures = [pool.submit(run_one, s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]
         for future in as_completed(futures):

@@ -57,7 +57,8 @@ def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch | None:
 
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
-                 placement: DemoPlacement = "grid", complete: bool = False, view: ViewTarget | None = None) -> int:
+                 placement: DemoPlacement = "grid", complete: bool = False, view: ViewTarget | None = None,
+                 progress: bool = True) -> int:
     """Record ``episodes`` episodes of the env's scripted expert (successful ones only, by default);
     returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on
     ``grid_placements`` (a failed attempt retries the same
@@ -66,7 +67,7 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording
     ends with the set an uninterrupted one gives (the arm's start may differ where an attempt had
     failed). Otherwise the episodes are appended. A folder recorded with another config is refused.
-    ``view``: every attempt shown live."""
+    ``view``: every attempt shown live; ``progress``: a bar (from 5 episodes on)."""
     env = make_env(env_cfg)
     watch = _watch(env, view, "scripted expert")
     run = watch.run_episode if watch is not None else \
@@ -83,7 +84,7 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
         print(f"finishing the interrupted recording in {out}: {writer.meta['episodes']} of {episodes} episodes there",
               flush=True)
     kept = attempt = writer.meta["episodes"] if complete else 0
-    with tqdm(total=episodes, initial=kept, desc="recording demos", unit="ep", disable=episodes < 5) as bar:
+    with tqdm(total=episodes, initial=kept, desc="recording demos", unit="ep", disable=episodes < 5 or not progress) as bar:
         while kept < episodes:
             if attempt >= MAX_ATTEMPTS_PER_DEMO * episodes:
                 env.close()

@@ -90,7 +90,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
         set_rng_state(state["rng"])
         demo_steps = learner.demo_loaded
     else:
-        demo_steps = load_demos(cfg, learner, run_dir)
+        demo_steps = load_demos(cfg, learner, run_dir, progress=progress)
     log = RunLog(run_dir, tensorboard=tensorboard)
     started = time.time()
     successes = [bool(e["success"]) for e in read_jsonl(run_dir / EPISODES)] if resume else []
