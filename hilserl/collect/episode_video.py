@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hilserl.collect.rollout import EpisodeResult, Step
-from hilserl.data.video import write_video
+from hilserl.data.video import PREVIEW_CRF, PREVIEW_PRESET, write_video
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, gripper_class
 
 SCALE = 2
@@ -105,7 +105,7 @@ class FailureVideos:
         frames = np.stack([annotate(step, value, self.gripper_index, self.threshold) for step, value in steps])
         name = f"failure_{len(self.failures):03d}.mp4"
         self._clear_once()
-        write_video(self.folder / name, frames, self.fps)
+        write_video(self.folder / name, frames, self.fps, PREVIEW_CRF, PREVIEW_PRESET)
         self.failures.append(Failure(self._label, name, len(frames), frames[-1]))
 
     def _clear_once(self) -> None:
