@@ -356,3 +356,35 @@ def test_a_resume_continues_the_runs_own_env_and_a_refused_one_changes_nothing(t
                      rf"resumed at env step {start}: \d+ episodes, \d+ env steps, [\d,]+ updates in \d+ s", out)
     assert json.loads((tmp_path / "config.json").read_text())["env"]["kind"] == "hilserl/PlanarReach-v0"
     assert json.loads((tmp_path / "summary.json").read_text())["env_steps"] >= 120
+
+
+def test_a_kill_while_a_checkpoint_is_being_removed_never_leaves_a_half_one_to_resume(tmp_path, monkeypatch):
+    """A checkpoint is removed when pruned or when the same update is written again (a stop right
+    after one). Removed in place, a kill -9 midway left ``state.pt`` without the manifest and half the
+    buffer files: taken for whole, and the resume refused. Now it leaves the checkpoint's name first."""
+    import shutil
+
+    from hilserl.training import checkpoint
+    from hilserl.training.checkpoint import MANIFEST, _discard, usable_checkpoint
+
+    older, newest = _two_checkpoints(tmp_path)
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, ignore_errors=False):
+        path = Path(path)
+        if not path.exists():
+            return
+        (path / MANIFEST).unlink()
+        next(path.glob("buffer_online.*.npy")).unlink()
+        raise KeyboardInterrupt("killed while removing")  # the process dies here
+
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        _discard(newest)
+    monkeypatch.setattr(checkpoint.shutil, "rmtree", real_rmtree)
+    assert list_checkpoints(tmp_path) == [older]
+    assert usable_checkpoint(tmp_path)[0] == older
+    result = train(load_config(None, [*BASE, "train.env_steps=200"]), tmp_path, progress=False, tensorboard=False,
+                   resume=True)
+    assert result.env_steps >= 200
+    assert not list((tmp_path / "checkpoints").glob("*.discarded"))  # the next write cleans it up

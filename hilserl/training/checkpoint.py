@@ -64,7 +64,8 @@ def checkpoint_dir(run_dir: Path) -> Path:
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first (``.tmp`` leftovers of a crash are ignored)."""
+    """Complete checkpoints of a run, oldest first (``.tmp`` and ``.discarded`` leftovers of a crash are
+    ignored)."""
     folder = checkpoint_dir(run_dir)
     if not folder.exists():
         return []
@@ -108,6 +109,8 @@ def _write_checkpoint(run_dir: Path, folder: Path, final: Path, tmp: Path, state
                       keep: int, leave_newest: dict[str, int] | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(tmp, ignore_errors=True)
+    for leftover in folder.glob("*.discarded"):  # a kill -9 while one was being removed
+        shutil.rmtree(leftover, ignore_errors=True)
     tmp.mkdir()
     with open(tmp / STATE_FILE, "wb") as f:
         torch.save({**state, "config": to_dict(cfg)}, f)
@@ -120,12 +123,23 @@ def _write_checkpoint(run_dir: Path, folder: Path, final: Path, tmp: Path, state
     manifest = {"files": {p.name: {"bytes": p.stat().st_size, "blake2b": _digest(p)} for p in sorted(tmp.iterdir())}}
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     _fsync(tmp / MANIFEST)
-    shutil.rmtree(final, ignore_errors=True)  # the same update checkpointed twice (a stop right after one)
+    if final.exists():  # the same update checkpointed twice (a stop right after one)
+        _discard(final)
     os.replace(tmp, final)
     export_policy(policy, cfg, folder / POLICY_FILE, state.get("layout"))
     for old in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     return final
+
+
+def _discard(folder: Path) -> None:
+    """Delete a checkpoint folder so that no moment of it looks like a checkpoint: renamed out of the
+    checkpoints' names first (atomic), then removed. Removed in place, a kill -9 midway left a folder
+    with ``state.pt`` but no manifest and half its buffer files, which a resume took for whole."""
+    gone = folder.with_name(f"{folder.name}.discarded")
+    shutil.rmtree(gone, ignore_errors=True)
+    os.replace(folder, gone)
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def _digest(path: Path) -> str:
