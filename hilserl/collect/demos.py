@@ -11,7 +11,6 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.collect.live_view import LiveView, ViewTarget
-from hilserl.collect.rollout import run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import DemoPlacement, EnvConfig, applied_settings
 from hilserl.data.episodes import EpisodeWriter
@@ -47,10 +46,11 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
     return [(float(x), float(y), float(yaw)) for (x, y), yaw in zip(xy, yaws)]
 
 
-def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch | None:
-    """The live view of a recording; a person's runs in real time, so it drops steps rather than wait."""
+def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch:
+    """The live view of a recording, if asked for; a person's runs in real time, so it drops steps
+    rather than wait. Without a view the watch runs the episodes and shows nothing."""
     if view is None:
-        return None
+        return Watch()
     action = layout_of(env).action
     return Watch(LiveView(view, gripper_index=action.gripper_index if action.gripper else None, human=who,
                           realtime=who == "person"), demonstrating=who == "scripted expert")
@@ -70,8 +70,6 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     ``view``: every attempt shown live; ``progress``: a bar (from 5 episodes on)."""
     env = make_env(env_cfg)
     watch = _watch(env, view, "scripted expert")
-    run = watch.run_episode if watch is not None else \
-        (lambda env, policy, label, **kwargs: run_episode(env, policy, **kwargs))
     layout = layout_of(env).observation
     policy = expert_policy(env)
     fps = env.metadata.get("render_fps", env_cfg.control_hz)
@@ -98,8 +96,8 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             if placements:
                 x, y, yaw = placements[kept]
                 options = {"cube_xy": (x, y), "cube_yaw": yaw}
-            result = run(env, policy, f"attempt {attempt}", seed=DEMO_SEED_OFFSET + seed + attempt, options=options,
-                         on_transition=steps.append)
+            result = watch.run_episode(env, policy, f"attempt {attempt}", seed=DEMO_SEED_OFFSET + seed + attempt,
+                                       options=options, on_transition=steps.append)
             attempt += 1
             if successful_only and not result.success:
                 continue
@@ -111,8 +109,7 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             bar.update(1)
     writer.finish()
     env.close()
-    if watch is not None:
-        watch.close()
+    watch.close()
     return kept
 
 
@@ -126,8 +123,6 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
     own = env is None
     env = env if env is not None else make_env(env_cfg)
     watch = _watch(env, view, "person")
-    run = watch.run_episode if watch is not None else \
-        (lambda env, policy, label, **kwargs: run_episode(env, policy, **kwargs))
     layout = layout_of(env).observation
     writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, env.metadata.get("render_fps", env_cfg.control_hz),
                            source="teleoperation", env=applied_settings(env_cfg))
@@ -137,8 +132,9 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
     try:
         while kept < episodes and attempt < limit:
             steps: list = []
-            result = run(env, lambda _obs: idle, f"attempt {attempt}", human=human, episode_index=attempt,
-                         seed=DEMO_SEED_OFFSET + attempt, on_transition=steps.append)
+            result = watch.run_episode(env, lambda _obs: idle, f"attempt {attempt}", human=human,
+                                       episode_index=attempt, seed=DEMO_SEED_OFFSET + attempt,
+                                       on_transition=steps.append)
             attempt += 1
             if not result.success:
                 print(f"episode {attempt}: not a success, dropped ({kept} of {episodes} kept)", flush=True)
@@ -152,8 +148,7 @@ def record_teleop_demos(env_cfg: EnvConfig, episodes: int, out: Path, human: Int
         if kept >= episodes:
             writer.finish()
     finally:
-        if watch is not None:
-            watch.close()
+        watch.close()
         if own:
             env.close()
     return kept

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hilserl.collect.rollout import EpisodeResult, Step
+from hilserl.collect.rollout import EpisodeResult, Step, camera_images
 from hilserl.data.video import PREVIEW_CRF, PREVIEW_PRESET, write_video
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, gripper_class
 
@@ -43,12 +43,11 @@ class Failure:
 
 def annotate(step: Step, value: float | None, gripper_index: int | None, threshold: float | None) -> np.ndarray:
     """One video frame: the step's cameras side by side, enlarged, above the lines that describe it."""
-    images = [np.asarray(v) for v in step.obs.values()
-              if isinstance(v, np.ndarray) and v.ndim == 3 and v.dtype == np.uint8]
+    images = list(camera_images(step.obs).values())
     if not images:
         raise ValueError("the observation holds no camera image to draw")
     height = max(i.shape[0] for i in images) * SCALE
-    tiles = [Image.fromarray(i[..., :3] if i.shape[-1] >= 3 else np.repeat(i, 3, axis=-1))
+    tiles = [Image.fromarray(i if i.shape[-1] == 3 else np.repeat(i, 3, axis=-1))
              .resize((i.shape[1] * SCALE, i.shape[0] * SCALE), Image.NEAREST) for i in images]
     action = np.asarray(step.action, np.float64)
     arm = np.delete(action, gripper_index) if gripper_index is not None else action
@@ -146,3 +145,18 @@ def contact_sheet(frames: list[np.ndarray], labels: list[str], columns: int = 4)
 def read_index(folder: Path) -> list[dict]:
     path = Path(folder) / INDEX
     return json.loads(path.read_text()) if path.exists() else []
+
+
+def failure_listing(folder: Path, heading: str = "failure videos") -> list[str]:
+    """The lines that say where an evaluation's failure videos are, each by its episode's label (a
+    grid cell and seed, or a seed); none when it filmed no failure."""
+    folder = Path(folder)
+    index = read_index(folder)
+    if not index:
+        return []
+    lines = [f"{heading}: {len(index)} in {folder} (contact sheet: {folder / CONTACT_SHEET}; all listed in "
+             f"{folder / INDEX})"]
+    lines += [f"  {f['label']}: {folder / f['video']}" for f in index[:LISTED_FAILURES]]
+    if len(index) > LISTED_FAILURES:
+        lines.append(f"  ... and {len(index) - LISTED_FAILURES} more")
+    return lines

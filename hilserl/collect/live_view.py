@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from hilserl.collect.rollout import Step
+from hilserl.collect.rollout import Step, camera_images
 
 APPLICATION_ID = "hilserl"
 WEB_VIEWER_PORT = 9090
@@ -117,7 +117,7 @@ class LiveView:
     # ------------------------------------------------------------------ called by the control loop
     def step(self, episode: int, env_step: int, step: Step, value: float | None = None) -> None:
         """Enqueue one step (images copied: an env may reuse its buffers); in real time, never waits."""
-        obs = {k: (np.array(v) if _is_image(v) else v) for k, v in step.obs.items()}
+        obs = {**step.obs, **{k: np.array(v) for k, v in camera_images(step.obs).items()}}
         info = {k: step.info[k] for k in ("classifier_prob", "success_streak") if k in step.info}
         self._put((episode, env_step, Step(step.index, obs, step.action, step.intervened, step.reward, info), value))
 
@@ -165,8 +165,7 @@ class LiveView:
         cameras, the plots, the episodes' log, on the run's timeline."""
         import rerun.blueprint as rrb
 
-        cameras = [rrb.Spatial2DView(origin=f"cameras/{name}", name=name) for name, v in step.obs.items()
-                   if _is_image(v)]
+        cameras = [rrb.Spatial2DView(origin=f"cameras/{name}", name=name) for name in camera_images(step.obs)]
         plots = [rrb.TimeSeriesView(origin="action", name="action"),
                  rrb.TimeSeriesView(contents=["/reward", "/control/intervention"], name="reward, intervention"),
                  rrb.TimeSeriesView(origin="critic", name="critic's value")]
@@ -183,9 +182,8 @@ class LiveView:
         if not self.logged:
             self._layout(step)
         self._times(episode, env_step, step.index)
-        for name, v in step.obs.items():
-            if _is_image(v):
-                log(f"cameras/{name}", rr.Image(v))
+        for name, image in camera_images(step.obs).items():
+            log(f"cameras/{name}", rr.Image(image))
         action = np.asarray(step.action, np.float64)
         arm = np.delete(action, self.gripper_index) if self.gripper_index is not None else action
         log("action/arm", rr.Scalars(arm))
@@ -216,6 +214,3 @@ class LiveView:
         self.rec.log("view/dropped_steps", rr.Scalars(float(self.dropped)))
         self._control = None
 
-
-def _is_image(value: Any) -> bool:
-    return isinstance(value, np.ndarray) and value.ndim == 3 and value.dtype == np.uint8 and value.shape[-1] in (1, 3)

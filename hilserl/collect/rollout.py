@@ -13,6 +13,12 @@ from hilserl.teleop.interface import InterventionSource, resolve
 Policy = Callable[[Observation], np.ndarray]
 
 
+def camera_images(obs: Observation) -> dict[str, np.ndarray]:
+    """The observation's camera frames (uint8, height x width x channels), by camera name."""
+    return {k: v for k, v in obs.items()
+            if isinstance(v, np.ndarray) and v.ndim == 3 and v.dtype == np.uint8 and v.shape[-1] in (1, 3)}
+
+
 @dataclass
 class Step:
     """One control step as the policy saw and did it: what the live view and the failure videos draw."""

@@ -9,7 +9,7 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
-from hilserl.collect.episode_video import CONTACT_SHEET, FAILURES, LISTED_FAILURES, FailureVideos
+from hilserl.collect.episode_video import FAILURES, FailureVideos, failure_listing
 from hilserl.collect.live_view import LiveView, ViewTarget
 from hilserl.collect.watch import Watch
 from hilserl.config import Config, from_dict
@@ -32,16 +32,10 @@ def make_watch(cfg: Config, env: gym.Env, failures: Path | None, view: ViewTarge
 
 def failure_lines(watch: Watch | None) -> list[str]:
     """Where the failure videos went, each named by its episode (a grid cell and seed, or a seed)."""
-    written = watch.close() if watch is not None else []
-    videos = watch.videos if watch is not None else None
-    if videos is None or not videos.failures:
+    if watch is None:
         return []
-    lines = [f"failure videos: {len(videos.failures)} in {videos.folder} (contact sheet: "
-             f"{videos.folder / CONTACT_SHEET}; all listed in {written[0]})"]
-    lines += [f"  {f.label}: {videos.folder / f.video}" for f in videos.failures[:LISTED_FAILURES]]
-    if len(videos.failures) > LISTED_FAILURES:
-        lines.append(f"  ... and {len(videos.failures) - LISTED_FAILURES} more")
-    return lines
+    watch.close()
+    return failure_listing(watch.videos.folder) if watch.videos is not None else []
 
 
 def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progress: bool = True,

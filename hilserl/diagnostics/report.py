@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hilserl.collect.episode_video import CONTACT_SHEET, FAILURES, INDEX, LISTED_FAILURES, read_index  # noqa: E402
+from hilserl.collect.episode_video import FAILURES, failure_listing  # noqa: E402
 from hilserl.training.run_log import EPISODES, METRICS, read_jsonl  # noqa: E402
 
 RUNNING_WINDOW = 20
@@ -143,16 +143,7 @@ class RunReport:
 
     def failure_lines(self) -> list[str]:
         """The last evaluation's failure videos (``hilserl eval``, the closing evaluation), by episode."""
-        folder = self.run_dir / FAILURES
-        index = read_index(folder)
-        if not index:
-            return []
-        lines = [f"failure videos of the last evaluation: {len(index)} in {folder} (contact sheet: "
-                 f"{folder / CONTACT_SHEET})"]
-        lines += [f"  {f['label']}: {folder / f['video']}" for f in index[:LISTED_FAILURES]]
-        if len(index) > LISTED_FAILURES:
-            lines.append(f"  ... and {len(index) - LISTED_FAILURES} more ({folder / INDEX})")
-        return lines
+        return failure_listing(self.run_dir / FAILURES, "failure videos of the last evaluation")
 
     def rotation_lines(self) -> list[str]:
         """Recent success by the cube's rotation from square; warns when turned cubes fail more."""
