@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 NO_CONFIG_COMMANDS = ("report", "diagnose config", "import-lerobot", "export-lerobot", "calibrate", "fleet certs")
 """Commands that read and write files only: they take no config."""
+EXIT_WATCHDOG_S = 30.0
+"""A learner tied to its parent that has not exited this long after its work ended dumps its threads'
+stacks (to its output, or the run folder's learner_output.log) and exits: a hang, never work to save."""
 COMMON_HELP = f"""Every command that builds an env, an agent or a run takes --config FILE.json (a saved or
 hand-written config) and any number of --set section.field=value overrides (values are JSON), e.g.
   --set env.action_scale=0.03 --set human.strategy=takeover --set env.state_only=true
@@ -409,16 +412,25 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def cmd_learner(args: argparse.Namespace) -> int:
     """Serve the learner: actors send transitions, get parameters; checkpoints; resume."""
+    import faulthandler
+
     from hilserl.distributed.launch import die_with_parent
     from hilserl.distributed.learner_process import run_learner
+    from hilserl.distributed.orphan_output import keep_output, redirect_if_orphaned
 
+    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     if args.die_with_parent:
         die_with_parent(args.die_with_parent)
+        keep_output(run_dir)  # its parent reads its output: once that parent is gone, the run folder does
     cfg = _config(args)
-    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
-                         port_file=args.port_file, progress=not args.quiet, tls=_server_tls(args),
-                         insecure=args.insecure)
+    try:
+        result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
+                             port_file=args.port_file, progress=not args.quiet, tls=_server_tls(args),
+                             insecure=args.insecure)
+    finally:
+        if args.die_with_parent:  # nothing is left to save: a learner tied to a parent never outlives its exit
+            redirect_if_orphaned(run_dir)
+            faulthandler.dump_traceback_later(EXIT_WATCHDOG_S, exit=True)
     print(f"learner: {result.env_steps} env steps received, {result.updates} updates, {result.episodes} episodes; "
           f"dropped by actors' queues: {result.dropped_by_actors or 0}")
     return 0

@@ -196,6 +196,9 @@ def test_kill_9_mid_episode_then_resume_counts_every_step_once(tmp_path):
     while processes_naming(tmp_path) and time.time() < deadline:
         time.sleep(0.2)  # the learner's checkpoint at its parent's death
     assert processes_naming(tmp_path) == []
+    # it stopped as a stop does, its output kept once nobody read it (a broken pipe used to end it midway)
+    assert (tmp_path / "learner_summary.json").exists()
+    assert "learner stopped at env step" in (tmp_path / "learner_output.log").read_text()
     resumed = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds", "0", "--resume",
                        *overrides(settings)])
     assert resumed.finish() == 0, resumed.text

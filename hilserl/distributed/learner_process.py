@@ -269,6 +269,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        service.closing.set()
         bar.close()
         server.stop(grace=1.0)
         run_log.close()

@@ -36,6 +36,8 @@ TOKEN_METADATA = "x-hilserl-token"
 TOKEN_ENV = "HILSERL_TOKEN"
 """The shared token comes from this environment variable, or from a file (``--token-file``)."""
 SERVER_THREADS = 8
+PUT_POLL_S = 0.5
+"""A call waiting for room in a full inbox checks this often whether the learner is closing."""
 CHANNEL_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
 
@@ -111,6 +113,19 @@ class LearnerService(pb_grpc.LearnerServicer):
         """The learner's measured time per update (0: not measured), sent with the config."""
         self.intake_seconds = 0.0
         """Its measured time to take in one env step (0: not measured), sent with the config."""
+        self.closing = threading.Event()
+        """Set by the learner once it takes in nothing more: calls waiting for room then fail (the actor
+        sends again) instead of waiting for ever, which would also keep the process from exiting."""
+
+    def _put(self, item: Received, context: grpc.ServicerContext) -> None:
+        """Into the inbox, waiting while the learner is behind (back-pressure to the actor's queue)."""
+        while True:
+            try:
+                self.inbox.put(item, timeout=PUT_POLL_S)
+                return
+            except queue.Full:
+                if self.closing.is_set():
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "the learner is stopping")
 
     def _authorise(self, context: grpc.ServicerContext) -> None:
         if self.token is None:
@@ -159,7 +174,7 @@ class LearnerService(pb_grpc.LearnerServicer):
                     dups += 1
                     continue
                 self._seen[item.actor_id] = item.sequence
-            self.inbox.put(item)  # blocks while the learner is behind: back-pressure to the actor's queue
+            self._put(item, context)
             new += 1
         with self._seen_lock:
             accepted, durable = self._seen.get(request.actor_id, 0), self._durable.get(request.actor_id, 0)
