@@ -24,17 +24,22 @@ def machine() -> dict:
     }
 
 
-def seed_pool(jobs: int):
-    """A pool of ``jobs`` spawned worker processes that end with this one: a sweep stopped by SIGTERM
-    or Ctrl-C takes its runs along (without it, they went on training). The worker asks the kernel
-    for SIGTERM when its parent dies, as ``hilserl train``'s learner does."""
-    from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
+def add_executor_args(parser) -> None:
+    """``--jobs``, ``--backend`` and ``--address``: where a benchmark's runs execute (``hilserl sweep``'s
+    executors: Ray tasks, here or on a cluster, or this machine's processes)."""
+    from hilserl.sweep.executors import BACKENDS
 
-    from hilserl.distributed.launch import die_with_parent
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="auto (default): Ray if installed, else this machine's processes")
+    parser.add_argument("--address", help="a Ray cluster to run on (auto, or ray://HOST:10001)")
 
-    return ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
-                               initargs=(os.getpid(),))
+
+def executor(args):
+    """The executor the arguments of :func:`add_executor_args` ask for; close it after use."""
+    from hilserl.sweep.executors import make_executor
+
+    return make_executor(args.backend, args.jobs, 1, args.address)
 
 
 def write_result(name: str, figures: dict) -> Path:

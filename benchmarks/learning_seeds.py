@@ -4,7 +4,8 @@
 thread, on the grasp task (5,000 env steps) and on a second task (``--task reach``: the planar reach,
 2,500 steps), then evaluates the deterministic policy without interventions over ``EVAL_EPISODES``
 seeded episodes. This script runs the same recipes (``TASKS``, imported by the test) for each seed,
-``--jobs`` runs at a time (each on one thread, so they do not slow each other), and writes each seed's
+``--jobs`` runs at a time (each on one thread, so they do not slow each other; as Ray tasks when Ray is
+installed, on a cluster with ``--address``, else as this machine's processes: ``hilserl sweep``'s executors), and writes each seed's
 success rate and the distribution to ``results/learning_seeds.json`` (``learning_seeds_reach.json``).
 
 ``--task panda`` and ``--task panda-images`` train LeRobot's gym-hil PandaPickCube (a task hilserl was
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from concurrent.futures import as_completed
 
 import numpy as np
 
@@ -95,6 +95,11 @@ def run_seed(seed: int, task: str = "grasp") -> dict:
             "seconds": round(time.perf_counter() - start, 1)}
 
 
+def run_job(job: tuple[int, str]) -> dict:
+    """``run_seed`` for an executor, which passes one item."""
+    return run_seed(*job)
+
+
 def earlier_runs(task: str, seeds: list[int]) -> dict:
     """The runs of other seeds in ``task``'s result file, refused if it holds another recipe."""
     import json
@@ -112,11 +117,11 @@ def earlier_runs(task: str, seeds: list[int]) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import seed_pool, write_result
+    from benchmarks.common import add_executor_args, executor, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    add_executor_args(parser)
     parser.add_argument("--task", choices=sorted(TASKS), default="grasp", help="which learning test's recipe")
     parser.add_argument("--add", action="store_true",
                         help="add these seeds to the task's result file from an earlier sweep of the same recipe "
@@ -125,11 +130,12 @@ def main() -> None:
     earlier = earlier_runs(args.task, args.seeds) if args.add else {"runs": [], "wall_seconds": 0.0}
     runs = []
     start = time.perf_counter()
-    print(f"{args.task}: {len(args.seeds)} seeds, {args.jobs} at a time, one thread each", flush=True)
-    with seed_pool(args.jobs) as pool:
-        futures = [pool.submit(run_seed, seed, args.task) for seed in args.seeds]
-        for future in as_completed(futures):
-            run = future.result()
+    runner = executor(args)
+    print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
+    try:
+        for _, run in runner.run(run_job, [(seed, args.task) for seed in args.seeds]):
+            if isinstance(run, BaseException):
+                raise run
             runs.append(run)
             left = len(args.seeds) - len(runs)
             # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
@@ -137,6 +143,8 @@ def main() -> None:
             eta = f", about {mean * -(-left // args.jobs) / 60:.0f} min left" if left else ""
             print(f"seed {run['seed']}: {run['success_rate']:.0%} without interventions over {eval_episodes(args.task)} "
                   f"episodes ({run['seconds']:.0f} s); {len(runs)}/{len(args.seeds)} done{eta}", flush=True)
+    finally:
+        runner.close()
     runs = sorted(runs + earlier["runs"], key=lambda r: r["seed"])
     rates = np.array([r["success_rate"] for r in runs])
     figures = {"task": args.task, "recipe": TASKS[args.task], "eval_episodes": eval_episodes(args.task), "runs": runs,

@@ -24,7 +24,6 @@ import argparse
 import json
 import tempfile
 import time
-from concurrent.futures import as_completed
 from pathlib import Path
 
 import numpy as np
@@ -86,15 +85,20 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     return table
 
 
+def run_job(job: tuple) -> dict:
+    """``run_one`` for an executor, which passes one item."""
+    return run_one(*job)
+
+
 def main() -> None:
-    from benchmarks.common import RESULTS, seed_pool, write_result
+    from benchmarks.common import RESULTS, add_executor_args, executor, write_result
 
     every = {**SETTINGS, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", choices=list(every), default=list(SETTINGS))
     parser.add_argument("--with-utd20", action="store_true", help="add the log's UTD 20 (five times the updates)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    add_executor_args(parser)
     parser.add_argument("--grid-seeds", type=int, default=2, help="episodes per grid cell (default 2: 54 per run)")
     parser.add_argument("--env-steps", type=int, help="train for this many env steps instead of the recipe's")
     parser.add_argument("--add", action="store_true",
@@ -104,11 +108,12 @@ def main() -> None:
     jobs = [(s, every[s], seed) for s in settings for seed in args.seeds]
     print(f"{len(jobs)} runs ({len(settings)} settings x {len(args.seeds)} seeds), {args.jobs} at a time", flush=True)
     runs, start, earlier_seconds = [], time.perf_counter(), 0.0
-    with seed_pool(args.jobs) as pool:
+    runner = executor(args)
+    try:
         extra = [f"train.env_steps={args.env_steps}"] if args.env_steps else []
-        futures = [pool.submit(run_one, s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]
-        for future in as_completed(futures):
-            r = future.result()
+        for _, r in runner.run(run_job, [(s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]):
+            if isinstance(r, BaseException):
+                raise r
             runs.append(r)
             left = len(jobs) - len(runs)
             mean = float(np.mean([x["seconds"] for x in runs]))
@@ -116,6 +121,8 @@ def main() -> None:
             print(f"{r['setting']} seed {r['seed']}: grid {r['success']:.0%}, region gap {r['region_gap']:+.0%}, "
                   f"tracking {r['tracking_gain']:.2f}, value gap {r['value_gap']:+.2f} ({r['seconds']:.0f} s); "
                   f"{len(runs)}/{len(jobs)} done{eta}", flush=True)
+    finally:
+        runner.close()
     if args.add:
         earlier = json.loads((RESULTS / "log_ablation.json").read_text())
         if earlier.get("env_steps") != args.env_steps:

@@ -749,6 +749,33 @@ def _reward_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train_classifier)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train configs x seeds as independent runs (Ray tasks or local processes), resumable."""
+    import os
+
+    from hilserl.sweep.executors import BackendUnavailable, make_executor
+    from hilserl.sweep.plan import plan_sweep
+    from hilserl.sweep.sweep import run_sweep
+
+    load_config(args.config, args.overrides)  # a bad --set refused here, not once per run in the workers
+    threads = args.threads or 1
+    runs = plan_sweep(args.out, args.seeds, args.vary, args.overrides, args.config, args.eval_episodes, threads)
+    for run in runs:
+        load_config(args.config, list(run.overrides))  # each variant's values too
+    jobs = args.jobs or max(1, (os.cpu_count() or 1) // threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        executor = make_executor(args.backend, jobs, threads, args.address)
+    except BackendUnavailable as exc:
+        print(f"hilserl sweep: {exc}", file=sys.stderr)
+        return 2
+    try:
+        outcome = run_sweep(runs, executor, args.out, progress=not args.quiet)
+    finally:
+        executor.close()
+    return 1 if outcome.failed else 0
+
+
 def _training_commands(sub: argparse._SubParsersAction) -> None:
     """The training: in one command, or as the learner and actor processes."""
     p = sub.add_parser(
@@ -946,10 +973,52 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_env_commands, _robot_commands, _reward_commands, _training_commands, _analysis_commands,
-                _fleet_commands):
+    for add in (_env_commands, _robot_commands, _reward_commands, _training_commands, _sweep_commands,
+                _analysis_commands, _fleet_commands):
         add(sub)
     return parser
+
+
+def _sweep_commands(sub: argparse._SubParsersAction) -> None:
+    """Many runs: configs x seeds."""
+    from hilserl.sweep.executors import BACKENDS
+
+    p = sub.add_parser(
+        "sweep", help="train configs x seeds as independent runs, on Ray (this machine or a cluster) or local "
+        "processes; resumable; one result file and a plot",
+        description="Each variant of the config (--vary: every combination of the values given) is trained "
+        "with each seed in a run of its own, as `hilserl train --single-process` would, then evaluated "
+        "without interventions. Runs go to OUT/VARIANT/seed_N/, results to OUT/VARIANT/seed_N.json as each "
+        "ends, and all of them to OUT/sweep.json and OUT/sweep.png. The same command again skips the "
+        "finished runs and resumes the others from their latest checkpoint. Ray is optional "
+        "(pip install -e \".[sweep]\"); without it the runs are this machine's processes.",
+        epilog="examples:\n"
+        "  hilserl sweep --out sweeps/utd --seeds 0 1 2 --set env.state_only=true "
+        "--vary train.updates_per_env_step=1,2,4\n"
+        "  hilserl sweep --out /shared/sweeps/utd --seeds 0 1 2 3 4 5 6 7 --address auto ...   (a Ray cluster)\n\n"
+        + COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_args(p)
+    p.add_argument("--out", type=Path, required=True, help="the sweep's folder (runs, results, sweep.json)")
+    p.add_argument("--seeds", type=_int_in(0, 2**31 - 1), nargs="+", required=True, metavar="SEED",
+                   help="the seeds each variant is trained with")
+    p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2",
+                   help="a config field and its values, one variant each (repeatable: every combination); values "
+                   "are JSON, commas inside brackets belong to a value: agent.hidden_dims=[16,16],[64,64]")
+    p.add_argument("--eval-episodes", type=_int_in(0, 100000), default=50, metavar="N",
+                   help="seeded episodes each final policy is evaluated on, without interventions (default 50)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="auto (default): Ray if installed, else this machine's processes")
+    p.add_argument("--address", metavar="ADDR",
+                   help="a Ray cluster to run on (auto, or ray://HOST:10001); default: a local Ray instance")
+    p.add_argument("--jobs", type=_int_in(1, 4096), metavar="N",
+                   help="runs at a time on this machine (default: its cores / --threads); on a cluster, Ray "
+                   "places as many as its CPUs hold")
+    p.add_argument("--threads", type=_int_in(1, MAX_THREADS), metavar="N",
+                   help="torch threads (and CPUs asked of Ray) per run (default 1: runs side by side do not slow "
+                   "each other)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
 
 
 def _fleet_commands(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs hilserl on a fresh Debian/Ubuntu machine: the system libraries for offscreen rendering
 # (EGL + Mesa, so MuJoCo renders on the CPU), a virtual environment in .venv, torch pinned to the
-# 2.13.0 CPU build, and the package itself (editable) with its test extras. Safe to run again.
+# 2.13.0 CPU build, and the package itself (editable) with its test extras and Ray (the sweep's
+# extra, which the tests run). Safe to run again.
 #
 #   bash scripts/setup.sh            # .venv
 #   bash scripts/setup.sh --gym-hil  # also .venv-gym-hil: the same, plus LeRobot's gym-hil, whose
@@ -41,7 +42,7 @@ make_venv() {  # make_venv DIR EXTRAS
     "$1/bin/python" -m pip install -q -e ".[$2]"
 }
 
-make_venv .venv test
+make_venv .venv test,sweep
 echo "setup: done. Run .venv/bin/hilserl --help"
 if [ "${1:-}" = "--gym-hil" ]; then
     make_venv .venv-gym-hil test,gym-hil

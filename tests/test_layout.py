@@ -8,7 +8,7 @@ import hilserl
 
 PACKAGE = Path(hilserl.__file__).parent
 LAYERS = ["threads", "config", "envs", "teleop", "agent", "data", "collect", "reward", "training", "distributed",
-          "diagnostics", "cli"]
+          "diagnostics", "sweep", "cli"]
 """Bottom to top: a module may import its own folder and the folders before it, never one after it."""
 ENV_PUBLIC = {"hilserl.envs", "hilserl.envs.contract", "hilserl.envs.factory", "hilserl.envs.check",
               "hilserl.envs.declared", "hilserl.envs.actions", "hilserl.envs.success_rule", "hilserl.envs.ik"}

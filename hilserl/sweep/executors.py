@@ -1,0 +1,118 @@
+"""Where a sweep's runs execute: Ray tasks (this machine, or a cluster with ``address``), or, without
+Ray, this machine's processes. Both take a function and its items and give back each item with its
+result (or the exception it raised) as runs finish, in whatever order they finish.
+
+Each run is a process of its own that ends with the sweep: a stopped sweep (Ctrl-C, SIGTERM) takes its
+runs along rather than leaving them training.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+BACKENDS = ("auto", "ray", "processes")
+RAY_RETRIES = 2
+"""A Ray task whose worker died (a node lost, the OOM killer) runs again this many times; a sweep's run
+resumes from its latest checkpoint, so a retry loses only what came after it."""
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def ray_installed() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+class LocalProcesses:
+    """``jobs`` spawned processes, a fresh one per run (nothing a run leaves in memory reaches the
+    next); each asks the kernel for SIGTERM when the sweep dies, as ``hilserl train``'s learner does."""
+
+    name = "processes"
+
+    def __init__(self, jobs: int):
+        from hilserl.distributed.launch import die_with_parent
+
+        self.jobs = jobs
+        self._pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
+                                         initargs=(os.getpid(),), max_tasks_per_child=1)
+
+    def where(self) -> str:
+        return f"{self.jobs} processes on this machine"
+
+    def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        pending = {self._pool.submit(fn, item): item for item in items}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                exc = future.exception()
+                yield item, exc if exc is not None else future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class RayTasks:
+    """Ray tasks of ``cpus`` CPUs each: on a local Ray instance of ``jobs x cpus`` CPUs, or on the
+    cluster at ``address`` (``auto``, ``ray://HOST:10001``), where every node needs hilserl installed
+    and the run folders are written on the node that runs them (give the sweep a shared ``--out`` to
+    keep them in one place; the results always come back here)."""
+
+    name = "ray"
+
+    def __init__(self, jobs: int, cpus: int, address: str | None = None):
+        import ray
+
+        self.ray, self.address, self.jobs = ray, address, jobs
+        if address:
+            ray.init(address=address, logging_level="WARNING", log_to_driver=False,
+                     runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
+        else:
+            ray.init(num_cpus=jobs * cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        self.cpus = cpus
+        self._refs: dict[Any, Any] = {}
+
+    def where(self) -> str:
+        if self.address:
+            return f"the Ray cluster at {self.address} ({int(self.ray.cluster_resources().get('CPU', 0))} CPUs)"
+        return f"a local Ray instance, {self.jobs} task{'' if self.jobs == 1 else 's'} at a time"
+
+    def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
+        remote = self.ray.remote(num_cpus=self.cpus, max_retries=RAY_RETRIES)(fn)
+        self._refs = {remote.remote(item): item for item in items}
+        while self._refs:
+            done, _ = self.ray.wait(list(self._refs), num_returns=1)
+            for ref in done:
+                item = self._refs.pop(ref)
+                try:
+                    yield item, self.ray.get(ref)
+                except Exception as exc:  # the task's own exception, wrapped by Ray (or its worker's death)
+                    yield item, getattr(exc, "cause", None) or exc
+
+    def close(self) -> None:
+        for ref in self._refs:
+            self.ray.cancel(ref, force=True)
+        self.ray.shutdown()
+
+
+def make_executor(backend: str, jobs: int, cpus: int = 1, address: str | None = None) -> LocalProcesses | RayTasks:
+    """``auto``: Ray when it is installed, else this machine's processes; ``address`` needs Ray."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
+    if backend == "processes":
+        if address:
+            raise ValueError("--address names a Ray cluster: it needs the ray backend, not processes")
+        return LocalProcesses(jobs)
+    if not ray_installed():
+        if backend == "ray" or address:
+            raise BackendUnavailable('Ray is not installed: pip install -e ".[sweep]" (or run on this machine\'s '
+                                     "processes with --backend processes)")
+        return LocalProcesses(jobs)
+    return RayTasks(jobs, cpus, address)
