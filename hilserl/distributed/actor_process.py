@@ -252,7 +252,8 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
                 if cause is not None:
                     raise TLSError(cause) from exc
             if time.time() - start > patience_s or stop.is_set():
-                raise ConnectionError(f"no learner answered within {patience_s:.0f} s ({exc.code().name})") from exc
+                raise ConnectionError(f"no learner answered within {patience_s:.0f} s ({exc.code().name}: "
+                                      f"{exc.details()})") from exc
             backoff.fail(stop)
 
 
@@ -388,6 +389,14 @@ class Sender:
         self.reconnects = 0
         self.last_reached = time.monotonic()
         """When the learner last answered (or the sender started)."""
+        self._round_trips: list[float] = []
+        self._lock = threading.Lock()
+
+    def take_round_trips(self) -> list[float]:
+        """Seconds from sending each batch to its acknowledgement, since the last call."""
+        with self._lock:
+            taken, self._round_trips = self._round_trips, []
+        return taken
 
     def run(self) -> None:
         backoff, probe, stopped_at = Backoff(), False, None
@@ -402,7 +411,10 @@ class Sender:
                 batch = self.queue.pending_batch(BATCH_BYTES, timeout=0.2)
                 if not batch:
                     continue
+                sent_at = time.perf_counter()
                 ack = self.client.send(self.actor_id, batch)
+                with self._lock:
+                    self._round_trips.append(time.perf_counter() - sent_at)
                 self.last_reached = time.monotonic()
                 self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
                 self.monitor.acknowledged(ack.learner_updates)
@@ -490,6 +502,7 @@ def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, r
                 break  # the unfinished episode is dropped: nobody can take it in
             record = {**stats.to_dict(), "dropped": queue.dropped, "params_version": inbox.version,
                       "missed_deadlines": clock.missed - missed_before,
+                      "link_ms": _percentiles(sender.take_round_trips()),  # the batches acknowledged meanwhile
                       "actor_index": actor_index, "actor_state": actor.state_dict()}
             enqueue(pb.ActorMessage(episode_json=json.dumps(record)))
             clock.reset()

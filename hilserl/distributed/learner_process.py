@@ -36,6 +36,7 @@ from hilserl.distributed.wire import parameters_to_chunks
 from hilserl.envs.declared import declare
 from hilserl.threads import torch_threads
 from hilserl.training.checkpoint import (
+    CheckpointNotWritten,
     rng_state,
     set_rng_state,
     write_atomically,
@@ -111,6 +112,7 @@ class EpisodeIntake:
         self.env_steps += len(episode)
         self.delivered[actor] = item.sequence
         record = json.loads(item.episode_json)
+        record["actor_episode"] = record.get("episode")  # the actor's own count; "episode" is the run's
         record["episode"], record["env_steps"], record["actor_id"] = self.episodes, self.env_steps, actor
         if "actor_state" in record:
             self.actor_states[int(record.pop("actor_index", 0))] = record.pop("actor_state")
@@ -216,7 +218,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                                   "params_version": version[0]}, {})
 
     def written(saved: CheckpointContent, path: Path) -> None:
-        service.set_durable(saved.state["actor_sequences"])  # actors may now forget what it holds
+        service.set_durable(saved.state["actor_sequences"], saved.state["actor_states"])  # actors may forget it
         say(f"learner: checkpoint {path.name} written (update {learner.agent.updates}, env step "
             f"{intake.env_steps})")
 
@@ -247,6 +249,12 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
                 pass
             while not inbox.empty():
                 handle(inbox.get_nowait())
+            if service.checkpoint_wanted.is_set():  # a restarted actor waits for it
+                service.checkpoint_wanted.clear()
+                try:
+                    loop.checkpoint()
+                except CheckpointNotWritten as exc:
+                    say(f"warning: {exc}; a restarted actor waits for it")
             if loop.owed() > 0:
                 update()
         # Stop serving, and take in every message already acknowledged: the checkpoint's record of

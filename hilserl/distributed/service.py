@@ -104,7 +104,12 @@ class LearnerService(pb_grpc.LearnerServicer):
         self.token = token
         self._seen: dict[str, int] = {}
         self._durable: dict[str, int] = {}
+        self._durable_states = dict(self.actor_states)
+        """Per actor index, its state as the latest checkpoint holds it."""
         self._seen_lock = threading.Lock()
+        self.checkpoint_wanted = threading.Event()
+        """Set when a restarted actor asks for a state a checkpoint does not hold yet: the learner's loop
+        writes one, and the actor, asking again, continues from it."""
         self.refused = 0
         self.malformed = 0
         self.updates = 0
@@ -137,8 +142,19 @@ class LearnerService(pb_grpc.LearnerServicer):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid token is required (HILSERL_TOKEN or --token-file)")
 
     def GetConfig(self, request, context):
+        """The run's config, and where this actor index's last episode taken in left it. An actor that
+        starts again continues from a state some checkpoint holds: were the learner to die before
+        checkpointing the episodes its previous process delivered, a later state would leave a gap (their
+        sender, dead, cannot send them again). So a state ahead of the latest checkpoint asks for one
+        first, and the actor, told to wait, asks again."""
         self._authorise(context)
         state = self.actor_states.get(request.actor_index)
+        with self._seen_lock:
+            durable = self._durable_states.get(request.actor_index)
+        if state != durable:
+            self.checkpoint_wanted.set()
+            context.abort(grpc.StatusCode.UNAVAILABLE, "the learner is first checkpointing what this robot's "
+                          "previous process delivered")
         return pb.ConfigReply(config_json=self.config_json, actor_state_json=json.dumps(state) if state else "",
                               update_seconds=self.update_seconds, intake_seconds=self.intake_seconds)
 
@@ -186,10 +202,11 @@ class LearnerService(pb_grpc.LearnerServicer):
         with self._seen_lock:
             self._seen, self._durable = dict(seen), dict(seen)
 
-    def set_durable(self, delivered: dict[str, int]) -> None:
-        """After a checkpoint: the sequences it holds, per actor."""
+    def set_durable(self, delivered: dict[str, int], actor_states: dict[int, dict]) -> None:
+        """After a checkpoint: the sequences it holds, per actor, and the actors' states."""
         with self._seen_lock:
             self._durable = dict(delivered)
+            self._durable_states = dict(actor_states)
 
 
 INSECURE_WARNING = ("the learner listens on {host} without TLS (--insecure): the token, the policy's parameters "
