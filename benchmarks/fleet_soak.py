@@ -63,6 +63,8 @@ class Fleet:
     learner: subprocess.Popen | None = None
     actor_procs: dict[int, subprocess.Popen] = field(default_factory=dict)
     lives: dict[str, int] = field(default_factory=dict)
+    actor_codes: list[int] = field(default_factory=list)
+    """How the actors ended when stopped: 130, as after Ctrl-C, once each delivered its queue."""
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         life = self.lives[name] = self.lives.get(name, -1) + 1
@@ -96,9 +98,8 @@ class Fleet:
         """Actors first (each ends its episode and delivers its queue), then the learner, once it has done
         the updates it owes (it checkpoints as it stops)."""
         for proc in self.actor_procs.values():
-            proc.send_signal(signal.SIGINT)
-        for proc in self.actor_procs.values():
-            proc.wait(timeout=STOP_TIMEOUT_S)
+            proc.send_signal(signal.SIGTERM)  # as Ctrl-C (SIGINT is ignored in a background job's children)
+        self.actor_codes = [proc.wait(timeout=STOP_TIMEOUT_S) for proc in self.actor_procs.values()]
         wait_until_idle(self.run_dir, self.learner)
         self.learner.send_signal(signal.SIGTERM)
         self.learner.wait(timeout=STOP_TIMEOUT_S)

@@ -477,12 +477,15 @@ def cmd_actor(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from hilserl.distributed.actor_process import run_actor
+    from hilserl.training.run import sigterm_as_interrupt
+
     try:
-        report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
-                           realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
-                           threads=args.threads, teleop=args.teleop,
-                           changes=_changes(args), tls=_client_tls(args), insecure=args.insecure,
-                           view=_view(args, Path("."), f"actor-{args.index}"))
+        with sigterm_as_interrupt():  # a service manager's stop, as Ctrl-C: what is queued is delivered first
+            report = run_actor(args.learner, token=_token(args), actor_index=args.index, env_steps=args.env_steps,
+                               realtime=args.realtime, patience_s=args.patience, progress=not args.quiet,
+                               threads=args.threads, teleop=args.teleop,
+                               changes=_changes(args), tls=_client_tls(args), insecure=args.insecure,
+                               view=_view(args, Path("."), f"actor-{args.index}"))
     except (ConnectionError, PermissionError) as exc:
         print(f"hilserl actor: {exc}", file=sys.stderr)
         return 4

@@ -52,6 +52,7 @@ def test_actors_and_the_learner_killed_and_restarted_lose_nothing_and_repeat_not
         fleet.kill("actor-0")
         wait_for("episode from actor 0's second process", lambda: len(episodes_from(tmp_path, 0)) >= 2, fleet)
         fleet.stop()
+        assert fleet.actor_codes == [130, 130]  # SIGTERM taken as Ctrl-C: the queue delivered, then out
     finally:
         fleet.kill_all()
     found = audit(tmp_path)
