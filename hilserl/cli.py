@@ -271,6 +271,46 @@ def cmd_robot_bounds(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_camera(cam):
+    """The real camera of an ``env.cameras`` entry."""
+    from hilserl.envs.so101.cameras import Camera, CameraSpec
+
+    return Camera(CameraSpec.of(cam))
+
+
+def cmd_robot_table(args: argparse.Namespace) -> int:
+    """Fit the front camera's view of the table with the arm as the measuring tool; the cube's colour."""
+    from hilserl.envs.so101.arm import ArmLimits, SO101Arm
+    from hilserl.envs.so101.bus import FeetechBus
+    from hilserl.envs.so101.calibration import calibration_file, read_calibration
+    from hilserl.envs.so101.table_camera import calibration_targets, cube_colour_file, table_file
+    from hilserl.envs.so101.table_session import WindowClicker, calibrate_table, cube_colour, prompt_placed
+
+    env = _config(args, ['env.kind="so101"']).env
+    if not env.robot.port:
+        raise ValueError("robot table needs the arm's port: --set env.robot.port=/dev/ttyACM0")
+    cam = next((c for c in env.cameras if c.name == args.camera and c.source), None)
+    if cam is None:
+        raise ValueError(f"no camera {args.camera!r} with a source in env.cameras: set env.cameras (docs/real_so101.md)")
+    cal_path = calibration_file(env.robot)
+    clicker = WindowClicker()
+    camera = open_camera(cam)
+    try:
+        with FeetechBus(env.robot.port) as bus:
+            arm = SO101Arm(bus, read_calibration(cal_path), limits=ArmLimits.of(env.robot))
+            with arm:
+                arm.connect()  # torque off: the person moves it
+                targets = calibration_targets(env.cube_region.low[:2], env.cube_region.high[:2], env.ee_bounds.low[2])
+                table = calibrate_table(arm, camera.frame, targets, prompt_placed, clicker)
+        print(f"wrote {table.save(table_file(cal_path))}")
+        colour, _ = cube_colour(camera.frame, table, clicker, env.cube_size)
+        print(f"wrote {colour.save(cube_colour_file(cal_path))}")
+    finally:
+        camera.close()
+        clicker.close()
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Calibrate an SO-101 (follower or leader) and save LeRobot's calibration file."""
     from hilserl.envs.so101.bus import FeetechBus
@@ -715,6 +755,18 @@ def _robot_commands(sub: argparse._SubParsersAction) -> None:
                     "on an axis.", epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_args(p)
     p.set_defaults(func=cmd_robot_bounds)
+
+    p = rsub.add_parser(
+        "table", help="map the front camera's image to the table with the arm as the measuring tool; the cube's colour",
+        description="Torque off; you put the fingertip on 14 suggested points (on the table and raised above it) "
+                    "and click it in the front camera's frame each time. A camera model is fitted to the points the "
+                    "kinematics measure, its error printed in mm, and saved beside the arm's calibration "
+                    "(ARM_ID.table.json); then you click the cube, whose colour is saved (ARM_ID.cube.json) and its "
+                    "detected pose shown. Needs a display.", epilog=COMMON_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_args(p)
+    p.add_argument("--camera", default="front", help="the env.cameras entry that sees the table (default front)")
+    p.set_defaults(func=cmd_robot_table)
 
 
 def _reward_commands(sub: argparse._SubParsersAction) -> None:

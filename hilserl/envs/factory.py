@@ -57,8 +57,7 @@ def make_so101(cfg: EnvConfig) -> gym.Env:
             if not cam.source:
                 raise UnknownEnv(f"camera {cam.name!r} has no source: set env.cameras[..].source (a device index, "
                                  "path or video file)")
-            cameras[cam.name] = Camera(CameraSpec(cam.name, cam.source, cam.size, cam.crop, cam.capture_width or None,
-                                                  cam.capture_height or None, cam.capture_fps or None, cam.loop))
+            cameras[cam.name] = Camera(CameraSpec.of(cam))
         return SO101Env(cfg, arm, cameras)
     except BaseException:
         arm.disable()

@@ -58,7 +58,7 @@ def robot_check(cfg: EnvConfig, out: Path, move: bool = False, period_s: float =
         if not cam.source:
             lines.append(f"camera {cam.name}: no source set (env.cameras[..].source)")
             continue
-        camera = Camera(CameraSpec(cam.name, cam.source, cam.size, cam.crop, loop=cam.loop))
+        camera = Camera(CameraSpec.of(cam))
         try:
             png = out / f"camera_{cam.name}.png"
             Image.fromarray(camera.latest()).save(png)

@@ -41,6 +41,12 @@ class CameraSpec:
     loop: bool = False
     """For a file source: start again at its end (a live camera never ends)."""
 
+    @classmethod
+    def of(cls, cam) -> CameraSpec:
+        """From the config's ``env.cameras`` entry (a ``CameraConfig``)."""
+        return cls(cam.name, cam.source, cam.size, cam.crop, cam.capture_width or None, cam.capture_height or None,
+                   cam.capture_fps or None, cam.loop)
+
 
 class Camera:
     def __init__(self, spec: CameraSpec, max_age_s: float = MAX_AGE_S):
@@ -86,6 +92,11 @@ class Camera:
 
     def latest(self) -> np.ndarray:
         """The newest frame, cropped and resized to ``size`` (uint8 RGB)."""
+        return prepare(self.frame(), self.spec)
+
+    def frame(self) -> np.ndarray:
+        """The newest frame as the camera gives it (uint8 BGR, full size): what the table calibration
+        and the cube's detection read."""
         with self._lock:
             frame, age = self._frame, time.monotonic() - self._stamp
         if self._file:
@@ -94,7 +105,7 @@ class Camera:
                                   f"ended {age:.2f} s ago)")
         elif frame is None or age > self.max_age_s:
             raise CameraError(f"camera {self.spec.name!r} ({self.spec.source!r}): no new frame for {age:.2f} s")
-        return prepare(frame, self.spec)
+        return frame
 
     def close(self) -> None:
         self._stop.set()

@@ -12,6 +12,7 @@ move; ``corrupt_replies`` status packets leave with a wrong checksum.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -40,6 +41,8 @@ from hilserl.envs.so101.protocol import (
 
 CENTRE = STEPS_PER_TURN // 2 - 1
 """2047: the middle of a turn, where calibration puts each joint's centre."""
+TWIN_CAMERA_SIZE = (640, 480)
+"""The twin's front camera's frame (width, height), as a USB camera's."""
 
 
 @dataclass
@@ -87,7 +90,9 @@ class ArmPhysics:
         from hilserl.envs.scene import SceneIndex, build_spec
 
         self._mujoco = mujoco
-        self.model = build_spec(EnvConfig(state_only=True)).compile()
+        spec = build_spec(EnvConfig(state_only=True))
+        spec.visual.global_.offwidth, spec.visual.global_.offheight = TWIN_CAMERA_SIZE  # the twin's camera
+        self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         self.index = SceneIndex.of(self.model)
         self.qpos = [*self.index.arm_qpos, self.index.gripper_qpos]
@@ -107,6 +112,15 @@ class ArmPhysics:
             self._mujoco.mj_step(self.model, self.data, nstep=steps)
         for k, servo in enumerate(servos):
             servo.actual = CENTRE + self.data.qpos[self.qpos[k]] * STEPS_PER_TURN / (2 * np.pi)
+
+    def place_cube(self, x: float, y: float, yaw: float) -> None:
+        """A person puts the cube on the table at (x, y), turned by ``yaw`` (radians)."""
+        joint = self.model.body("cube").jntadr[0]
+        adr = self.model.jnt_qposadr[joint]
+        half = float(self.model.geom("cube").size[0])
+        self.data.qpos[adr:adr + 7] = [x, y, half, np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)]
+        self.data.qvel[self.model.jnt_dofadr[joint]:self.model.jnt_dofadr[joint] + 6] = 0.0
+        self._mujoco.mj_forward(self.model, self.data)
 
     def place(self, k: int, steps: float) -> None:
         """A hand moves joint ``k`` to ``steps``."""
@@ -135,6 +149,12 @@ class ServoTwin:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
+
+    @contextlib.contextmanager
+    def still(self):
+        """The model held still (the serving thread waits): to read or render it, or place the cube."""
+        with self._lock:
+            yield self.physics
 
     def close(self) -> None:
         self._stop.set()
