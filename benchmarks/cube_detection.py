@@ -25,7 +25,7 @@ from hilserl.envs.so101.arm import JOINTS
 from hilserl.envs.so101.calibration import read_calibration
 from hilserl.envs.so101.cameras import CameraSpec
 from hilserl.envs.so101.cube_pose import RED_CUBE, CubeDetector, yaw_error
-from hilserl.envs.so101.table_camera import calibration_targets, fit_table_camera
+from hilserl.envs.so101.table_camera import calibration_targets
 from hilserl.envs.so101.twin import ServoTwin
 from hilserl.envs.so101.twin_camera import OUT_OF_THE_WAY, SimulatedPerson, TwinCamera
 
@@ -52,12 +52,7 @@ def main() -> None:
         cal_file.write_text(json.dumps(CALIBRATION))
         camera = TwinCamera(twin, CameraSpec("front", "twin"))
         person = SimulatedPerson(twin, camera, read_calibration(cal_file), env.cube_size, args.click_noise, args.seed)
-        xyz, pixels = [], []
-        for target in calibration_targets(low, high, env.ee_bounds.low[2]):
-            person.hand(target)
-            xyz.append(person.fingertip())
-            pixels.append(person(camera.frame(), None))
-        table = fit_table_camera(np.array(xyz), np.array(pixels), camera.width, camera.height)
+        table = person.calibrate_table(calibration_targets(low, high, env.ee_bounds.low[2]))
         print(f"table: {table.points} points, {table.error_mm_rms:.2f} mm rms ({table.error_px_rms:.2f} px)")
         detector = CubeDetector(table, RED_CUBE, env.cube_size)
         person.hand(OUT_OF_THE_WAY)

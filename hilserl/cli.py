@@ -271,15 +271,9 @@ def cmd_robot_bounds(args: argparse.Namespace) -> int:
     return 0
 
 
-def open_camera(cam):
-    """The real camera of an ``env.cameras`` entry."""
-    from hilserl.envs.so101.cameras import Camera, CameraSpec
-
-    return Camera(CameraSpec.of(cam))
-
-
 def cmd_robot_table(args: argparse.Namespace) -> int:
     """Fit the front camera's view of the table with the arm as the measuring tool; the cube's colour."""
+    from hilserl.envs.so101 import cameras as camera_sources
     from hilserl.envs.so101.arm import ArmLimits, SO101Arm
     from hilserl.envs.so101.bus import FeetechBus
     from hilserl.envs.so101.calibration import calibration_file, read_calibration
@@ -294,7 +288,7 @@ def cmd_robot_table(args: argparse.Namespace) -> int:
         raise ValueError(f"no camera {args.camera!r} with a source in env.cameras: set env.cameras (docs/real_so101.md)")
     cal_path = calibration_file(env.robot)
     clicker = WindowClicker()
-    camera = open_camera(cam)
+    camera = camera_sources.open_camera(cam)
     try:
         with FeetechBus(env.robot.port) as bus:
             arm = SO101Arm(bus, read_calibration(cal_path), limits=ArmLimits.of(env.robot))
@@ -536,8 +530,11 @@ def cmd_actor(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
     from hilserl.diagnostics.grading import grid_report
+    from hilserl.training.trained_agent import ConfigChanges
 
     changes = _changes(args)
+    if args.guided:  # the real arm's guided placement puts each cube: the grid works there too
+        changes = ConfigChanges(args.config, [*changes.overrides, "env.robot.guided_placement=true"])
     ckpt = Path(args.checkpoint)
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent.parent
     view = _view(args, run_dir, "eval")
@@ -546,25 +543,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     out = args.out or run_dir / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
         writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
-    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes, view=view)
+    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes, view=view,
+                           prepare=_label_keys)
     print("\n".join(lines))
     return 0
 
 
-def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges, view) -> int:
-    """The policy, without interventions, over seeded resets of its run's env; on the real arm the
-    person labels each episode with the keyboard (l success, f failure, escape stops)."""
-    from hilserl.diagnostics.grading import evaluate_resets, resets_line
+def _label_keys(env, cfg) -> None:
+    """On the real arm, the person labels each episode with the keyboard (l success, f failure, escape
+    stops)."""
     from hilserl.envs.factory import SO101
 
-    def label_keys(env, cfg) -> None:
-        if cfg.env.kind == SO101:
-            from hilserl.teleop.devices import PynputKeys
-            from hilserl.teleop.robot_keys import KeyLabels
+    if cfg.env.kind == SO101:
+        from hilserl.teleop.devices import PynputKeys
+        from hilserl.teleop.robot_keys import KeyLabels
 
-            env.unwrapped.labels = KeyLabels(PynputKeys())
+        env.unwrapped.labels = KeyLabels(PynputKeys())
 
-    result, videos = evaluate_resets(checkpoint, episodes, label_keys, changes=changes, view=view)
+
+def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges, view) -> int:
+    """The policy, without interventions, over seeded resets of its run's env."""
+    from hilserl.diagnostics.grading import evaluate_resets, resets_line
+
+    result, videos = evaluate_resets(checkpoint, episodes, _label_keys, changes=changes, view=view)
     print("\n".join([resets_line(result), *videos]))
     return 0
 
@@ -949,6 +950,11 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=_int_in(1, 100000),
                    help="seeded resets instead of the grid: any env, the real arm included (a person labels "
                    "each episode there: l success, f failure)")
+    p.add_argument("--guided", action="store_true",
+                   help="on the real arm: before each episode the cube's place (the grid's cell, or with --episodes "
+                   "one drawn over env.cube_region) is shown on the front camera's image and the episode starts "
+                   "once the cube is there; the grid's success map then comes from the arm (hilserl robot table "
+                   "first; env.robot.guided_placement)")
     _add_threads_arg(p)
     _add_view_args(p, "RUN/recordings/eval-TIME.rrd")
     p.set_defaults(func=cmd_eval)

@@ -156,11 +156,27 @@ class RobotConfig:
     leader_takeover: Literal["space", "always"] = "space"
     """When the leader drives: while the space bar is held (interventions in training), or always
     (recording demonstrations)."""
+    guided_placement: bool = False
+    """At each reset the cube's place is drawn (the evaluation grid's cells, else uniformly over
+    env.cube_region and env.cube_yaw_range), shown on the front camera's image, and the episode starts
+    once the person has put the cube there and confirmed; episodes record where it was detected. Needs
+    ``hilserl robot table`` first."""
+    placement_camera: str = "front"
+    """The env.cameras entry that sees the table (the one ``hilserl robot table`` calibrated)."""
+    placement_pose: tuple[float, float, float] = (0.12, 0.10, 0.15)
+    """Where the fingertip waits while the cube is put (m, base frame): out of that camera's way, since the
+    gripper above the cube region hides cubes from a front camera."""
+    placement_tolerance_m: float = 0.01
+    placement_tolerance_deg: float = 10.0
+    """How far the cube may lie from its drawn place for the episode to start."""
 
     def validate(self) -> None:
         _check_range("env.robot.max_joint_step", self.max_joint_step, 0.0, 0.5, lo_open=True)
         _check_range("env.robot.jump_tolerance", self.jump_tolerance, 0.0, 1.5, lo_open=True)
         _check_range("env.robot.learner_timeout_s", self.learner_timeout_s, 0.0, 3600.0, lo_open=True)
+        _check_vec("env.robot.placement_pose", self.placement_pose, 3)
+        _check_range("env.robot.placement_tolerance_m", self.placement_tolerance_m, 0.0, 0.1, lo_open=True)
+        _check_range("env.robot.placement_tolerance_deg", self.placement_tolerance_deg, 0.0, 45.0, lo_open=True)
         if self.jump_tolerance <= self.max_joint_step:
             raise ConfigError(f"env.robot.jump_tolerance = {self.jump_tolerance} must be above env.robot.max_joint_step "
                               f"= {self.max_joint_step}: a servo may lag its last command by one step")
@@ -171,8 +187,8 @@ SIM, SO101 = "sim", "so101"
 ENV_SCOPES: dict[str, tuple[str, ...]] = {
     "control_hz": (SIM, SO101), "episode_seconds": (SIM, SO101), "physics_timestep": (SIM,),
     "action_scale": (SIM, SO101), "ee_base": (SIM, SO101), "ee_reset_offset": (SIM, SO101),
-    "ee_bounds": (SIM, SO101), "cube_region": (SIM,), "cube_yaw_range": (SIM,), "front_back_split_x": (SIM,),
-    "cube_size": (SIM,), "cube_lift_height": (SIM,), "cameras": (SIM, SO101), "state_only": (SIM, SO101),
+    "ee_bounds": (SIM, SO101), "cube_region": (SIM, SO101), "cube_yaw_range": (SIM, SO101),
+    "front_back_split_x": (SIM, SO101), "cube_size": (SIM, SO101), "cube_lift_height": (SIM,), "cameras": (SIM, SO101), "state_only": (SIM, SO101),
     "robot": (SO101,),
 }
 """The env kinds each ``env.*`` field applies to; a field not named applies to every env (``kind``,

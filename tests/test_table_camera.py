@@ -81,7 +81,7 @@ def test_robot_table_on_the_twin_fits_the_camera_and_finds_the_cube(twin, tmp_pa
     person = person_at(t, camera)
     monkeypatch.setattr(builtins, "input", moved_by_the_prompt(person))
     monkeypatch.setattr("hilserl.envs.so101.table_session.WindowClicker", lambda: person)
-    monkeypatch.setattr("hilserl.cli.open_camera", lambda cam: camera)
+    monkeypatch.setattr("hilserl.envs.so101.cameras.open_camera", lambda cam: camera)
     monkeypatch.setattr(camera, "close", lambda: None)  # the fixture closes it
     args = ["robot", "table", "--set", f"env.robot.port={t.port}", "--set", f"env.robot.calibration={t.calibration}",
             "--set", 'env.cameras=[{"name": "front", "source": "0"}]']
@@ -102,13 +102,7 @@ def test_cubes_placed_at_known_poses_are_found_within_a_centimetre_and_ten_degre
     """The issue's tolerance; ``benchmarks.cube_detection`` measures the errors over 120 poses."""
     t, camera = twin
     person = person_at(t, camera)
-    xyz, pixels = [], []
-    for target in calibration_targets(*REGION, table_z=0.008):
-        person.hand(target)
-        xyz.append(person.fingertip())
-        pixels.append(person(camera.frame(), None))
-    detector = CubeDetector(fit_table_camera(np.array(xyz), np.array(pixels), camera.width, camera.height),
-                            RED_CUBE, CUBE_SIZE)
+    detector = CubeDetector(person.calibrate_table(calibration_targets(*REGION, table_z=0.008)), RED_CUBE, CUBE_SIZE)
     person.hand(OUT_OF_THE_WAY)
     rng = np.random.default_rng(1)
     for _ in range(12):
@@ -120,3 +114,38 @@ def test_cubes_placed_at_known_poses_are_found_within_a_centimetre_and_ten_degre
         assert np.hypot(pose.x - x, pose.y - y) < 0.01 and np.degrees(yaw_error(pose.yaw, yaw)) < 10
     person.place_cube(1.0, 1.0, 0.0)  # off the table's view
     assert detector.detect(camera.frame()) is None
+
+
+def test_guided_resets_drive_a_training_and_the_grid_evaluation_on_the_twin(twin, tmp_path, monkeypatch, capsys):
+    """The real arm's env with guided placement, on the twin: training resets put cubes drawn over the
+    region, and ``eval --guided`` puts the grid's, then writes the success map as in simulation."""
+    t, camera = twin
+    person = person_at(t, camera)
+    person.calibrate_table(calibration_targets(*REGION, table_z=0.008)).save(tmp_path / "cal.table.json")
+    RED_CUBE.save(tmp_path / "cal.cube.json")
+    monkeypatch.setattr("hilserl.envs.so101.cameras.open_camera", lambda cam: camera)
+    monkeypatch.setattr(camera, "close", lambda: None)  # the fixture closes it
+    monkeypatch.setattr("hilserl.envs.so101.guided_placement.WindowPerson", lambda: person)
+    monkeypatch.setattr("hilserl.cli._label_keys", lambda env, cfg: None)  # nobody presses a key here
+    run = tmp_path / "run"
+    sets = ["env.kind=so101", f"env.robot.port={t.port}", f"env.robot.calibration={t.calibration}",
+            "env.state_only=true", 'env.cameras=[{"name": "front", "source": "0"}]', "env.robot.guided_placement=true",
+            "human.strategy=none", "train.demo_episodes=0", "train.env_steps=10", "train.learning_starts=5",
+            "env.control_hz=10", "env.episode_seconds=0.5", "agent.hidden_dims=[16]", "agent.batch_size=4"]
+    assert main(["train", "--single-process", "--run-dir", str(run), "--eval-seeds", "0",
+                 *[a for o in sets for a in ("--set", o)]]) == 0
+    episodes = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
+    assert len(episodes) == 2 and person.placements >= 2
+    low, high = REGION
+    for e in episodes:  # where the cube was detected, drawn over the region
+        assert low[0] - 0.01 < e["cube_x"] < high[0] + 0.01 and low[1] - 0.01 < e["cube_y"] < high[1] + 0.01
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run), "--guided", "--nx", "2", "--ny", "2", "--nyaw", "1", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "success over the grid: 0% (4 cells x 1 seeds" in out  # nobody labels a success on the twin
+    summary = json.loads((run / "success_map.json").read_text())
+    assert set(summary["by_region"]) == {"front", "back"} and (run / "success_map.png").stat().st_size > 0
+    placed = person.placements
+    assert main(["eval", "--checkpoint", str(run), "--guided", "--episodes", "3"]) == 0  # places drawn over the region
+    assert re.search(r"success over 3 seeded resets: 0% \((front|back) 0%", capsys.readouterr().out)
+    assert person.placements >= placed + 3

@@ -40,17 +40,24 @@ def failure_lines(watch: Watch | None) -> list[str]:
 
 def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progress: bool = True,
                      changes: ConfigChanges | None = None, failures: Path | None = None,
-                     view: ViewTarget | None = None) -> tuple[Config, Grid, GridResult, Watch | None]:
+                     view: ViewTarget | None = None,
+                     prepare: Callable[[gym.Env, Config], None] | None = None
+                     ) -> tuple[Config, Grid, GridResult, Watch | None]:
     """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
     (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell (the run's
-    ``seed`` picks which: ``changes`` may move it). ``failures``: a folder for a video of each failed
-    episode; ``view``: the live view. The watch returned is the caller's to close."""
+    ``seed`` picks which: ``changes`` may move it). On the real arm the guided placement puts each
+    cube. ``failures``: a folder for a video of each failed episode; ``view``: the live view;
+    ``prepare`` readies the env first (the real arm's label keys). The watch returned is the caller's
+    to close."""
     cfg, agent = load_agent(path, changes)
     require_sim(cfg.env, "the grid evaluation", instead=f"evaluate this env over seeded resets: hilserl eval "
-                f"--checkpoint {path} --episodes 50")
+                f"--checkpoint {path} --episodes 50 (on the real arm: --guided, after hilserl robot table)",
+                placement=True)
     grid = Grid.covering(cfg.env, *cells)
     env = make_env(cfg.env)
     try:
+        if prepare is not None:
+            prepare(env, cfg)
         watch = make_watch(cfg, env, failures, view)
         policy = watch.policy(agent) if watch is not None else (lambda o: agent.act(o, deterministic=True))
         result = evaluate_grid(policy, cfg.env, grid, seeds=seeds, progress=progress, env=env,
@@ -67,7 +74,8 @@ positions, y positions and rotations over the reset range."""
 
 def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
                 progress: bool = True, changes: ConfigChanges | None = None,
-                view: ViewTarget | None = None) -> tuple[dict, list[str]]:
+                view: ViewTarget | None = None,
+                prepare: Callable[[gym.Env, Config], None] | None = None) -> tuple[dict, list[str]]:
     """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
     cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it) and a
     video of each failed episode (``failures/`` beside it). Returns the figures and the lines that say them."""
@@ -75,7 +83,7 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     from hilserl.diagnostics.success_map import plot_success_map
 
     cfg, grid, result, watch = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes,
-                                                failures=out.parent / FAILURES, view=view)
+                                                failures=out.parent / FAILURES, view=view, prepare=prepare)
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gymnasium as gym
 
 from hilserl.config import SIM, SO101, EnvConfig
@@ -38,10 +40,10 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
 def make_so101(cfg: EnvConfig) -> gym.Env:
     """The real arm: its bus and calibration, connected (calibration written, torque off), and its
     cameras; the torque goes off again if anything here fails."""
+    from hilserl.envs.so101 import cameras as camera_sources
     from hilserl.envs.so101.arm import ArmLimits, SO101Arm
     from hilserl.envs.so101.bus import FeetechBus
     from hilserl.envs.so101.calibration import calibration_file, read_calibration
-    from hilserl.envs.so101.cameras import Camera, CameraSpec
     from hilserl.envs.so101.env import SO101Env
 
     robot = cfg.robot
@@ -50,21 +52,49 @@ def make_so101(cfg: EnvConfig) -> gym.Env:
     calibration = read_calibration(calibration_file(robot))
     bus = FeetechBus(robot.port)
     arm = SO101Arm(bus, calibration, limits=ArmLimits.of(robot))
-    cameras = {}
+    cameras, opened = {}, []  # the observations' cameras; one opened for the guided placement only
     try:
         arm.connect()
         for cam in () if cfg.state_only else cfg.cameras:
             if not cam.source:
                 raise UnknownEnv(f"camera {cam.name!r} has no source: set env.cameras[..].source (a device index, "
                                  "path or video file)")
-            cameras[cam.name] = Camera(CameraSpec.of(cam))
-        return SO101Env(cfg, arm, cameras)
+            cameras[cam.name] = camera_sources.open_camera(cam)
+        placement = None
+        if robot.guided_placement:
+            placement, own = _guided_placement(cfg, calibration_file(robot), cameras)
+            opened.extend([own] if own is not None else [])
+        return SO101Env(cfg, arm, cameras, placement=placement, placement_cameras=opened)
     except BaseException:
         arm.disable()
-        for camera in cameras.values():
+        for camera in [*cameras.values(), *opened]:
             camera.close()
         bus.close()
         raise
+
+
+def _guided_placement(cfg: EnvConfig, calibration: Path, cameras: dict):
+    """The guided placement of ``env.robot``, from the files ``hilserl robot table`` wrote beside the
+    arm's calibration, and the camera it opened for it (None if an observation camera serves)."""
+    from hilserl.envs.so101 import cameras as camera_sources
+    from hilserl.envs.so101 import guided_placement
+    from hilserl.envs.so101.cube_pose import CubeColour, CubeDetector
+    from hilserl.envs.so101.table_camera import TableCamera, cube_colour_file, table_file
+
+    robot = cfg.robot
+    for needed in (table_file(calibration), cube_colour_file(calibration)):
+        if not needed.exists():
+            raise FileNotFoundError(f"guided placement needs {needed}: run hilserl robot table first")
+    cam = next((c for c in cfg.cameras if c.name == robot.placement_camera and c.source), None)
+    if cam is None:
+        raise UnknownEnv(f"guided placement needs the camera env.robot.placement_camera = {robot.placement_camera!r} "
+                         "in env.cameras, with its source")
+    own = None if cam.name in cameras else camera_sources.open_camera(cam)
+    camera = cameras.get(cam.name, own)
+    detector = CubeDetector(TableCamera.load(table_file(calibration)), CubeColour.load(cube_colour_file(calibration)),
+                            cfg.cube_size)
+    tolerance = guided_placement.Tolerance(robot.placement_tolerance_m, robot.placement_tolerance_deg)
+    return guided_placement.GuidedPlacement(camera.frame, detector, guided_placement.WindowPerson(), tolerance), own
 
 
 def task_layout(cfg: EnvConfig) -> TaskLayout:
@@ -83,9 +113,12 @@ def task_layout(cfg: EnvConfig) -> TaskLayout:
         env.close()
 
 
-def require_sim(cfg: EnvConfig, purpose: str, instead: str = "run it with env.kind=sim") -> None:
+def require_sim(cfg: EnvConfig, purpose: str, instead: str = "run it with env.kind=sim",
+                placement: bool = False) -> None:
     """Refuse, saying why and what to do ``instead``, a tool that needs the simulated grasp task's truth
-    (cube poses, placements) on another env."""
+    (cube poses, placements) on another env; with ``placement``, the real arm's guided placement serves."""
+    if placement and cfg.kind == SO101 and cfg.robot.guided_placement:
+        return
     if cfg.kind != SIM:
         raise UnknownEnv(f"{purpose} needs the simulated grasp task's truth (it places the cube and reads its "
                          f"pose); env.kind = {cfg.kind!r} cannot provide it: {instead}")

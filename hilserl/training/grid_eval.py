@@ -65,10 +65,10 @@ def cell_label(cell: tuple[float, float, float], seed: int) -> str:
 
 def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1, progress: bool = True,
                   env: Any = None, first_seed: int = 0, watch: Watch | None = None) -> GridResult:
-    """The simulated grasp task only: the grid places its cube. Each cell runs the episode seeds
+    """The simulated grasp task, or the real arm with guided placement: the grid places its cube. Each cell runs the episode seeds
     ``first_seed`` to ``first_seed + seeds - 1`` (the EE offset varies by seed). ``watch``: each
     episode shown live and, when it fails, filmed."""
-    require_sim(env_cfg, "the grid evaluation")
+    require_sim(env_cfg, "the grid evaluation", placement=True)
     own = env is None
     env = env or make_env(env_cfg)
     result = GridResult(grid, seeds)

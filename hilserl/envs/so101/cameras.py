@@ -123,3 +123,8 @@ def prepare(bgr: np.ndarray, spec: CameraSpec) -> np.ndarray:
     if frame.shape[0] != spec.size or frame.shape[1] != spec.size:
         frame = cv2.resize(frame, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(frame[:, :, ::-1])
+
+
+def open_camera(cam) -> Camera:
+    """The camera of an ``env.cameras`` entry (a ``CameraConfig``)."""
+    return Camera(CameraSpec.of(cam))

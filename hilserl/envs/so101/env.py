@@ -23,8 +23,10 @@ import numpy as np
 from hilserl.config import EnvConfig
 from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
+from hilserl.envs.grasp_env import region_of
 from hilserl.envs.so101.arm import SO101Arm
 from hilserl.envs.so101.cameras import Camera
+from hilserl.envs.so101.guided_placement import GuidedPlacement
 from hilserl.envs.so101_model import (
     GRIPPER_CLOSED_Q,
     GRIPPER_OPEN_Q,
@@ -55,12 +57,17 @@ class SO101Env(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10, GRIPPER_FLAG: True}
 
     def __init__(self, config: EnvConfig, arm: SO101Arm, cameras: dict[str, Camera] | None = None,
-                 labels: Labels | None = None, sleep: Callable[[float], None] | None = None):
-        """``sleep``: how a reset waits between its interpolated commands (the control period)."""
+                 labels: Labels | None = None, sleep: Callable[[float], None] | None = None,
+                 placement: GuidedPlacement | None = None, placement_cameras: list | None = None):
+        """``sleep``: how a reset waits between its interpolated commands (the control period);
+        ``placement``: the guided cube placement at each reset, through ``placement_cameras`` where
+        no observation camera serves it (closed with the env)."""
         import time
 
         config.validate()
         self.config, self.arm, self.cameras = config, arm, dict(cameras or {})
+        self.placement, self._placement_cameras = placement, list(placement_cameras or [])
+        self._cube: dict[str, Any] = {}
         self.labels = labels or NoLabels()
         self._sleep = sleep or time.sleep
         self.metadata = {**self.metadata, "render_fps": config.control_hz}
@@ -97,6 +104,7 @@ class SO101Env(gym.Env):
         cfg = self.config
         if not self.arm.torque_on:
             self.arm.enable()
+        self._cube = self._place_cube(options or {}) if self.placement is not None else {}
         offset = self.np_random.uniform(-1.0, 1.0, 3) * np.array(cfg.ee_reset_offset)
         self._target = np.clip(np.array(cfg.ee_base) + offset, self._low, self._high)
         self._arm_cmd, _ = self.ik.solve(self._target, GRIPPER_YAW, HOME_GUESS, RESET_IK_ITERATIONS)
@@ -105,6 +113,21 @@ class SO101Env(gym.Env):
         self._steps, self._last_q = 0, None
         obs = self._observation()
         return obs, self._info(False)
+
+    def _place_cube(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The arm out of the camera's way, then the guided placement at ``options``' pose (the grid's
+        ``cube_xy`` and ``cube_yaw``) or one drawn uniformly over the cube region; what was detected."""
+        cfg = self.config
+        low, high = np.array(cfg.cube_region.low[:2]), np.array(cfg.cube_region.high[:2])
+        xy = options.get("cube_xy")
+        xy = np.asarray(xy, float) if xy is not None else self.np_random.uniform(low, high)
+        yaw = options.get("cube_yaw")
+        yaw = float(yaw) if yaw is not None else float(self.np_random.uniform(-cfg.cube_yaw_range, cfg.cube_yaw_range))
+        aside, _ = self.ik.solve(np.array(cfg.robot.placement_pose), GRIPPER_YAW, HOME_GUESS, RESET_IK_ITERATIONS)
+        self.arm.move_to(np.append(aside, GRIPPER_OPEN_Q), 1.0 / cfg.control_hz, RESET_SETTLE_STEPS)
+        found = self.placement.place((float(xy[0]), float(xy[1]), yaw))
+        return {"cube_start": np.array([found.x, found.y, cfg.cube_size / 2]), "cube_start_yaw": found.yaw,
+                "region": region_of(found.x, cfg.front_back_split_x), "cube_confidence": found.confidence}
 
     # -------------------------------------------------------------------------------- step
     def _step(self, action: np.ndarray):
@@ -139,7 +162,7 @@ class SO101Env(gym.Env):
         return {"state": state, **{name: cam.latest() for name, cam in self.cameras.items()}}
 
     def _info(self, success: bool) -> dict[str, Any]:
-        return {"is_success": bool(success), "ee_pos": self.ik.fingertip(self.arm.commanded[:5])[0]}
+        return {"is_success": bool(success), "ee_pos": self.ik.fingertip(self.arm.commanded[:5])[0], **self._cube}
 
     @property
     def target(self) -> np.ndarray:
@@ -152,5 +175,8 @@ class SO101Env(gym.Env):
 
     def close(self) -> None:
         self.arm.disable()
-        for cam in self.cameras.values():
+        for cam in [*self.cameras.values(), *self._placement_cameras]:
             cam.close()
+        close = getattr(getattr(self.placement, "person", None), "close", None)
+        if close is not None:
+            close()

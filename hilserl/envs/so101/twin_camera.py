@@ -13,7 +13,8 @@ from hilserl.envs.scene import CAMERA_GEOM_GROUPS
 from hilserl.envs.so101.arm import JOINTS, JointMap
 from hilserl.envs.so101.calibration import MotorCalibration
 from hilserl.envs.so101.cameras import CameraSpec, prepare
-from hilserl.envs.so101.table_session import CUBE, FINGERTIP
+from hilserl.envs.so101.table_camera import TableCamera
+from hilserl.envs.so101.table_session import CUBE, FINGERTIP, calibrate_table
 from hilserl.envs.so101.twin import TWIN_CAMERA_SIZE, ServoTwin
 from hilserl.envs.so101_model import GRIPPER_YAW, HOME_GUESS, kinematics
 
@@ -75,6 +76,9 @@ class SimulatedPerson:
         self.noise, self.rng, self.ik = click_noise_px, np.random.default_rng(seed), kinematics()
         self.cube = (0.21, 0.02, 0.3)
         """Where the person puts the cube when asked to (x, y, yaw)."""
+        self.hand_error = (0.002, np.radians(2.0))
+        """How far off the drawn place a hand puts the cube (standard deviations: metres, radians)."""
+        self.placements = 0
 
     def hand(self, target) -> None:
         """The fingertip to ``target`` (x, y, z in metres)."""
@@ -100,6 +104,26 @@ class SimulatedPerson:
             point = self.fingertip()
         h = self.camera.true_projection() @ np.r_[point, 1.0]
         return tuple(h[:2] / h[2] + self.rng.normal(0, self.noise, 2))
+
+    def calibrate_table(self, targets: np.ndarray) -> TableCamera:
+        """``hilserl robot table``'s procedure on the twin's bus: the hand puts the fingertip on each
+        target, the arm's joints measure it, the person clicks it."""
+        from hilserl.envs.so101.arm import SO101Arm
+        from hilserl.envs.so101.bus import FeetechBus
+
+        with FeetechBus(self.twin.port) as bus:
+            return calibrate_table(SO101Arm(bus, self.cal), self.camera.frame, targets,
+                                   lambda target, i, n: self.hand(target), self, say=lambda line: None)
+
+    def confirm(self, overlay: np.ndarray, target: tuple[float, float, float], found, within: bool) -> bool:
+        """As ``guided_placement.PlacementPerson``: seeing the cube off its outline, puts it there (a few
+        mm and degrees off, as a hand does); confirms once it is within the tolerance."""
+        if within:
+            return True
+        (dxy, dyaw), rng = self.hand_error, self.rng
+        self.place_cube(target[0] + rng.normal(0, dxy), target[1] + rng.normal(0, dxy), target[2] + rng.normal(0, dyaw))
+        self.placements += 1
+        return False
 
     def close(self) -> None:
         pass
