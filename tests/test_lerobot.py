@@ -235,12 +235,12 @@ def test_a_runs_transitions_export_episode_by_episode(tmp_path, images):
     from hilserl.training.checkpoint import latest_checkpoint, read_checkpoint
     from hilserl.training.train import train
 
-    sets = ["train.env_steps=100", "train.demo_episodes=1", "agent.hidden_dims=[16]", "agent.batch_size=8",
-            "env.episode_seconds=3"]
-    # images: the frames stored in the buffer are what is exported; no update is needed (each costs a second
-    # of per-batch encoding here)
+    sets = ["train.demo_episodes=1", "agent.hidden_dims=[16]", "agent.batch_size=8", "env.episode_seconds=3"]
+    # images: the frames stored in the buffer are what is exported; two episodes, and no update but the
+    # last step's (each costs half a second of per-batch encoding here)
     sets += ["agent.feature_cache=false", "agent.encoder.image_latent_dim=16", "agent.augmentation=false",
-             "train.learning_starts=100"] if images else ["env.state_only=true", "train.learning_starts=40"]
+             "train.env_steps=60", "train.learning_starts=60"] if images else \
+        ["env.state_only=true", "train.env_steps=100", "train.learning_starts=40"]
     result = train(load_config(None, sets), tmp_path / "run", progress=False, tensorboard=False)
     assert main(["export-lerobot", str(tmp_path / "run"), "--transitions", "--out", str(tmp_path / "out")]) == 0
     reader = LeRobotReader(tmp_path / "out")
