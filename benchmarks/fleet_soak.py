@@ -3,8 +3,9 @@ again, then the run audited: how much one learner takes in, and whether anything
 
 Per kind (state only; two 128x128 cameras) and per N (default 1, 2, 4, 8): a learner (``hilserl
 learner``) and N actors (``hilserl actor --realtime --index i``, a robot each) run for ``--seconds``. Every
-``--kill-every`` seconds on average, one of them, drawn at random, is killed with SIGKILL and started
-again: an actor with its index, the learner with ``--resume`` (once it has a checkpoint). At the end the
+``--kill-every`` seconds on average (exponential intervals), one of them is killed with SIGKILL and
+started again: the learner first (with ``--resume``, once it has a checkpoint), then each actor in a random
+order (with its index), and again. At the end the
 actors are stopped, the learner finishes the updates it owes and stops, and the run is audited
 (:func:`audit`):
 
@@ -12,7 +13,9 @@ actors are stopped, the learner finishes the updates it owes and stops, and the 
 - each actor index's episodes are 0, 1, 2... once each: none lost, none twice (a restarted actor
   continues from the learner's checkpointed record of its last delivered episode);
 - every episode is whole and in order in the buffer (each row's next observation is the next row's);
-- the actors' queues dropped nothing, and the learner's update-to-data ratio is the config's.
+- the actors' queues dropped nothing, and the learner's update-to-data ratio is the config's once it
+  has done the updates it owes (``--catch-up`` seconds at most; a learner far behind stops with updates
+  owed, counted).
 
 It writes, per kind and N, the env steps per second offered and taken in, the ratio held, the batches'
 round trip to acknowledgement (p50, p99 over every episode's batches) and the audit to
@@ -94,13 +97,13 @@ class Fleet:
         else:
             self.start_actor(int(victim.split("-")[1]))
 
-    def stop(self) -> None:
+    def stop(self, catch_up_s: float = STOP_TIMEOUT_S) -> None:
         """Actors first (each ends its episode and delivers its queue), then the learner, once it has done
-        the updates it owes (it checkpoints as it stops)."""
+        the updates it owes or ``catch_up_s`` passed (it checkpoints as it stops)."""
         for proc in self.actor_procs.values():
             proc.send_signal(signal.SIGTERM)  # as Ctrl-C (SIGINT is ignored in a background job's children)
         self.actor_codes = [proc.wait(timeout=STOP_TIMEOUT_S) for proc in self.actor_procs.values()]
-        wait_until_idle(self.run_dir, self.learner)
+        wait_until_caught_up(self.run_dir, self.learner, catch_up_s)
         self.learner.send_signal(signal.SIGTERM)
         self.learner.wait(timeout=STOP_TIMEOUT_S)
 
@@ -126,16 +129,19 @@ def last_metrics(run_dir: Path) -> dict | None:
     return rows[-1] if rows else None
 
 
-def wait_until_idle(run_dir: Path, learner: subprocess.Popen, quiet_s: float = 5.0) -> None:
-    """Until the learner logs no new update for ``quiet_s`` (it has done what it owes), or it ended."""
-    last, since = None, time.monotonic()
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+def wait_until_caught_up(run_dir: Path, learner: subprocess.Popen, limit_s: float) -> None:
+    """Until the learner's logged updates reach what its env steps are owed (within a log interval), it
+    ended, or ``limit_s`` passed (a learner far behind its actors stops with updates owed)."""
+    from hilserl.config import load_config
+
+    train = load_config(run_dir / "soak_config.json").train
+    deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and learner.poll() is None:
         now = last_metrics(run_dir)
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > quiet_s:
-            return
+        if now is not None:
+            due = (now["env_steps"] - train.learning_starts + 1) * train.updates_per_env_step
+            if now["update"] + train.log_every >= due:
+                return
         time.sleep(0.5)
 
 
@@ -183,13 +189,15 @@ def audit(run_dir: Path) -> dict:
         "episodes_whole": bool(np.all(chained[inside])) and int(ends[-1] if len(ends) else 0) == rows,
         "dropped_by_actor_queues": int(sum(dropped.values())),
         "updates": int(state["updates"]), "updates_due": int(due),
+        "updates_owed_at_stop": max(0, int(due) - int(state["updates"])),
         "update_to_data_held": abs(int(state["updates"]) - due) <= train.updates_per_env_step,
     }
 
 
 def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Path, seed: int = 0,
-         kills: list[tuple[float, str]] | None = None, progress: bool = True) -> dict:
-    """One soak; ``kills``: a fixed schedule of (second, "learner" or "actor-I") instead of random ones."""
+         kills: list[tuple[float, str]] | None = None, progress: bool = True, catch_up_s: float = STOP_TIMEOUT_S) -> dict:
+    """One soak; ``kills``: a fixed schedule of (second, "learner" or "actor-I") instead of random ones;
+    ``catch_up_s``: how long the learner may finish its owed updates once the actors have stopped."""
     from hilserl.config import load_config, save_json
 
     rng = random.Random(seed)
@@ -208,17 +216,18 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
         start = time.monotonic()
         schedule = list(kills) if kills is not None else []
         next_kill = rng.expovariate(1 / kill_every) if kills is None else None
+        deck: list[str] = []
         while (elapsed := time.monotonic() - start) < seconds:
             victim = None
             resumable = bool(list((run_dir / "checkpoints").glob("ckpt_*[0-9]")))
             if kills is not None and schedule and elapsed >= schedule[0][0]:
                 if schedule[0][1] != "learner" or resumable:  # else: once it has a checkpoint to resume
                     victim = schedule.pop(0)[1]
-            elif kills is None and elapsed >= next_kill:
-                victim = rng.choice(["learner", *[f"actor-{i}" for i in range(actors)]])
+            elif kills is None and elapsed >= next_kill and resumable:
+                if not deck:  # the learner first, then each actor in a random order, and again
+                    deck = ["learner", *rng.sample([f"actor-{i}" for i in range(actors)], actors)]
+                victim = deck.pop(0)
                 next_kill = elapsed + rng.expovariate(1 / kill_every)
-                if victim == "learner" and not resumable:
-                    victim = None  # nothing to resume from yet
             if victim is not None:
                 fleet.kill(victim)
                 done_kills.append({"second": round(elapsed, 1), "victim": victim})
@@ -227,7 +236,7 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
             time.sleep(0.1)
         window = last_metrics(run_dir) or {}
         taken_in = (window.get("env_steps", 0), window.get("update", 0))
-        fleet.stop()
+        fleet.stop(catch_up_s)
     finally:
         fleet.kill_all()
     result = audit(run_dir)
@@ -254,26 +263,36 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="each soak's length (default 120)")
     parser.add_argument("--kill-every", type=float, default=20.0, help="mean seconds between kills (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="the kills' random draw")
+    parser.add_argument("--catch-up", type=float, default=120.0,
+                        help="seconds the learner may finish its owed updates after the actors stop (default 120; "
+                        "a learner far behind its actors stops with updates owed, and the result says how many)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     results = []
+
+    def write(runs: list[dict], complete: bool) -> bool:
+        clean = all(r["episodes_lost"] == r["episodes_twice"] == r["dropped_by_actor_queues"] == 0
+                    and r["episodes_whole"] and r["counts_agree"] for r in runs)
+        write_result("fleet_soak", {"seconds": args.seconds, "kill_every": args.kill_every, "seed": args.seed,
+                                    "catch_up_s": args.catch_up, "kinds": {k: KINDS[k] for k in args.kinds},
+                                    "soak": SOAK, "runs": runs, "complete": complete, "nothing_lost_or_twice": clean})
+        return clean
+
     for kind in args.kinds:
         for n in args.actors:
             print(f"{kind}, {n} actor{'s' if n > 1 else ''}, {args.seconds:.0f} s, a kill every "
                   f"{args.kill_every:.0f} s on average", flush=True)
             with tempfile.TemporaryDirectory() as tmp:
-                r = soak(kind, n, args.seconds, args.kill_every, Path(tmp) / "run", args.seed)
+                r = soak(kind, n, args.seconds, args.kill_every, Path(tmp) / "run", args.seed, catch_up_s=args.catch_up)
             results.append(r)
+            write(results, complete=False)  # what is done so far survives a stop
             print(f"  offered {r['offered_steps_per_s']:.0f} env steps/s, taken in {r['taken_in_steps_per_s']:.1f}; "
                   f"round trip p99 {r['link_ms_p99']} ms; {len(r['kills'])} kills; {r['episodes']} episodes, "
                   f"lost {r['episodes_lost']}, twice {r['episodes_twice']}, dropped "
                   f"{r['dropped_by_actor_queues']}, whole {r['episodes_whole']}, counts agree {r['counts_agree']}, "
-                  f"update-to-data held {r['update_to_data_held']}", flush=True)
-    clean = all(r["episodes_lost"] == r["episodes_twice"] == r["dropped_by_actor_queues"] == 0
-                and r["episodes_whole"] and r["counts_agree"] for r in results)
-    write_result("fleet_soak", {"seconds": args.seconds, "kill_every": args.kill_every, "seed": args.seed,
-                                "kinds": {k: KINDS[k] for k in args.kinds}, "soak": SOAK, "runs": results,
-                                "nothing_lost_or_twice": clean})
+                  f"update-to-data held {r['update_to_data_held']} ({r['updates_owed_at_stop']} updates owed at the "
+                  f"stop)", flush=True)
+    clean = write(results, complete=True)
     if not clean:
         raise SystemExit("the audit found a loss or a repeat: see the result file and each run's logs")
 
