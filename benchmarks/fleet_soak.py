@@ -45,12 +45,13 @@ KINDS = {
               "train.learning_starts=100", "agent.hidden_dims=[64,64]", "agent.batch_size=64"],
     "images": ["env.control_hz=10", "env.episode_seconds=3", "train.demo_episodes=2", "train.learning_starts=40",
                "agent.hidden_dims=[64,64]", "agent.batch_size=32", "buffer.online_capacity=20000",
-               "buffer.demo_capacity=2000"],
+               "buffer.demo_capacity=2000", "train.checkpoint_every=5"],
 }
-"""A robot each at its control rate; small networks, so that 8 actors and a learner share 2 cores."""
+"""A robot each at its control rate; small networks, so that 8 actors and a learner share 2 cores. An
+image learner behind its actors updates seldom: it checkpoints every 5 updates."""
 SOAK = ["train.env_steps=100000000", "train.checkpoint_every=50", "train.log_every=10", "train.actor_queue=200000"]
 """Run until stopped; checkpoints often (each kill of the learner goes back to the last); a queue that
-holds the whole soak (a drop is counted, and the audit names it)."""
+holds the whole soak (a drop is counted, and the audit names it). A kind's settings come after these."""
 RESTART_DELAY_S = 0.5
 STOP_TIMEOUT_S = 600
 """For the actors to deliver their queues, and the learner to finish its owed updates and checkpoint."""
@@ -129,6 +130,14 @@ def last_metrics(run_dir: Path) -> dict | None:
     return rows[-1] if rows else None
 
 
+def last_episode_env_steps(run_dir: Path) -> int:
+    """The env steps the learner has taken in: its last logged episode's count."""
+    from hilserl.training.run_log import read_jsonl
+
+    rows = read_jsonl(run_dir / "episodes.jsonl")
+    return int(rows[-1]["env_steps"]) if rows else 0
+
+
 def wait_until_caught_up(run_dir: Path, learner: subprocess.Popen, limit_s: float) -> None:
     """Until the learner's logged updates reach what its env steps are owed (within a log interval), it
     ended, or ``limit_s`` passed (a learner far behind its actors stops with updates owed)."""
@@ -202,7 +211,7 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
 
     rng = random.Random(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_json(load_config(None, [*KINDS[kind], *SOAK]), run_dir / "soak_config.json")
+    save_json(load_config(None, [*SOAK, *KINDS[kind]]), run_dir / "soak_config.json")
     fleet = Fleet(run_dir, free_port(), actors)
     done_kills: list[dict] = []
     try:
@@ -223,10 +232,15 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
             if kills is not None and schedule and elapsed >= schedule[0][0]:
                 if schedule[0][1] != "learner" or resumable:  # else: once it has a checkpoint to resume
                     victim = schedule.pop(0)[1]
-            elif kills is None and elapsed >= next_kill and resumable:
+            elif kills is None and elapsed >= next_kill:
                 if not deck:  # the learner first, then each actor in a random order, and again
                     deck = ["learner", *rng.sample([f"actor-{i}" for i in range(actors)], actors)]
+                if deck[0] == "learner" and not resumable and actors:
+                    deck.append(deck.pop(0))  # the learner once it has a checkpoint to resume from
                 victim = deck.pop(0)
+                if victim == "learner" and not resumable:
+                    deck.insert(0, victim)
+                    victim = None
                 next_kill = elapsed + rng.expovariate(1 / kill_every)
             if victim is not None:
                 fleet.kill(victim)
@@ -235,7 +249,7 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
                     print(f"  {elapsed:5.1f} s: killed {victim} (kill -9) and started it again", flush=True)
             time.sleep(0.1)
         window = last_metrics(run_dir) or {}
-        taken_in = (window.get("env_steps", 0), window.get("update", 0))
+        taken_in = (last_episode_env_steps(run_dir), window.get("update", 0))
         fleet.stop(catch_up_s)
     finally:
         fleet.kill_all()
@@ -248,10 +262,27 @@ def soak(kind: str, actors: int, seconds: float, kill_every: float, run_dir: Pat
         "kind": kind, "actors": actors, "seconds": seconds, "kills": done_kills,
         "offered_steps_per_s": actors * cfg_hz, "taken_in_steps_per_s": round(taken_in[0] / seconds, 1),
         "updates_per_env_step_in_the_window": round(taken_in[1] / max(1, taken_in[0]), 2),
+        "updates_per_env_step_configured": load_config(run_dir / "soak_config.json").train.updates_per_env_step,
         "link_ms_p50": round(float(np.median([x["p50"] for x in link])), 1) if link else None,
         "link_ms_p99": round(float(np.percentile([x["p99"] for x in link], 99)), 1) if link else None,
         **result,
     }
+
+
+def earlier_soaks(args) -> list[dict]:
+    """The soaks of the result file, refused if they ran with other settings."""
+    import json
+
+    from benchmarks.common import RESULTS
+
+    path = RESULTS / "fleet_soak.json"
+    if not path.exists():
+        raise SystemExit(f"--add: no earlier result {path}")
+    earlier = json.loads(path.read_text())
+    same = {"seconds": args.seconds, "kill_every": args.kill_every, "seed": args.seed, "catch_up_s": args.catch_up}
+    if any(earlier.get(k) != v for k, v in same.items()) or earlier.get("soak") != SOAK:
+        raise SystemExit(f"--add: {path} ran with other settings; run without --add")
+    return [r for r in earlier["runs"] if r["kind"] in KINDS and KINDS[r["kind"]] == earlier["kinds"][r["kind"]]]
 
 
 def main() -> None:
@@ -263,18 +294,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="each soak's length (default 120)")
     parser.add_argument("--kill-every", type=float, default=20.0, help="mean seconds between kills (default 20)")
     parser.add_argument("--seed", type=int, default=0, help="the kills' random draw")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other kinds' and counts' soaks from the result file of an earlier invocation "
+                        "with the same settings (one run here replaces its own)")
     parser.add_argument("--catch-up", type=float, default=120.0,
                         help="seconds the learner may finish its owed updates after the actors stop (default 120; "
                         "a learner far behind its actors stops with updates owed, and the result says how many)")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     results = []
+    earlier = earlier_soaks(args) if args.add else []
 
     def write(runs: list[dict], complete: bool) -> bool:
+        planned = {(k, n) for k in args.kinds for n in args.actors}
+        runs = sorted([*[r for r in earlier if (r["kind"], r["actors"]) not in planned], *runs],
+                      key=lambda r: (list(KINDS).index(r["kind"]), r["actors"]))
         clean = all(r["episodes_lost"] == r["episodes_twice"] == r["dropped_by_actor_queues"] == 0
                     and r["episodes_whole"] and r["counts_agree"] for r in runs)
         write_result("fleet_soak", {"seconds": args.seconds, "kill_every": args.kill_every, "seed": args.seed,
-                                    "catch_up_s": args.catch_up, "kinds": {k: KINDS[k] for k in args.kinds},
+                                    "catch_up_s": args.catch_up, "kinds": {r["kind"]: KINDS[r["kind"]] for r in runs},
                                     "soak": SOAK, "runs": runs, "complete": complete, "nothing_lost_or_twice": clean})
         return clean
 

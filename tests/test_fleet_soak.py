@@ -17,7 +17,7 @@ from hilserl.training.checkpoint import list_checkpoints
 from hilserl.training.run_log import read_jsonl
 
 EVENT_TIMEOUT_S = 300
-QUICK = [*KINDS["state"], *SOAK]
+QUICK = [*SOAK, *KINDS["state"]]
 
 
 def episodes_from(run_dir, index: int) -> list[str]:

@@ -107,6 +107,7 @@ class LearnerService(pb_grpc.LearnerServicer):
         self._durable_states = dict(self.actor_states)
         """Per actor index, its state as the latest checkpoint holds it."""
         self._seen_lock = threading.Lock()
+        self._senders: dict[str, threading.Lock] = {}
         self.checkpoint_wanted = threading.Event()
         """Set when a restarted actor asks for a state a checkpoint does not hold yet: the learner's loop
         writes one, and the actor, asking again, continues from it."""
@@ -121,6 +122,14 @@ class LearnerService(pb_grpc.LearnerServicer):
         self.closing = threading.Event()
         """Set by the learner once it takes in nothing more: calls waiting for room then fail (the actor
         sends again) instead of waiting for ever, which would also keep the process from exiting."""
+
+    def _sender_lock(self, actor_id: str) -> threading.Lock:
+        """An actor's calls can overlap: one that timed out at the actor still waits here for room while
+        the actor sends the rest again. Taken in turn, the later call finds what the earlier put and
+        puts the rest after it; side by side, the later one's messages could pass the earlier one's
+        (an episode's rows out of order in the buffer)."""
+        with self._seen_lock:
+            return self._senders.setdefault(actor_id, threading.Lock())
 
     def _put(self, item: Received, context: grpc.ServicerContext) -> None:
         """Into the inbox, waiting while the learner is behind (back-pressure to the actor's queue)."""
@@ -184,14 +193,15 @@ class LearnerService(pb_grpc.LearnerServicer):
             log.warning("refused a batch from actor %r at %s: %s", request.actor_id, context.peer(), exc)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         new = dups = 0
-        for item in decoded:
-            with self._seen_lock:
-                if item.sequence <= self._seen.get(item.actor_id, 0):
-                    dups += 1
-                    continue
-                self._seen[item.actor_id] = item.sequence
-            self._put(item, context)
-            new += 1
+        with self._sender_lock(request.actor_id):  # one call of an actor at a time, so its messages stay in order
+            for item in decoded:
+                with self._seen_lock:
+                    if item.sequence <= self._seen.get(item.actor_id, 0):
+                        dups += 1
+                        continue
+                    self._seen[item.actor_id] = item.sequence
+                self._put(item, context)
+                new += 1
         with self._seen_lock:
             accepted, durable = self._seen.get(request.actor_id, 0), self._durable.get(request.actor_id, 0)
         return pb.Ack(received=new, duplicates=dups, accepted_sequence=accepted, durable_sequence=durable,
