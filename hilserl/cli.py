@@ -278,7 +278,13 @@ def cmd_robot_table(args: argparse.Namespace) -> int:
     from hilserl.envs.so101.bus import FeetechBus
     from hilserl.envs.so101.calibration import calibration_file, read_calibration
     from hilserl.envs.so101.table_camera import calibration_targets, cube_colour_file, table_file
-    from hilserl.envs.so101.table_session import WindowClicker, calibrate_table, cube_colour, prompt_placed
+    from hilserl.envs.so101.table_session import (
+        PUT_CUBE,
+        WindowClicker,
+        calibrate_table,
+        cube_colour,
+        prompt_placed,
+    )
 
     env = _config(args, ['env.kind="so101"']).env
     if not env.robot.port:
@@ -297,7 +303,7 @@ def cmd_robot_table(args: argparse.Namespace) -> int:
                 targets = calibration_targets(env.cube_region.low[:2], env.cube_region.high[:2], env.ee_bounds.low[2])
                 table = calibrate_table(arm, camera.frame, targets, prompt_placed, clicker)
         print(f"wrote {table.save(table_file(cal_path))}")
-        colour, _ = cube_colour(camera.frame, table, clicker, env.cube_size)
+        colour, _ = cube_colour(camera.frame, table, clicker, env.cube_size, lambda: input(PUT_CUBE))
         print(f"wrote {colour.save(cube_colour_file(cal_path))}")
     finally:
         camera.close()

@@ -21,6 +21,7 @@ from hilserl.envs.so101.table_camera import (
     calibration_targets,
     fit_table_camera,
 )
+from hilserl.envs.so101.table_session import PUT_CUBE
 from hilserl.envs.so101.twin import ServoTwin
 from hilserl.envs.so101.twin_camera import OUT_OF_THE_WAY, SimulatedPerson, TwinCamera
 
@@ -36,8 +37,12 @@ def person_at(twin, camera) -> SimulatedPerson:
 
 
 def moved_by_the_prompt(person: SimulatedPerson):
-    """``input`` as the person answers ``hilserl robot table``'s prompt: the hand goes to the point it names."""
+    """``input`` as the person answers ``hilserl robot table``'s prompts: the hand goes to the point one
+    names, or the person puts the cube in view."""
     def answer(prompt: str = "") -> str:
+        if prompt == PUT_CUBE:
+            person.put_cube()
+            return ""
         x, y, z = (float(v) / 1000 for v in re.search(r"x (-?\d+), y (-?\d+) mm, (-?\d+) mm", prompt).groups())
         person.hand((x, y, z))
         return ""

@@ -177,6 +177,5 @@ class SO101Env(gym.Env):
         self.arm.disable()
         for cam in [*self.cameras.values(), *self._placement_cameras]:
             cam.close()
-        close = getattr(getattr(self.placement, "person", None), "close", None)
-        if close is not None:
-            close()
+        if self.placement is not None:
+            self.placement.close()

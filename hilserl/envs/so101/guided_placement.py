@@ -65,6 +65,11 @@ class GuidedPlacement:
                  tolerance: Tolerance = Tolerance()):
         self.frame, self.detector, self.person, self.tolerance = frame, detector, person, tolerance
 
+    def close(self) -> None:
+        close = getattr(self.person, "close", None)
+        if close is not None:
+            close()
+
     def place(self, target: tuple[float, float, float]) -> CubePose:
         """Until the person confirms a cube within tolerance of ``target``; returns it as detected."""
         while True:

@@ -28,7 +28,8 @@ Click = Callable[..., "tuple[float, float] | None"]
 """Called with a BGR frame, the pixel the model fitted so far expects (None before it has one) and a
 prompt (``FINGERTIP`` or ``CUBE``); returns the pixel clicked, or None to skip."""
 FINGERTIP = "click the fingertip (the point between the jaw tips), then Enter; s skips, Esc stops"
-CUBE = "put the cube on the table, in view, the arm out of the way; click the cube's top, then Enter"
+CUBE = "click the cube's top, then Enter"
+PUT_CUBE = "put the cube on the table, in the camera's view, and move the arm out of the way; then press Enter "
 
 
 def measure_points(arm: SO101Arm, frame: Callable[[], np.ndarray], targets: np.ndarray, placed: Placed,
@@ -119,8 +120,10 @@ def prompt_placed(target: np.ndarray, i: int, n: int) -> None:
 
 
 def cube_colour(frame: Callable[[], np.ndarray], camera: TableCamera, click: Click, cube_size: float,
-                say: Callable[[str], None] = print) -> tuple[CubeColour, CubePose]:
-    """The cube's colour from a click on it, checked by detecting the cube with it."""
+                put_cube: Callable[[], None], say: Callable[[str], None] = print) -> tuple[CubeColour, CubePose]:
+    """The cube's colour from a click on it (once ``put_cube`` returns: the person has put it in view),
+    checked by detecting the cube with it."""
+    put_cube()
     image = frame()
     pixel = click(image, None, CUBE)
     if pixel is None:

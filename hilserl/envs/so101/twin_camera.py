@@ -94,14 +94,13 @@ class SimulatedPerson:
         with self.twin.still() as physics:
             physics.place_cube(x, y, yaw)
 
+    def put_cube(self) -> None:
+        """Asked to put the cube in view: the arm out of the way, the cube at ``self.cube``."""
+        self.hand(OUT_OF_THE_WAY)
+        self.place_cube(*self.cube)
+
     def __call__(self, frame: np.ndarray, hint, prompt: str = FINGERTIP) -> tuple[float, float]:
-        if prompt == CUBE:
-            self.hand(OUT_OF_THE_WAY)
-            self.place_cube(*self.cube)
-            point = np.array([self.cube[0], self.cube[1], self.cube_size])
-            frame[:] = self.camera.frame()  # the frame the person clicks on shows the cube
-        else:
-            point = self.fingertip()
+        point = np.array([self.cube[0], self.cube[1], self.cube_size]) if prompt == CUBE else self.fingertip()
         h = self.camera.true_projection() @ np.r_[point, 1.0]
         return tuple(h[:2] / h[2] + self.rng.normal(0, self.noise, 2))
 
