@@ -1,0 +1,84 @@
+"""The learner's inbox seen from its gRPC service: a call waiting for room fails once the learner closes
+(it kept the process from exiting), and an actor's calls are taken in one at a time, in order."""
+
+import json
+import queue
+import threading
+import time
+
+import grpc
+
+from hilserl.config import Config, to_dict
+from hilserl.distributed.actor_process import LearnerClient
+from hilserl.distributed.proto import learner_pb2 as pb
+from hilserl.distributed.service import LearnerService, ParameterStore, start_server
+
+
+def test_a_call_waiting_for_room_fails_once_the_learner_closes():
+    inbox = queue.Queue(maxsize=1)
+    inbox.put("the learner is behind")
+    service = LearnerService(json.dumps(to_dict(Config())), inbox, ParameterStore(), token=None)
+    server, port = start_server(service, "127.0.0.1", 0)
+    client = LearnerClient(f"127.0.0.1:{port}")
+    outcome = {}
+
+    def send():
+        episode = pb.ActorMessage(actor_id="a", sequence=1, episode_json=json.dumps({"length": 0}))
+        try:
+            client.send("a", [episode])
+        except grpc.RpcError as exc:
+            outcome["code"] = exc.code()
+
+    caller = threading.Thread(target=send)
+    caller.start()
+    time.sleep(1.0)
+    assert caller.is_alive()  # back-pressure: it waits for room
+    service.closing.set()
+    caller.join(timeout=5)
+    try:
+        assert not caller.is_alive() and outcome["code"] == grpc.StatusCode.UNAVAILABLE  # the actor sends again
+    finally:
+        client.close()
+        server.stop(grace=None)
+
+
+
+
+def test_a_call_that_timed_out_at_the_actor_keeps_its_place_before_the_one_sent_again():
+    """The actor gave up on a call waiting for room and sent the rest again: the learner still takes the
+    messages in their order (rows of an episode out of order broke its chain in the buffer)."""
+    inbox = queue.Queue(maxsize=1)
+    service = LearnerService(json.dumps(to_dict(Config())), inbox, ParameterStore(), token=None)
+    server, port = start_server(service, "127.0.0.1", 0)
+    client = LearnerClient(f"127.0.0.1:{port}")
+
+    def message(seq: int) -> pb.ActorMessage:
+        return pb.ActorMessage(actor_id="a", sequence=seq, episode_json=json.dumps({"length": seq}))
+
+    try:
+        taken = []
+        for round_ in range(4):
+            first = 10 * round_ + 1
+            inbox.put("the learner is behind")
+            early = threading.Thread(target=lambda: _send_ignoring_deadline(client, [message(first), message(first + 1)]))
+            early.start()
+            time.sleep(0.8)  # the early call waits for room, past the actor's deadline
+            late = threading.Thread(target=lambda: _send_ignoring_deadline(client, [message(first + 1), message(first + 2)], 30))
+            late.start()  # the actor sends again from what the learner had accepted
+            time.sleep(0.3)  # both wait for room; the early one has just queued again for it, behind the late one
+            inbox.get()
+            for _ in range(3):
+                taken.append(inbox.get(timeout=10).sequence)
+            early.join(10)
+            late.join(10)
+        assert taken == [s for r in range(4) for s in (10 * r + 1, 10 * r + 2, 10 * r + 3)]
+    finally:
+        client.close()
+        server.stop(grace=None)
+
+
+def _send_ignoring_deadline(client: LearnerClient, batch, timeout: float = 0.5) -> None:
+    try:
+        client.stub.SendTransitions(pb.ActorBatch(actor_id="a", messages=batch), timeout=timeout)
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
