@@ -819,11 +819,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from hilserl.sweep.plan import plan_sweep
     from hilserl.sweep.sweep import run_sweep
 
-    load_config(args.config, args.overrides)  # a bad --set refused here, not once per run in the workers
     threads = args.threads or 1
     runs = plan_sweep(args.out, args.seeds, args.vary, args.overrides, args.config, args.eval_episodes, threads)
-    for run in runs:
-        load_config(args.config, list(run.overrides))  # each variant's values too
+    for overrides in dict.fromkeys(run.overrides for run in runs):  # each variant's config, once
+        load_config(args.config, list(overrides))  # a bad value refused here, not once per run in the workers
     jobs = args.jobs or max(1, (os.cpu_count() or 1) // threads)
     args.out.mkdir(parents=True, exist_ok=True)
     try:

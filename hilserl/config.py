@@ -188,7 +188,8 @@ ENV_SCOPES: dict[str, tuple[str, ...]] = {
     "control_hz": (SIM, SO101), "episode_seconds": (SIM, SO101), "physics_timestep": (SIM,),
     "action_scale": (SIM, SO101), "ee_base": (SIM, SO101), "ee_reset_offset": (SIM, SO101),
     "ee_bounds": (SIM, SO101), "cube_region": (SIM, SO101), "cube_yaw_range": (SIM, SO101),
-    "front_back_split_x": (SIM, SO101), "cube_size": (SIM, SO101), "cube_lift_height": (SIM,), "cameras": (SIM, SO101), "state_only": (SIM, SO101),
+    "front_back_split_x": (SIM, SO101), "cube_size": (SIM, SO101), "cube_lift_height": (SIM,),
+    "cameras": (SIM, SO101), "state_only": (SIM, SO101),
     "robot": (SO101,),
 }
 """The env kinds each ``env.*`` field applies to; a field not named applies to every env (``kind``,

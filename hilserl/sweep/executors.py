@@ -34,8 +34,6 @@ class LocalProcesses:
     """``jobs`` spawned processes, a fresh one per run (nothing a run leaves in memory reaches the
     next); each asks the kernel for SIGTERM when the sweep dies, as ``hilserl train``'s learner does."""
 
-    name = "processes"
-
     def __init__(self, jobs: int):
         from hilserl.distributed.launch import die_with_parent
 
@@ -64,8 +62,6 @@ class RayTasks:
     cluster at ``address`` (``auto``, ``ray://HOST:10001``), where every node needs hilserl installed
     and the run folders are written on the node that runs them (give the sweep a shared ``--out`` to
     keep them in one place; the results always come back here)."""
-
-    name = "ray"
 
     def __init__(self, jobs: int, cpus: int, address: str | None = None):
         import ray

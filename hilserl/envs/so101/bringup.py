@@ -18,7 +18,7 @@ from hilserl.config import EnvConfig
 from hilserl.envs.so101.arm import JOINTS, ArmLimits, SO101Arm
 from hilserl.envs.so101.bus import FeetechBus
 from hilserl.envs.so101.calibration import calibration_file, normalize, read_calibration
-from hilserl.envs.so101.cameras import Camera, CameraSpec
+from hilserl.envs.so101.cameras import open_camera
 
 WIGGLE_RAD = 0.1
 """How far ``--move`` moves each joint, and back."""
@@ -58,7 +58,7 @@ def robot_check(cfg: EnvConfig, out: Path, move: bool = False, period_s: float =
         if not cam.source:
             lines.append(f"camera {cam.name}: no source set (env.cameras[..].source)")
             continue
-        camera = Camera(CameraSpec.of(cam))
+        camera = open_camera(cam)
         try:
             png = out / f"camera_{cam.name}.png"
             Image.fromarray(camera.latest()).save(png)
