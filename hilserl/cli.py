@@ -544,8 +544,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     ckpt = Path(args.checkpoint)
     run_dir = ckpt if ckpt.is_dir() else ckpt.parent.parent
     view = _view(args, run_dir, "eval")
+    if args.hardest and not args.episodes:
+        raise ValueError("--hardest draws the resets of --episodes N: give both (e.g. --episodes 100 --hardest)")
     if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
-        return _eval_resets(ckpt, args.episodes, changes, view)
+        return _eval_resets(ckpt, args.episodes, changes, view, args.hardest)
     out = args.out or run_dir / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
         writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
@@ -567,12 +569,13 @@ def _label_keys(env, cfg) -> None:
         env.unwrapped.labels = KeyLabels(PynputKeys())
 
 
-def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges, view) -> int:
-    """The policy, without interventions, over seeded resets of its run's env."""
+def _eval_resets(checkpoint: Path, episodes: int, changes: ConfigChanges, view, hardest: bool) -> int:
+    """The policy, without interventions, over seeded resets of its run's env (``hardest``: at the edge
+    of the simulated grasp's reset range)."""
     from hilserl.diagnostics.grading import evaluate_resets, resets_line
 
-    result, videos = evaluate_resets(checkpoint, episodes, _label_keys, changes=changes, view=view)
-    print("\n".join([resets_line(result), *videos]))
+    result, videos = evaluate_resets(checkpoint, episodes, _label_keys, changes=changes, view=view, hardest=hardest)
+    print("\n".join([("hardest resets: " if hardest else "") + resets_line(result), *videos]))
     return 0
 
 
@@ -955,6 +958,9 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=_int_in(1, 100000),
                    help="seeded resets instead of the grid: any env, the real arm included (a person labels "
                    "each episode there: l success, f failure)")
+    p.add_argument("--hardest", action="store_true",
+                   help="with --episodes, on the simulated grasp: resets at the edge of the range, where a policy "
+                   "fails first (the cube on its region's border, the gripper's start at a corner of its offset box)")
     p.add_argument("--guided", action="store_true",
                    help="on the real arm: before each episode the cube's place (the grid's cell, or with --episodes "
                    "one drawn over env.cube_region) is shown on the front camera's image and the episode starts "

@@ -2,7 +2,7 @@ import numpy as np
 
 from hilserl.config import EnvConfig
 from hilserl.teleop.scripted import expert_policy
-from hilserl.training.grid_eval import Grid, evaluate_grid
+from hilserl.training.grid_eval import Grid, evaluate_grid, hardest_resets
 
 
 def test_grid_covers_the_configured_ranges():
@@ -23,6 +23,31 @@ def test_grid_places_the_cube_and_scores_the_expert(state_env):
     assert set(result.by_region()) == {"front", "back"}
 
 
+def test_hardest_resets_put_the_cube_on_the_border_and_the_gripper_at_a_corner(state_env):
+    cfg = state_env.config
+    lo, hi = np.array(cfg.cube_region.low[:2]), np.array(cfg.cube_region.high[:2])
+    resets = hardest_resets(cfg, 200, seed=3)
+    assert resets == hardest_resets(cfg, 200, seed=3) and resets != hardest_resets(cfg, 200, seed=4)
+    xy = np.array([r["cube_xy"] for r in resets])
+    assert np.all((xy >= lo - 1e-12) & (xy <= hi + 1e-12))
+    to_edge = np.minimum(np.abs(xy - lo), np.abs(xy - hi)).min(axis=1)
+    np.testing.assert_allclose(to_edge, 0.0, atol=1e-12)  # every cube on the border...
+    sides = {"x low": np.isclose(xy[:, 0], lo[0]), "x high": np.isclose(xy[:, 0], hi[0]),
+             "y low": np.isclose(xy[:, 1], lo[1]), "y high": np.isclose(xy[:, 1], hi[1])}
+    assert all(on.sum() > 20 for on in sides.values())  # ...along all four sides
+    offsets = np.abs(np.array([r["ee_offset"] for r in resets]))
+    np.testing.assert_allclose(offsets, np.broadcast_to(cfg.ee_reset_offset, offsets.shape))
+    assert len({tuple(np.sign(r["ee_offset"])) for r in resets}) == 8  # all eight corners
+    yaws = np.array([r["cube_yaw"] for r in resets])
+    assert np.all(np.abs(yaws) <= cfg.cube_yaw_range) and yaws.std() > cfg.cube_yaw_range / 3
+    # The env starts where they say: the cube on the border, the fingertip at the corner.
+    for options in resets[:3]:
+        state_env.reset(seed=0, options=options)
+        truth = state_env.true_state()
+        np.testing.assert_allclose(truth.cube_pos[:2], options["cube_xy"], atol=0.003)
+        np.testing.assert_allclose(state_env.unwrapped._target, np.array(cfg.ee_base) + options["ee_offset"])
+
+
 def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     from hilserl.cli import main
     from hilserl.config import load_config
@@ -38,6 +63,12 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "success over the grid" in text and "front" in text and "back" in text
     assert out.exists() and out.stat().st_size > 5000
+    # Seeded resets at the edge of the range; asked for without --episodes, a message.
+    policy = str(tmp_path / "checkpoints" / "policy.safetensors")
+    assert main(["eval", "--checkpoint", policy, "--episodes", "3", "--hardest"]) == 0
+    assert "hardest resets: success over 3 seeded resets" in capsys.readouterr().out
+    assert main(["eval", "--checkpoint", policy, "--hardest"]) == 2
+    assert "--hardest draws the resets of --episodes N" in capsys.readouterr().err
     # An output folder that cannot be written is refused before the evaluation, not after it
     # (/proc: a folder even root cannot write).
     code = main(["eval", "--checkpoint", str(tmp_path / "checkpoints" / "policy.safetensors"),

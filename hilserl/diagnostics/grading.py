@@ -15,8 +15,8 @@ from hilserl.collect.watch import Watch
 from hilserl.config import Config, from_dict
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, SO101, make_env, require_sim
-from hilserl.training.evaluate import EvalResult, evaluate
-from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid
+from hilserl.training.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate
+from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid, hardest_resets
 from hilserl.training.trained_agent import ConfigChanges, load_agent
 
 
@@ -98,18 +98,25 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
 
 def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None,
                     changes: ConfigChanges | None = None, progress: bool = True,
-                    view: ViewTarget | None = None) -> tuple[EvalResult, list[str]]:
+                    view: ViewTarget | None = None, hardest: bool = False) -> tuple[EvalResult, list[str]]:
     """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
-    (any env); ``prepare`` readies the env first (the real arm's label keys). A video of each failure
-    goes to the run's ``failures/``. Returns the result and the lines that say where the videos are."""
+    (any env); ``prepare`` readies the env first (the real arm's label keys). ``hardest``: the
+    simulated grasp's resets at the edge of its range (:func:`hardest_resets`) instead. A video of each
+    failure goes to the run's ``failures/``. Returns the result and the lines that say where the videos are."""
     cfg, agent = load_agent(path, changes)
+    options = None
+    if hardest:
+        require_sim(cfg.env, "the hardest resets", instead=f"evaluate this env over seeded resets: hilserl eval "
+                    f"--checkpoint {path} --episodes {episodes}")
+        options = hardest_resets(cfg.env, episodes, seed=EVAL_SEED_OFFSET + cfg.seed)
     env = make_env(cfg.env)
     run_dir = path if path.is_dir() else path.parent.parent
     try:
         if prepare is not None:
             prepare(env, cfg)
         watch = make_watch(cfg, env, run_dir / FAILURES, view)
-        result = evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env, progress=progress, watch=watch)
+        result = evaluate(agent, cfg.env, episodes, seed=cfg.seed, env=env, progress=progress, watch=watch,
+                          options=options)
     finally:
         env.close()
     return result, failure_lines(watch)

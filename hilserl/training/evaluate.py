@@ -32,18 +32,24 @@ class EvalResult:
 
 
 def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None,
-             progress: bool = False, watch: Watch | None = None) -> EvalResult:
+             progress: bool = False, watch: Watch | None = None,
+             options: list[dict[str, Any]] | None = None) -> EvalResult:
     """``by_region``: success per ``info["region"]``, empty where the env gives no region. ``watch``:
-    each episode shown live and, when it fails, filmed."""
+    each episode shown live and, when it fails, filmed. ``options``: each episode's reset options
+    (``episodes`` of them), for resets chosen rather than drawn."""
+    if options is not None and len(options) != episodes:
+        raise ValueError(f"{len(options)} reset options for {episodes} episodes")
     own = env is None
     env = env or make_env(env_cfg)
     seeds = [EVAL_SEED_OFFSET + seed + i for i in range(episodes)]
-    bar = tqdm(seeds, desc="evaluation", unit="ep", disable=not progress)
+    chosen = options or [None] * episodes
+    bar = tqdm(list(zip(seeds, chosen)), desc="evaluation", unit="ep", disable=not progress)
     if watch is not None:
         policy = watch.policy(agent)
-        results = [watch.run_episode(env, policy, f"seed {s}", seed=s) for s in bar]
+        results = [watch.run_episode(env, policy, f"seed {s}", seed=s, options=o) for s, o in bar]
     else:
-        results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=s) for s in bar]
+        results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=s, options=opt)
+                   for s, opt in bar]
     if own:
         env.close()
     regions: dict[str, list[bool]] = defaultdict(list)

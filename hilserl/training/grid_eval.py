@@ -58,6 +58,29 @@ class GridResult:
         return {k: float(np.mean(v)) for k, v in sorted(out.items())}
 
 
+def hardest_resets(env: EnvConfig, count: int, seed: int) -> list[dict[str, Any]]:
+    """Reset options at the edge of the reset range, where a policy fails first: the cube on its
+    region's border (uniform along it), the gripper's start offset at a corner of its box, the cube's
+    rotation drawn over its range. Seeded: the same ``count`` resets for every policy graded."""
+    rng = np.random.default_rng(seed)
+    lo, hi = np.array(env.cube_region.low[:2]), np.array(env.cube_region.high[:2])
+    # The border's four sides, walked from lo: each point is a start corner plus a distance along a side.
+    sides = [(lo, np.array([1.0, 0.0]), hi[0] - lo[0]), (np.array([hi[0], lo[1]]), np.array([0.0, 1.0]), hi[1] - lo[1]),
+             (hi, np.array([-1.0, 0.0]), hi[0] - lo[0]), (np.array([lo[0], hi[1]]), np.array([0.0, -1.0]), hi[1] - lo[1])]
+    lengths = np.array([length for _, _, length in sides])
+    offset = np.array(env.ee_reset_offset)
+    resets = []
+    for _ in range(count):
+        along = rng.uniform(0.0, lengths.sum())
+        side = min(int(np.searchsorted(np.cumsum(lengths), along, side="right")), len(sides) - 1)
+        start, direction, _ = sides[side]
+        xy = start + direction * (along - lengths[:side].sum())
+        resets.append({"cube_xy": tuple(float(v) for v in xy),
+                       "cube_yaw": float(rng.uniform(-env.cube_yaw_range, env.cube_yaw_range)),
+                       "ee_offset": tuple(float(v) for v in rng.choice([-1.0, 1.0], 3) * offset)})
+    return resets
+
+
 def cell_label(cell: tuple[float, float, float], seed: int) -> str:
     """A grid episode's name in failure videos and reports: the success map's cell and the seed."""
     return f"x={cell[0]:.3f} y={cell[1]:+.3f} yaw={np.degrees(cell[2]):+.0f}deg seed {seed}"
