@@ -1,0 +1,157 @@
+"""Our grasp from images, default config: success without interventions over seeded resets the run
+never trained on and over the hardest ones, at each kept checkpoint, for several seeds.
+
+The target (issue 24): at least 95% over random resets within 4,000 env steps, and at least 90% over
+the hardest (the cube on its region's border, the gripper's start at a corner of its offset box:
+``hilserl eval --episodes N --hardest``). Each seed trains as ``hilserl train --single-process
+--threads 1`` does, in ``--runs/seed_<s>``, keeping a checkpoint every 1,000 env steps; a seed whose run
+folder already holds a finished run is graded again, not retrained. Each checkpoint from ``--grade-from``
+env steps on is graded like ``hilserl eval --episodes`` over ``--resets`` seeded resets, and as many
+hardest ones. Runs and gradings go ``--jobs`` at a time, one thread each (``hilserl sweep``'s executors).
+
+Usage: python -m benchmarks.grasp_images --seeds 0 1 2
+       python -m benchmarks.grasp_images --seeds 0 --set agent.augmentation=false --name grasp_images_nocrop
+Writes results/<name>.json and <name>.png (success against env steps, each seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import RESULTS, add_executor_args, executor, write_result
+
+RECIPE = ["threads=1", "train.keep_checkpoints=100"]
+"""The default config (images, 20 demos, the simulated human ``brief``, UTD 2), on one thread, every
+checkpoint kept (one each ``train.checkpoint_every`` updates: 1,000 env steps at UTD 2)."""
+TRAIN_FINISHED = "benchmark_trained.txt"
+"""Written in a seed's run folder, with the training seconds, once its training returned: a later
+invocation grades it again instead of training."""
+
+
+def train_seed(job: tuple[int, list[str], str]) -> dict:
+    import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
+    from hilserl.config import load_config
+    from hilserl.training.train import train
+
+    seed, overrides, run_dir = job
+    run = Path(run_dir)
+    if (run / TRAIN_FINISHED).exists():
+        return {"seed": seed, "train_seconds": float((run / TRAIN_FINISHED).read_text())}
+    cfg = load_config(None, [*RECIPE, *overrides, f"seed={seed}"])
+    start = time.perf_counter()
+    train(cfg, run, progress=False, tensorboard=False, resume=(run / "checkpoints").exists())
+    seconds = round(time.perf_counter() - start, 1)
+    (run / TRAIN_FINISHED).write_text(str(seconds))
+    return {"seed": seed, "train_seconds": seconds}
+
+
+def grade(job: tuple[int, str, int, int]) -> dict:
+    """One checkpoint over ``resets`` seeded resets and as many of the hardest."""
+    import hilserl  # noqa: F401
+    from hilserl.diagnostics.grading import evaluate_resets
+
+    seed, checkpoint, env_steps, resets = job
+    start = time.perf_counter()
+    random, _ = evaluate_resets(Path(checkpoint), resets, progress=False)
+    hardest, _ = evaluate_resets(Path(checkpoint), resets, progress=False, hardest=True)
+    return {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
+            "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
+            "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
+            "grade_seconds": round(time.perf_counter() - start, 1)}
+
+
+def checkpoint_steps(run: Path) -> list[tuple[Path, int]]:
+    """Each kept checkpoint after the first update, and the env steps its actor had taken."""
+    from hilserl.training.checkpoint import list_checkpoints, read_checkpoint
+
+    found = []
+    for ckpt in list_checkpoints(run):
+        state = read_checkpoint(ckpt)
+        if state["updates"]:  # the one written before the first update has nothing learnt to grade
+            found.append((ckpt, int(state["actor"]["env_steps"])))
+    return found
+
+
+def run_all(runner, jobs, fn, say) -> list[dict]:
+    done = []
+    for _, out in runner.run(fn, jobs):
+        if isinstance(out, BaseException):
+            raise out
+        done.append(out)
+        say(out)
+    return done
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, run in enumerate(runs):
+        steps = [c["env_steps"] for c in run["checkpoints"]]
+        colour = f"C{i}"
+        ax.plot(steps, [100 * c["success"] for c in run["checkpoints"]], "o-", color=colour,
+                label=f"seed {run['seed']}: random resets")
+        ax.plot(steps, [100 * c["hardest_success"] for c in run["checkpoints"]], "s--", color=colour,
+                label=f"seed {run['seed']}: hardest resets")
+    ax.axhline(95, color="grey", lw=0.8)
+    ax.axhline(90, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("success without interventions (%)")
+    ax.set_ylim(0, 102)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--env-steps", type=int, default=4000)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, KEY=VALUE")
+    parser.add_argument("--runs", type=Path, default=Path("runs/grasp_images"),
+                        help="where each seed's run folder goes (seed_<s>); a finished one is graded again")
+    parser.add_argument("--resets", type=int, default=100, help="seeded resets per checkpoint, and as many hardest")
+    parser.add_argument("--grade-from", type=int, default=2000, help="grade the checkpoints from this many env steps on")
+    parser.add_argument("--name", default="grasp_images", help="result file name (results/NAME.json, NAME.png)")
+    add_executor_args(parser)
+    args = parser.parse_args()
+    overrides = [f"train.env_steps={args.env_steps}", *args.overrides]
+    start = time.perf_counter()
+    runner = executor(args)
+    print(f"{len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
+    try:
+        trained = run_all(runner, [(s, overrides, str(args.runs / f"seed_{s}")) for s in args.seeds], train_seed,
+                          lambda r: print(f"seed {r['seed']} trained ({r['train_seconds']:.0f} s)", flush=True))
+        gradings = [(s, str(ckpt), steps, args.resets) for s in args.seeds
+                    for ckpt, steps in checkpoint_steps(args.runs / f"seed_{s}") if steps >= args.grade_from]
+        graded = run_all(runner, gradings, grade, lambda g: print(
+            f"seed {g['seed']} at {g['env_steps']} env steps: {g['success']:.0%} over {args.resets} resets, "
+            f"{g['hardest_success']:.0%} over the hardest ({g['grade_seconds']:.0f} s)", flush=True))
+    finally:
+        runner.close()
+    runs = [{**t, "checkpoints": sorted((g for g in graded if g["seed"] == t["seed"]), key=lambda g: g["env_steps"])}
+            for t in sorted(trained, key=lambda t: t["seed"])]
+    final = [r["checkpoints"][-1] for r in runs if r["checkpoints"]]
+    figures = {"recipe": [*RECIPE, *overrides], "resets": args.resets, "runs": runs,
+               "final_success_mean": float(np.mean([c["success"] for c in final])) if final else None,
+               "final_hardest_mean": float(np.mean([c["hardest_success"] for c in final])) if final else None,
+               "jobs": args.jobs, "wall_seconds": round(time.perf_counter() - start, 1)}
+    for r in runs:
+        line = ", ".join(f"{c['env_steps']}: {c['success']:.0%} / {c['hardest_success']:.0%}" for c in r["checkpoints"])
+        print(f"seed {r['seed']} (random / hardest): {line}")
+    write_result(args.name, figures)
+    plot(runs, RESULTS / f"{args.name}.png")
+
+
+if __name__ == "__main__":
+    main()
