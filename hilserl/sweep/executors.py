@@ -40,12 +40,13 @@ class LocalProcesses:
         self.jobs = jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
                                          initargs=(os.getpid(),), max_tasks_per_child=1)
+        self._pending: dict[Any, Any] = {}
 
     def where(self) -> str:
         return f"{self.jobs} processes on this machine"
 
     def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
-        pending = {self._pool.submit(fn, item): item for item in items}
+        pending = self._pending = {self._pool.submit(fn, item): item for item in items}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -54,7 +55,10 @@ class LocalProcesses:
                 yield item, exc if exc is not None else future.result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Runs still going are cancelled, their processes left to die with the sweep. With none left,
+        the pool is waited for: its manager thread, replacing a worker that just ended (one run per
+        process), would otherwise find the pool gone and raise in the background."""
+        self._pool.shutdown(wait=not self._pending, cancel_futures=True)
 
 
 class RayTasks:
