@@ -41,10 +41,12 @@ def test_keys_absent_from_the_file_are_missing():
 
 def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     path = tmp_path / "user.json"
-    path.write_text(json.dumps({"agent": {"backup_entropy": True}, "buffer": {"online_capacity": 30000}}))
+    path.write_text(json.dumps({"agent": {"backup_entropy": True, "augmentation": False},
+                                "buffer": {"online_capacity": 30000}}))
     assert main(["diagnose", "config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "agent.backup_entropy" in out and "✗ different" in out
     assert "a small online buffer forgets early successes" in out
     assert "measured: on the simulated grasp" in out and "benchmarks.log_ablation" in out  # the ablation's figure
+    assert "benchmarks.grasp_images" in out  # the crops' figure, measured on images
     assert main(["diagnose", "config", str(path), "--strict"]) == 1

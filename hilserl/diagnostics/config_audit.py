@@ -48,7 +48,11 @@ REFERENCE = (
     Reference("agent.target_entropy", None, "None means -action_dim/2, HIL-SERL's target entropy"),
     Reference("agent.batch_size", 256, "batch 256, half online and half demo"),
     Reference("agent.critic_actor_ratio", 2, "more critic steps per actor step is fine but costs compute"),
-    Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels"),
+    Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels",
+              measured="on the simulated grasp from images (4,000 env steps, one seed each) it cut success from 92% "
+                       "to 75% over 100 random resets and from 83% to 75% over the hardest, with longer episodes and "
+                       "a larger value gap (+0.24 against +0.16): python -m benchmarks.grasp_images, "
+                       "docs/experiments.md 2026-12-02"),
     Reference("agent.crop_padding", 4, "HIL-SERL's batched_random_crop pads by 4 pixels"),
     Reference("agent.encoder.freeze", True, "HIL-SERL freezes the pretrained ResNet-10 and trains the spatial embeddings on top"),
     Reference("agent.encoder.num_spatial_features", 8, "spatial learned embeddings keep where things are in the image"),
