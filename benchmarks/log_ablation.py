@@ -11,8 +11,10 @@ the back (near the base) and the front (the reach limit), their gap, the cube tr
 gripper goes where the cube is) and the value gap (Q(start) minus the discounted return, last 20
 training episodes).
 
-Not here, and why: crop augmentation acts on images only; the log's 30,000-transition online buffer
-does not fill in 5,000 steps; UTD 20 (``--with-utd20``) costs five times the recipe's updates.
+Not in the default list, and why: crop augmentation acts on images only (``benchmarks.grasp_images
+--set agent.augmentation=false``); the log's 30,000-transition online buffer does not fill in 5,000
+steps, so ``--settings small_buffer`` scales it to the recipe's length; UTD 20 (``--with-utd20``) costs
+five times the recipe's updates.
 
 Usage: python -m benchmarks.log_ablation [--settings default backup_entropy ...] [--seeds 0 1 2] [--jobs 2]
 Writes results/log_ablation.json, and a row per setting to stdout.
@@ -39,6 +41,10 @@ SETTINGS = {
 """The log's departures that act on the state-only recipe, one at a time and together."""
 UTD20 = {"utd20": ["train.updates_per_env_step=5"]}
 """The log's UTD 20: 5 updates of 4 critic steps per env step (the recipe's is 1 of 4)."""
+SMALL_BUFFER = {"small_buffer": ["buffer.online_capacity=3500"]}
+"""The log's 30,000-transition online buffer, scaled to the recipe's length: the log's run took about
+42,000 env steps (527 episodes of about 80), so its buffer kept the last 70% of them; 3,500 keeps the
+last 70% of 5,000."""
 GRID = (3, 3, 3)
 VALUE_WINDOW = 20
 """Training episodes (the last ones) whose Q(start) and discounted return give the value gap."""
@@ -93,7 +99,7 @@ def run_job(job: tuple) -> dict:
 def main() -> None:
     from benchmarks.common import RESULTS, add_executor_args, executor, write_result
 
-    every = {**SETTINGS, **UTD20}
+    every = {**SETTINGS, **SMALL_BUFFER, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--settings", nargs="+", choices=list(every), default=list(SETTINGS))
     parser.add_argument("--with-utd20", action="store_true", help="add the log's UTD 20 (five times the updates)")
@@ -107,7 +113,25 @@ def main() -> None:
     settings = [*args.settings, *(["utd20"] if args.with_utd20 and "utd20" not in args.settings else [])]
     jobs = [(s, every[s], seed) for s in settings for seed in args.seeds]
     print(f"{len(jobs)} runs ({len(settings)} settings x {len(args.seeds)} seeds), {args.jobs} at a time", flush=True)
-    runs, start, earlier_seconds = [], time.perf_counter(), 0.0
+    earlier = {"runs": [], "settings": [], "wall_seconds": 0.0}
+    if args.add:
+        earlier = json.loads((RESULTS / "log_ablation.json").read_text())
+        if earlier.get("env_steps") != args.env_steps:
+            raise SystemExit("--add: the earlier result trained for another number of env steps")
+    kept = [r for r in earlier["runs"] if r["setting"] not in settings]
+    order = [s for s in every if s in settings or s in earlier["settings"]]
+    runs, start = [], time.perf_counter()
+
+    def save() -> dict:
+        """The result file as it stands: written after every run, so a stopped sweep keeps what finished."""
+        done = sorted(kept + runs, key=lambda r: (order.index(r["setting"]), r["seed"]))
+        table = summarise(done)
+        write_result("log_ablation", {"recipe": RECIPE, "env_steps": args.env_steps,
+                                      "settings": {s: every[s] for s in order if s in table},
+                                      "grid": list(GRID), "grid_seeds": args.grid_seeds, "table": table, "runs": done,
+                                      "wall_seconds": round(float(earlier["wall_seconds"]) + time.perf_counter() - start, 1)})
+        return table
+
     runner = executor(args)
     try:
         extra = [f"train.env_steps={args.env_steps}"] if args.env_steps else []
@@ -121,26 +145,13 @@ def main() -> None:
             print(f"{r['setting']} seed {r['seed']}: grid {r['success']:.0%}, region gap {r['region_gap']:+.0%}, "
                   f"tracking {r['tracking_gain']:.2f}, value gap {r['value_gap']:+.2f} ({r['seconds']:.0f} s); "
                   f"{len(runs)}/{len(jobs)} done{eta}", flush=True)
+            save()
     finally:
         runner.close()
-    if args.add:
-        earlier = json.loads((RESULTS / "log_ablation.json").read_text())
-        if earlier.get("env_steps") != args.env_steps:
-            raise SystemExit("--add: the earlier result trained for another number of env steps")
-        runs += [r for r in earlier["runs"] if r["setting"] not in settings]
-        earlier_seconds = float(earlier["wall_seconds"])
-        settings = [*[s for s in earlier["settings"] if s not in settings], *settings]
-    order = [s for s in every if s in settings]
-    table = summarise(sorted(runs, key=lambda r: (order.index(r["setting"]), r["seed"])))
-    for setting, row in table.items():
+    for setting, row in save().items():
         regions = ", ".join(f"{k} {v:.0%}" for k, v in row["by_region"].items())
         print(f"{setting:>15}: grid {row['success']:.0%} ({regions}), region gap {row['region_gap']:+.0%}, "
               f"tracking {row['tracking_gain']:.2f}, value gap {row['value_gap']:+.2f}")
-    write_result("log_ablation", {"recipe": RECIPE, "env_steps": args.env_steps, "settings": {s: every[s] for s in order},
-                                  "grid": list(GRID),
-                                  "grid_seeds": args.grid_seeds, "table": table, "runs": runs,
-                                  "wall_seconds": round(earlier_seconds + time.perf_counter() - start, 1)})
-
 
 if __name__ == "__main__":
     main()
