@@ -49,4 +49,5 @@ def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     assert "a small online buffer forgets early successes" in out
     assert "measured: on the simulated grasp" in out and "benchmarks.log_ablation" in out  # the ablation's figure
     assert "benchmarks.grasp_images" in out  # the crops' figure, measured on images
+    assert "--settings small_buffer" in out  # the log's buffer, scaled to a measured run
     assert main(["diagnose", "config", str(path), "--strict"]) == 1
