@@ -42,6 +42,15 @@ def executor(args):
     return make_executor(args.backend, args.jobs, 1, args.address)
 
 
+def outcomes(runner, fn, items):
+    """Each run's result as it finishes (an executor's ``run``), a run's exception raised here: a
+    benchmark's figures are all its runs or none."""
+    for _, out in runner.run(fn, items):
+        if isinstance(out, BaseException):
+            raise out
+        yield out
+
+
 def write_result(name: str, figures: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, add_executor_args, executor, write_result
+from benchmarks.common import RESULTS, add_executor_args, executor, outcomes, write_result
 
 RECIPE = ["threads=1", "train.keep_checkpoints=100"]
 """The default config (images, 20 demos, the simulated human ``brief``, UTD 2), on one thread, every
@@ -82,9 +82,7 @@ def checkpoint_steps(run: Path) -> list[tuple[Path, int]]:
 
 def run_all(runner, jobs, fn, say) -> list[dict]:
     done = []
-    for _, out in runner.run(fn, jobs):
-        if isinstance(out, BaseException):
-            raise out
+    for out in outcomes(runner, fn, jobs):
         done.append(out)
         say(out)
     return done

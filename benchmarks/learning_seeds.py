@@ -117,7 +117,7 @@ def earlier_runs(task: str, seeds: list[int]) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import add_executor_args, executor, write_result
+    from benchmarks.common import add_executor_args, executor, outcomes, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
@@ -133,9 +133,7 @@ def main() -> None:
     runner = executor(args)
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
-        for _, run in runner.run(run_job, [(seed, args.task) for seed in args.seeds]):
-            if isinstance(run, BaseException):
-                raise run
+        for run in outcomes(runner, run_job, [(seed, args.task) for seed in args.seeds]):
             runs.append(run)
             left = len(args.seeds) - len(runs)
             # Seeds still to start run args.jobs at a time, each about as long as the mean so far.

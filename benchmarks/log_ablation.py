@@ -97,7 +97,7 @@ def run_job(job: tuple) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import RESULTS, add_executor_args, executor, write_result
+    from benchmarks.common import RESULTS, add_executor_args, executor, outcomes, write_result
 
     every = {**SETTINGS, **SMALL_BUFFER, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -135,9 +135,7 @@ def main() -> None:
     runner = executor(args)
     try:
         extra = [f"train.env_steps={args.env_steps}"] if args.env_steps else []
-        for _, r in runner.run(run_job, [(s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]):
-            if isinstance(r, BaseException):
-                raise r
+        for r in outcomes(runner, run_job, [(s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]):
             runs.append(r)
             left = len(jobs) - len(runs)
             mean = float(np.mean([x["seconds"] for x in runs]))
