@@ -67,14 +67,14 @@ def hardest_resets(env: EnvConfig, count: int, seed: int) -> list[dict[str, Any]
     # The border's four sides, walked from lo: each point is a start corner plus a distance along a side.
     sides = [(lo, np.array([1.0, 0.0]), hi[0] - lo[0]), (np.array([hi[0], lo[1]]), np.array([0.0, 1.0]), hi[1] - lo[1]),
              (hi, np.array([-1.0, 0.0]), hi[0] - lo[0]), (np.array([lo[0], hi[1]]), np.array([0.0, -1.0]), hi[1] - lo[1])]
-    lengths = np.array([length for _, _, length in sides])
+    ends = np.cumsum([length for _, _, length in sides])  # each side's end, as a distance along the border
     offset = np.array(env.ee_reset_offset)
     resets = []
     for _ in range(count):
-        along = rng.uniform(0.0, lengths.sum())
-        side = min(int(np.searchsorted(np.cumsum(lengths), along, side="right")), len(sides) - 1)
-        start, direction, _ = sides[side]
-        xy = start + direction * (along - lengths[:side].sum())
+        along = rng.uniform(0.0, ends[-1])
+        side = min(int(np.searchsorted(ends, along, side="right")), len(sides) - 1)
+        start, direction, length = sides[side]
+        xy = start + direction * (along - (ends[side] - length))
         resets.append({"cube_xy": tuple(float(v) for v in xy),
                        "cube_yaw": float(rng.uniform(-env.cube_yaw_range, env.cube_yaw_range)),
                        "ee_offset": tuple(float(v) for v in rng.choice([-1.0, 1.0], 3) * offset)})
