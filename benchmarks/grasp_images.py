@@ -12,6 +12,7 @@ thread each (``hilserl sweep``'s executors). On this 2-core CPU a seed trains in
 grading takes about 20 more.
 
 Usage: python -m benchmarks.grasp_images --seeds 0 1 2
+       python -m benchmarks.grasp_images --seeds 1 2 --add    (beside the seeds already in the result)
        python -m benchmarks.grasp_images --seeds 0 --set agent.augmentation=false --name grasp_images_nocrop
 Writes results/<name>.json and <name>.png (success against env steps, each seed).
 """
@@ -19,6 +20,7 @@ Writes results/<name>.json and <name>.png (success against env steps, each seed)
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -128,9 +130,18 @@ def main() -> None:
                         help="grade every checkpoint from this many env steps on (default: the last one only; "
                         "200 image episodes take about 20 min on one thread here)")
     parser.add_argument("--name", default="grasp_images", help="result file name (results/NAME.json, NAME.png)")
+    parser.add_argument("--add", action="store_true",
+                        help="keep the other seeds of the result file of an earlier invocation (same recipe)")
     add_executor_args(parser)
     args = parser.parse_args()
     overrides = [f"train.env_steps={args.env_steps}", *args.overrides]
+    earlier = {"runs": [], "wall_seconds": 0.0}
+    if args.add:
+        earlier = json.loads((RESULTS / f"{args.name}.json").read_text())
+        if earlier["recipe"] != [*RECIPE, *overrides] or earlier["resets"] != args.resets:
+            raise SystemExit(f"--add: {args.name}.json was made with another recipe or number of resets: "
+                             f"{earlier['recipe']}, {earlier['resets']} resets")
+    kept = [r for r in earlier["runs"] if r["seed"] not in args.seeds]
     start = time.perf_counter()
     runner = executor(args)
     print(f"{len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
@@ -147,13 +158,15 @@ def main() -> None:
             f"{g['hardest_success']:.0%} over the hardest ({g['grade_seconds']:.0f} s)", flush=True))
     finally:
         runner.close()
-    runs = [{**t, "checkpoints": sorted((g for g in graded if g["seed"] == t["seed"]), key=lambda g: g["env_steps"])}
-            for t in sorted(trained, key=lambda t: t["seed"])]
+    runs = sorted(kept + [{**t, "checkpoints": sorted((g for g in graded if g["seed"] == t["seed"]),
+                                                      key=lambda g: g["env_steps"])} for t in trained],
+                  key=lambda r: r["seed"])
     final = [r["checkpoints"][-1] for r in runs if r["checkpoints"]]
     figures = {"recipe": [*RECIPE, *overrides], "resets": args.resets, "runs": runs,
                "final_success_mean": float(np.mean([c["success"] for c in final])) if final else None,
                "final_hardest_mean": float(np.mean([c["hardest_success"] for c in final])) if final else None,
-               "jobs": args.jobs, "wall_seconds": round(time.perf_counter() - start, 1)}
+               "jobs": args.jobs,
+               "wall_seconds": round(float(earlier["wall_seconds"]) + time.perf_counter() - start, 1)}
     for r in runs:
         line = ", ".join(f"{c['env_steps']}: {c['success']:.0%} / {c['hardest_success']:.0%}" for c in r["checkpoints"])
         print(f"seed {r['seed']} (random / hardest): {line}")
