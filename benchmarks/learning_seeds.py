@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -80,19 +81,18 @@ def eval_episodes(task: str) -> int:
 
 
 def run_seed(seed: int, task: str = "grasp") -> dict:
-    import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
-    from hilserl.config import load_config
-    from hilserl.training.train import train
+    """One seed of ``task``'s recipe, trained and evaluated as a ``hilserl sweep`` run is, in a folder
+    deleted after."""
+    from hilserl.sweep.plan import SweepRun
+    from hilserl.sweep.sweep import train_run
 
-    cfg = load_config(None, [*TASKS[task], f"seed={seed}"])
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as run_dir:
-        result = train(cfg, run_dir, progress=False, eval_episodes=eval_episodes(task), tensorboard=False)
-    assert result.final_eval is not None
-    return {"seed": seed, "success_rate": result.final_eval.success_rate,
-            "by_region": result.final_eval.by_region, "training_success_last_20": result.success_rate_last_20,
-            "env_steps": result.env_steps,
-            "seconds": round(time.perf_counter() - start, 1)}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = SweepRun(task, seed, tuple(TASKS[task]), None, Path(tmp) / "run", Path(tmp) / "result.json",
+                       eval_episodes(task), threads=1)
+        result = train_run(run)
+    assert result["success_rate"] is not None
+    keep = ("success_rate", "by_region", "training_success_last_20", "env_steps", "seconds")
+    return {"seed": seed, **{k: result[k] for k in keep}}
 
 
 def run_job(job: tuple[int, str]) -> dict:
