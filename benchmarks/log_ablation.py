@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--grid-seeds", type=int, default=2, help="episodes per grid cell (default 2: 54 per run)")
     parser.add_argument("--env-steps", type=int, help="train for this many env steps instead of the recipe's")
     parser.add_argument("--add", action="store_true",
-                        help="keep the runs of other settings from the result file of an earlier invocation")
+                        help="keep the runs of the result file of an earlier invocation (a setting and seed run "
+                             "again replaces its run)")
     args = parser.parse_args()
     settings = [*args.settings, *(["utd20"] if args.with_utd20 and "utd20" not in args.settings else [])]
     jobs = [(s, every[s], seed) for s in settings for seed in args.seeds]
@@ -118,7 +119,7 @@ def main() -> None:
         earlier = json.loads((RESULTS / "log_ablation.json").read_text())
         if earlier.get("env_steps") != args.env_steps:
             raise SystemExit("--add: the earlier result trained for another number of env steps")
-    kept = [r for r in earlier["runs"] if r["setting"] not in settings]
+    kept = [r for r in earlier["runs"] if not (r["setting"] in settings and r["seed"] in args.seeds)]
     order = [s for s in every if s in settings or s in earlier["settings"]]
     runs, start = [], time.perf_counter()
 
