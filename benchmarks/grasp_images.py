@@ -34,6 +34,9 @@ checkpoint kept (one each ``train.checkpoint_every`` updates: 1,000 env steps at
 TARGET_RANDOM, TARGET_HARDEST = 95, 90
 """Issue 24's bars (%), within 4,000 env steps: drawn on the plot."""
 TRAIN_FINISHED = "benchmark_trained.txt"
+GRADED = "benchmark_graded_{checkpoint}_{resets}.json"
+"""Written in a seed's run folder with a checkpoint's grading: a later invocation reads it instead of
+grading again (seeded resets and a deterministic policy give the same figures)."""
 """Written in a seed's run folder, with the training seconds, once its training returned: a later
 invocation grades it again instead of training."""
 
@@ -61,13 +64,18 @@ def grade(job: tuple[int, str, int, int]) -> dict:
     from hilserl.diagnostics.grading import evaluate_resets
 
     seed, checkpoint, env_steps, resets = job
+    saved = Path(checkpoint).parent.parent / GRADED.format(checkpoint=Path(checkpoint).name, resets=resets)
+    if saved.exists():
+        return json.loads(saved.read_text())
     start = time.perf_counter()
     random, _ = evaluate_resets(Path(checkpoint), resets, progress=False)
     hardest, _ = evaluate_resets(Path(checkpoint), resets, progress=False, hardest=True)
-    return {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
-            "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
-            "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
-            "grade_seconds": round(time.perf_counter() - start, 1)}
+    figures = {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
+               "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
+               "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
+               "grade_seconds": round(time.perf_counter() - start, 1)}
+    saved.write_text(json.dumps(figures, indent=1))
+    return figures
 
 
 def checkpoint_steps(run: Path) -> list[tuple[Path, int]]:
@@ -88,6 +96,13 @@ def run_all(runner, jobs, fn, say) -> list[dict]:
         done.append(out)
         say(out)
     return done
+
+
+def seed_runs(other_seeds: list[dict], trained: list[dict], graded: list[dict]) -> list[dict]:
+    """Each seed's training and its gradings by env steps, beside the earlier result's other seeds."""
+    new = [{**t, "checkpoints": sorted((g for g in graded if g["seed"] == t["seed"]), key=lambda g: g["env_steps"])}
+           for t in trained]
+    return sorted(other_seeds + new, key=lambda r: r["seed"])
 
 
 def plot(runs: list[dict], path: Path) -> None:
@@ -141,7 +156,7 @@ def main() -> None:
         if earlier["recipe"] != [*RECIPE, *overrides] or earlier["resets"] != args.resets:
             raise SystemExit(f"--add: {args.name}.json was made with another recipe or number of resets: "
                              f"{earlier['recipe']}, {earlier['resets']} resets")
-    kept = [r for r in earlier["runs"] if r["seed"] not in args.seeds]
+    other_seeds = [r for r in earlier["runs"] if r["seed"] not in args.seeds]
     start = time.perf_counter()
     runner = executor(args)
     print(f"{len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
@@ -150,17 +165,15 @@ def main() -> None:
                           lambda r: print(f"seed {r['seed']} trained ({r['train_seconds']:.0f} s)", flush=True))
         gradings = []
         for s in args.seeds:
-            kept = checkpoint_steps(args.runs / f"seed_{s}")
-            chosen = kept[-1:] if args.grade_from is None else [(c, n) for c, n in kept if n >= args.grade_from]
+            steps_of = checkpoint_steps(args.runs / f"seed_{s}")
+            chosen = steps_of[-1:] if args.grade_from is None else [(c, n) for c, n in steps_of if n >= args.grade_from]
             gradings += [(s, str(ckpt), steps, args.resets) for ckpt, steps in chosen]
         graded = run_all(runner, gradings, grade, lambda g: print(
             f"seed {g['seed']} at {g['env_steps']} env steps: {g['success']:.0%} over {args.resets} resets, "
             f"{g['hardest_success']:.0%} over the hardest ({g['grade_seconds']:.0f} s)", flush=True))
     finally:
         runner.close()
-    runs = sorted(kept + [{**t, "checkpoints": sorted((g for g in graded if g["seed"] == t["seed"]),
-                                                      key=lambda g: g["env_steps"])} for t in trained],
-                  key=lambda r: r["seed"])
+    runs = seed_runs(other_seeds, trained, graded)
     final = [r["checkpoints"][-1] for r in runs if r["checkpoints"]]
     figures = {"recipe": [*RECIPE, *overrides], "resets": args.resets, "runs": runs,
                "final_success_mean": float(np.mean([c["success"] for c in final])) if final else None,
