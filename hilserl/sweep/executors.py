@@ -43,7 +43,7 @@ class LocalProcesses:
         self._pending: dict[Any, Any] = {}
 
     def where(self) -> str:
-        return f"{self.jobs} processes on this machine"
+        return f"{self.jobs} process{'' if self.jobs == 1 else 'es'} on this machine"
 
     def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
         pending = self._pending = {self._pool.submit(fn, item): item for item in items}
