@@ -106,23 +106,32 @@ def seed_runs(other_seeds: list[dict], trained: list[dict], graded: list[dict]) 
 
 
 def plot(runs: list[dict], path: Path) -> None:
+    """Success against env steps per seed; with one graded checkpoint a seed, bars per seed instead."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for i, run in enumerate(runs):
-        steps = [c["env_steps"] for c in run["checkpoints"]]
-        colour = f"C{i}"
-        ax.plot(steps, [100 * c["success"] for c in run["checkpoints"]], "o-", color=colour,
-                label=f"seed {run['seed']}: random resets")
-        ax.plot(steps, [100 * c["hardest_success"] for c in run["checkpoints"]], "s--", color=colour,
-                label=f"seed {run['seed']}: hardest resets")
+    if all(len(run["checkpoints"]) == 1 for run in runs):
+        x = np.arange(len(runs))
+        last = [run["checkpoints"][0] for run in runs]
+        for offset, key, label in ((-0.2, "success", "random resets"), (0.2, "hardest_success", "hardest resets")):
+            bars = ax.bar(x + offset, [100 * c[key] for c in last], 0.4, label=label)
+            ax.bar_label(bars, fmt="%.0f%%", fontsize=8)
+        ax.set_xticks(x, [f"seed {run['seed']}\n{c['env_steps']} env steps" for run, c in zip(runs, last)])
+    else:
+        for i, run in enumerate(runs):
+            steps = [c["env_steps"] for c in run["checkpoints"]]
+            colour = f"C{i}"
+            ax.plot(steps, [100 * c["success"] for c in run["checkpoints"]], "o-", color=colour,
+                    label=f"seed {run['seed']}: random resets")
+            ax.plot(steps, [100 * c["hardest_success"] for c in run["checkpoints"]], "s--", color=colour,
+                    label=f"seed {run['seed']}: hardest resets")
+        ax.set_xlim(0, 1.05 * max(c["env_steps"] for run in runs for c in run["checkpoints"]))
+        ax.set_xlabel("env steps")
     ax.axhline(TARGET_RANDOM, color="grey", lw=0.8, label=f"target, random resets ({TARGET_RANDOM}%)")
     ax.axhline(TARGET_HARDEST, color="grey", lw=0.8, ls="--", label=f"target, hardest resets ({TARGET_HARDEST}%)")
-    ax.set_xlim(0, 1.05 * max(c["env_steps"] for run in runs for c in run["checkpoints"]))
-    ax.set_xlabel("env steps")
     ax.set_ylabel("success without interventions (%)")
     ax.set_ylim(0, 102)
     ax.legend(fontsize=7, loc="lower right")
