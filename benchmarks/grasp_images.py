@@ -5,11 +5,11 @@ The target (issue 24): at least 95% over random resets within 4,000 env steps, a
 the hardest (the cube on its region's border, the gripper's start at a corner of its offset box:
 ``hilserl eval --episodes N --hardest``). Each seed trains as ``hilserl train --single-process
 --threads 1`` does, in ``--runs/seed_<s>``, keeping a checkpoint every 1,000 env steps; a seed whose run
-folder already holds a finished run is not trained again, nor a checkpoint already graded graded again. The last checkpoint (with
-``--grade-from``, every one from that many env steps on) is graded like ``hilserl eval --episodes`` over
-``--resets`` seeded resets, and as many hardest ones. Runs and gradings go ``--jobs`` at a time, one
-thread each (``hilserl sweep``'s executors). On a 2-core CPU, two at a time, a seed trains in about 33 min
-and its grading takes about 34 more (22 alone).
+folder already holds a finished run is not trained again, nor a checkpoint graded again. The last
+checkpoint (with ``--grade-from``, every one from that many env steps on) is graded like ``hilserl eval
+--episodes`` over ``--resets`` seeded resets, and as many hardest ones. Runs and gradings go ``--jobs``
+at a time, one thread each (``hilserl sweep``'s executors). On a 2-core CPU, two at a time, a seed
+trains in about 33 min and its grading takes about 34 more (22 alone).
 
 Usage: python -m benchmarks.grasp_images --seeds 0 1 2
        python -m benchmarks.grasp_images --seeds 1 2 --add    (beside the seeds already in the result)
@@ -34,11 +34,11 @@ checkpoint kept (one each ``train.checkpoint_every`` updates: 1,000 env steps at
 TARGET_RANDOM, TARGET_HARDEST = 95, 90
 """Issue 24's bars (%), within 4,000 env steps: drawn on the plot."""
 TRAIN_FINISHED = "benchmark_trained.txt"
+"""Written in a seed's run folder, with the training seconds, once its training returned: a later
+invocation does not train it again."""
 GRADED = "benchmark_graded_{checkpoint}_{resets}.json"
 """Written in a seed's run folder with a checkpoint's grading: a later invocation reads it instead of
 grading again (seeded resets and a deterministic policy give the same figures)."""
-"""Written in a seed's run folder, with the training seconds, once its training returned: a later
-invocation grades it again instead of training."""
 
 
 def train_seed(job: tuple[int, list[str], str]) -> dict:
