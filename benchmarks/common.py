@@ -51,6 +51,19 @@ def outcomes(runner, fn, items):
         yield out
 
 
+def earlier_result(name: str, same: dict) -> dict:
+    """The result file ``name`` of an earlier invocation, for ``--add``: refused when it is missing or
+    when it differs from ``same`` (the recipe, the number of resets...), since its runs would not compare."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"--add: no earlier result {path} to add to")
+    earlier = json.loads(path.read_text())
+    differ = {key: earlier.get(key) for key, value in same.items() if earlier.get(key) != value}
+    if differ:
+        raise SystemExit(f"--add: {path} was made with {differ}, not {same}; run without --add")
+    return earlier
+
+
 def write_result(name: str, figures: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"

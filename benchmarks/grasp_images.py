@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, add_executor_args, executor, outcomes, write_result
+from benchmarks.common import RESULTS, add_executor_args, earlier_result, executor, outcomes, write_result
 
 RECIPE = ["threads=1", "train.keep_checkpoints=100"]
 """The default config (images, 20 demos, the simulated human ``brief``, UTD 2), on one thread, every
@@ -161,10 +161,7 @@ def main() -> None:
     overrides = [f"train.env_steps={args.env_steps}", *args.overrides]
     earlier = {"runs": [], "wall_seconds": 0.0}
     if args.add:
-        earlier = json.loads((RESULTS / f"{args.name}.json").read_text())
-        if earlier["recipe"] != [*RECIPE, *overrides] or earlier["resets"] != args.resets:
-            raise SystemExit(f"--add: {args.name}.json was made with another recipe or number of resets: "
-                             f"{earlier['recipe']}, {earlier['resets']} resets")
+        earlier = earlier_result(args.name, {"recipe": [*RECIPE, *overrides], "resets": args.resets})
     other_seeds = [r for r in earlier["runs"] if r["seed"] not in args.seeds]
     start = time.perf_counter()
     runner = executor(args)

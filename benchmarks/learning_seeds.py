@@ -102,16 +102,9 @@ def run_job(job: tuple[int, str]) -> dict:
 
 def earlier_runs(task: str, seeds: list[int]) -> dict:
     """The runs of other seeds in ``task``'s result file, refused if it holds another recipe."""
-    import json
+    from benchmarks.common import earlier_result
 
-    from benchmarks.common import RESULTS
-
-    path = RESULTS / f"{RESULT_NAMES[task]}.json"
-    if not path.exists():
-        raise SystemExit(f"--add: no earlier result {path} to add to")
-    earlier = json.loads(path.read_text())
-    if earlier.get("recipe") != TASKS[task]:
-        raise SystemExit(f"--add: {path} holds another recipe ({earlier.get('recipe')}); run without --add")
+    earlier = earlier_result(RESULT_NAMES[task], {"recipe": TASKS[task]})
     return {"runs": [r for r in earlier["runs"] if r["seed"] not in seeds],
             "wall_seconds": float(earlier.get("wall_seconds", 0.0))}
 

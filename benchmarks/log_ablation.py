@@ -97,7 +97,7 @@ def run_job(job: tuple) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import RESULTS, add_executor_args, executor, outcomes, write_result
+    from benchmarks.common import add_executor_args, earlier_result, executor, outcomes, write_result
 
     every = {**SETTINGS, **SMALL_BUFFER, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -116,9 +116,7 @@ def main() -> None:
     print(f"{len(jobs)} runs ({len(settings)} settings x {len(args.seeds)} seeds), {args.jobs} at a time", flush=True)
     earlier = {"runs": [], "settings": [], "wall_seconds": 0.0}
     if args.add:
-        earlier = json.loads((RESULTS / "log_ablation.json").read_text())
-        if earlier.get("env_steps") != args.env_steps:
-            raise SystemExit("--add: the earlier result trained for another number of env steps")
+        earlier = earlier_result("log_ablation", {"env_steps": args.env_steps})
     kept = [r for r in earlier["runs"] if not (r["setting"] in settings and r["seed"] in args.seeds)]
     order = [s for s in every if s in settings or s in earlier["settings"]]
     runs, start = [], time.perf_counter()
