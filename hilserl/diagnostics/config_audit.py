@@ -49,8 +49,8 @@ REFERENCE = (
     Reference("agent.batch_size", 256, "batch 256, half online and half demo"),
     Reference("agent.critic_actor_ratio", 2, "more critic steps per actor step is fine but costs compute",
               measured="the log's UTD 20 (state only, 5,000 env steps; 20 critic steps per env step against 4) cut "
-                       "grid success from 91, 96 and 83% to 63, 46 and 61% on three seeds (mean 90% to 57%), "
-                       "the value gap rising from +0.15 to +0.28: python -m benchmarks.log_ablation --settings utd20, "
+                       "grid success from 91, 96 and 83% to 59, 78 and 61% on three seeds (mean 90% to 66%), "
+                       "the value gap rising from +0.15 to +0.24: python -m benchmarks.log_ablation --settings utd20, "
                        "docs/experiments.md 2026-12-02"),
     Reference("agent.augmentation", True, "without random crops a frozen encoder lets the critic memorise pixels",
               measured="on the simulated grasp from images (4,000 env steps, one seed each) it cut success from 92% "
