@@ -453,15 +453,20 @@ def _token(args: argparse.Namespace) -> str | None:
 def cmd_learner(args: argparse.Namespace) -> int:
     """Serve the learner: actors send transitions, get parameters; checkpoints; resume."""
     import faulthandler
+    import signal
 
     from hilserl.distributed.launch import die_with_parent
     from hilserl.distributed.learner_process import run_learner
     from hilserl.distributed.orphan_output import keep_output, redirect_if_orphaned
 
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    stacks = sys.stderr
     if args.die_with_parent:
         die_with_parent(args.die_with_parent)
-        keep_output(run_dir)  # its parent reads its output: once that parent is gone, the run folder does
+        log = keep_output(run_dir)  # its parent reads its output: once that parent is gone, the run folder does
+        stacks = open(log, "a")  # noqa: SIM115 (for as long as the process lives)
+    # kill -USR1 PID: every thread's stack, from C, so even a main thread stuck in a call shows where
+    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     cfg = _config(args)
     try:
         result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
@@ -883,7 +888,8 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
         "--host says otherwise; any other address needs TLS (--tls-cert, --tls-key; hilserl fleet certs makes "
         "them) or an explicit --insecure, and a shared token (HILSERL_TOKEN or --token-file) that every actor "
         "presents, unless robot certificates are required (--tls-client-ca). Checkpoints every train.checkpoint_every updates and on Ctrl-C or "
-        "SIGTERM; --resume continues the run folder's latest checkpoint.",
+        "SIGTERM; --resume continues the run folder's latest checkpoint. A learner that seems stuck: `kill -USR1 PID` "
+        "prints every thread's stack (to RUN_DIR/learner_output.log for the learner `hilserl train` starts).",
         epilog=COMMON_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_config_args(p)

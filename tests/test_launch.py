@@ -72,6 +72,15 @@ def processes_naming(run_dir: Path) -> list[int]:
     return found
 
 
+def stacks_of_stuck_learner(run_dir: Path) -> str:
+    """What an orphaned learner that outlived its parent was doing: its thread stacks (SIGUSR1) and log."""
+    for pid in processes_naming(run_dir):
+        os.kill(pid, signal.SIGUSR1)
+    time.sleep(2)
+    log = run_dir / "learner_output.log"
+    return "the learner outlived its parent; its log and stacks:\n" + (log.read_text() if log.exists() else "(none)")
+
+
 def overrides(items: list[str]) -> list[str]:
     return [a for o in items for a in ("--set", o)]
 
@@ -161,11 +170,18 @@ def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):
 
 
 def test_sigterm_stops_train_as_ctrl_c_does(tmp_path):
-    """kill, a job scheduler or a service manager send SIGTERM: the same orderly stop and message."""
+    """kill, a job scheduler or a service manager send SIGTERM: the same orderly stop and message. Before
+    it, SIGUSR1 to the learner writes its threads' stacks to the run folder and changes nothing else."""
     settings = ["env.state_only=true", "train.demo_episodes=1", "train.env_steps=100000", "env.episode_seconds=4",
                 "train.learning_starts=40", "agent.hidden_dims=[16]", "agent.batch_size=8", "train.checkpoint_every=20"]
     run = Watched(["train", "--run-dir", str(tmp_path), "--threads", "1", *overrides(settings)])
     run.wait_for(r"learner: checkpoint ckpt_\d+ written")
+    [learner] = [pid for pid in processes_naming(tmp_path) if b"learner" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(learner, signal.SIGUSR1)
+    log, deadline = tmp_path / "learner_output.log", time.time() + 30
+    while "learner_process.py" not in log.read_text() and time.time() < deadline:
+        time.sleep(0.1)
+    assert re.search(r'File ".*learner_process\.py", line \d+ in _run_learner', log.read_text())
     run.proc.send_signal(signal.SIGTERM)
     assert run.finish() == 130
     in_order(run.text, [r"stopping the learner", r"stopped: checkpoint \S+ holds learner update \d+",
@@ -195,7 +211,7 @@ def test_kill_9_mid_episode_then_resume_counts_every_step_once(tmp_path):
     deadline = time.time() + 60
     while processes_naming(tmp_path) and time.time() < deadline:
         time.sleep(0.2)  # the learner's checkpoint at its parent's death
-    assert processes_naming(tmp_path) == []
+    assert processes_naming(tmp_path) == [], stacks_of_stuck_learner(tmp_path)
     # it stopped as a stop does, its output kept once nobody read it (a broken pipe used to end it midway)
     assert (tmp_path / "learner_summary.json").exists()
     assert "learner stopped at env step" in (tmp_path / "learner_output.log").read_text()
