@@ -82,3 +82,44 @@ def _send_ignoring_deadline(client: LearnerClient, batch, timeout: float = 0.5) 
         client.stub.SendTransitions(pb.ActorBatch(actor_id="a", messages=batch), timeout=timeout)
     except grpc.RpcError as exc:
         assert exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_replaced_actors_unfinished_episode_is_freed_once_its_successor_delivers(tmp_path, caplog):
+    """A robot's actor restarted mid-episode comes back under a new id and runs that episode again: the
+    dead one's staged steps are freed (they used to stay in the learner's memory for the whole run),
+    and a live actor's unfinished episode is left alone."""
+    import numpy as np
+
+    from hilserl.config import load_config
+    from hilserl.data.transition import Transition
+    from hilserl.distributed.learner_process import ACTOR_SILENCE_S, EpisodeIntake
+    from hilserl.distributed.service import Received
+    from hilserl.training.learner import Learner
+    from hilserl.training.run_log import RunLog
+
+    cfg = load_config(None, ["env.state_only=true", "agent.hidden_dims=[8]", "agent.batch_size=4"])
+    learner = Learner(cfg)
+    state = {"state": np.zeros(learner.task.observation.state_dim, np.float32)}
+    action = np.zeros(learner.task.action.dims, np.float32)
+    step = Transition(state, action, 0.0, state, False, False, False)
+    run_log = RunLog(tmp_path, tensorboard=False)
+    intake = EpisodeIntake(learner, run_log, {"env_steps": 0, "episode": 0}, {}, {})
+    sequence = iter(range(1, 100))
+
+    def deliver(actor: str, index: int, steps: int, record: bool = True) -> None:
+        for _ in range(steps):
+            intake.take(Received(actor, next(sequence), transition=step))
+        if record:
+            intake.take(Received(actor, next(sequence), episode_json=json.dumps({"length": steps, "actor_index": index})))
+
+    deliver("robot0-first", 0, 4)
+    deliver("robot1", 1, 2, record=False)  # live, mid-episode
+    deliver("robot0-first", 0, 3, record=False)  # then its process dies
+    intake._last_heard["robot0-first"] -= ACTOR_SILENCE_S  # silent since
+    intake._last_heard["robot1"] -= ACTOR_SILENCE_S  # silent too, but on another robot
+    deliver("robot0-second", 0, 5)
+    run_log.close()
+    assert intake.abandoned == 3 and "robot0-first" not in intake._staged
+    assert len(intake._staged["robot1"]) == 2
+    assert "freed 3 transitions of robot0-first's unfinished episode: robot0-second now runs robot 0" in caplog.text
+    assert intake.env_steps == 9 and len(learner.online) == 9  # the two whole episodes only

@@ -93,9 +93,12 @@ class EpisodeIntake:
         self.actor_states = actor_states
         """Per actor index, its state at its last delivered episode (a restarted actor resumes from it)."""
         self.dropped: dict[str, int] = {}
+        self.abandoned = 0
+        """Transitions of unfinished episodes whose actors were replaced (freed, never taken in)."""
         self._staged: dict[str, list[Transition]] = {}
         self._mid_episode: dict[str, bool] = {}
         self._last_heard: dict[str, float] = {}
+        self._index: dict[str, int] = {}
 
     def take(self, item: Received) -> bool:
         """Stage a transition (True) or take a whole episode in at its record (False)."""
@@ -114,12 +117,28 @@ class EpisodeIntake:
         record = json.loads(item.episode_json)
         record["actor_episode"] = record.get("episode")  # the actor's own count; "episode" is the run's
         record["episode"], record["env_steps"], record["actor_id"] = self.episodes, self.env_steps, actor
+        index = self._index[actor] = int(record.pop("actor_index", 0))
         if "actor_state" in record:
-            self.actor_states[int(record.pop("actor_index", 0))] = record.pop("actor_state")
+            self.actor_states[index] = record.pop("actor_state")
+        self._free_predecessors(actor, index)
         self.dropped[actor] = int(record.pop("dropped", self.dropped.get(actor, 0)))
         self.episodes += 1
         self.run_log.episode(record)
         return False
+
+    def _free_predecessors(self, actor: str, index: int) -> None:
+        """A restarted actor is a new id on its robot's index, and runs its predecessor's unfinished
+        episode again: the predecessor's staged transitions would wait here for ever. Freed once the
+        successor delivers an episode, if the predecessor has been silent ACTOR_SILENCE_S (were it only
+        cut off, its episode arrives without them, as with transitions its own queue dropped)."""
+        now = time.time()
+        for other in [a for a in self._staged if a != actor and self._index.get(a) == index]:
+            if now - self._last_heard[other] >= ACTOR_SILENCE_S:
+                freed = self._staged.pop(other)
+                self._mid_episode[other] = False
+                self.abandoned += len(freed)
+                log.warning("freed %d transitions of %s's unfinished episode: %s now runs robot %d", len(freed),
+                            other, actor, index)
 
     def busy(self) -> bool:
         """Actors in the middle of an episode, not counting those silent for ACTOR_SILENCE_S (lost)."""
@@ -283,6 +302,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         run_log.close()
     summary = {"env_steps": intake.env_steps, "updates": learner.agent.updates, "episodes": intake.episodes,
                "buffer_composition": learner.buffer_composition(), "dropped_by_actors": intake.dropped,
+               "abandoned_by_replaced_actors": intake.abandoned,
                "refused_calls": service.refused, "malformed_batches": service.malformed}
     (run_dir / "learner_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return LearnerProcessResult(intake.env_steps, learner.agent.updates, intake.episodes, bound, intake.dropped)
