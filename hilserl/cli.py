@@ -450,6 +450,18 @@ def _token(args: argparse.Namespace) -> str | None:
     return read_token(args.token_file)
 
 
+def _file_with_descriptor(*files):
+    """The first of `files` backed by an OS file descriptor: faulthandler writes from C, so a stream
+    that only lives in Python (a captured or replaced sys.stderr) cannot take its dump."""
+    for file in files:
+        try:
+            file.fileno()
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            continue
+        return file
+    return None
+
+
 def cmd_learner(args: argparse.Namespace) -> int:
     """Serve the learner: actors send transitions, get parameters; checkpoints; resume."""
     import faulthandler
@@ -460,13 +472,13 @@ def cmd_learner(args: argparse.Namespace) -> int:
     from hilserl.distributed.orphan_output import keep_output, redirect_if_orphaned
 
     run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    stacks = sys.stderr
+    stacks = _file_with_descriptor(sys.stderr, sys.__stderr__)
     if args.die_with_parent:
         die_with_parent(args.die_with_parent)
         log = keep_output(run_dir)  # its parent reads its output: once that parent is gone, the run folder does
         stacks = open(log, "a")  # noqa: SIM115 (for as long as the process lives)
-    # kill -USR1 PID: every thread's stack, from C, so even a main thread stuck in a call shows where
-    faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+    if stacks is not None:  # kill -USR1 PID: every thread's stack, from C, so even a stuck main thread shows where
+        faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
     cfg = _config(args)
     try:
         result = run_learner(cfg, run_dir, host=args.host, port=args.port, token=_token(args), resume=args.resume,
