@@ -80,14 +80,16 @@ def eval_episodes(task: str) -> int:
     return EVAL_EPISODES if task == "grasp" else REACH_EVAL_SEEDS * int(np.prod(GRID_CELLS))
 
 
-def run_seed(seed: int, task: str = "grasp") -> dict:
-    """One seed of ``task``'s recipe, trained and evaluated as a ``hilserl sweep`` run is, in a folder
-    deleted after."""
+def run_seed(seed: int, task: str = "grasp", runs: Path | None = None) -> dict:
+    """One seed of ``task``'s recipe, trained and evaluated as a ``hilserl sweep`` run is: in
+    ``runs/<task>_seed<seed>`` when given (kept, and resumed from its latest checkpoint when run
+    again), else in a folder deleted after."""
     from hilserl.sweep.plan import SweepRun
     from hilserl.sweep.sweep import train_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = SweepRun(task, seed, tuple(TASKS[task]), None, Path(tmp) / "run", Path(tmp) / "result.json",
+        folder = Path(runs) / f"{task}_seed{seed}" if runs else Path(tmp) / "run"
+        run = SweepRun(task, seed, tuple(TASKS[task]), None, folder, Path(tmp) / "result.json",
                        eval_episodes(task), threads=1)
         result = train_run(run)
     assert result["success_rate"] is not None
@@ -95,7 +97,7 @@ def run_seed(seed: int, task: str = "grasp") -> dict:
     return {"seed": seed, **{k: result[k] for k in keep}}
 
 
-def run_job(job: tuple[int, str]) -> dict:
+def run_job(job: tuple[int, str, Path | None]) -> dict:
     """``run_seed`` for an executor, which passes one item."""
     return run_seed(*job)
 
@@ -119,6 +121,10 @@ def main() -> None:
     parser.add_argument("--add", action="store_true",
                         help="add these seeds to the task's result file from an earlier sweep of the same recipe "
                              "(a seed run again replaces its figure)")
+    parser.add_argument("--runs", type=Path,
+                        help="keep each seed's run folder here (checkpoints every train.checkpoint_every updates), "
+                             "and resume a seed's run found there: a long seed stopped short goes on where it was, "
+                             "and its checkpoints can be graded with hilserl eval --checkpoint")
     args = parser.parse_args()
     earlier = earlier_runs(args.task, args.seeds) if args.add else {"runs": [], "wall_seconds": 0.0}
     runs = []
@@ -126,7 +132,7 @@ def main() -> None:
     runner = executor(args)
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
-        for run in outcomes(runner, run_job, [(seed, args.task) for seed in args.seeds]):
+        for run in outcomes(runner, run_job, [(seed, args.task, args.runs) for seed in args.seeds]):
             runs.append(run)
             left = len(args.seeds) - len(runs)
             # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
