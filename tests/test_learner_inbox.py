@@ -114,7 +114,9 @@ def test_a_replaced_actors_unfinished_episode_is_freed_once_its_successor_delive
 
     deliver("robot0-first", 0, 4)
     deliver("robot1", 1, 2, record=False)  # live, mid-episode
-    deliver("robot0-first", 0, 3, record=False)  # then its process dies
+    deliver("robot0-first", 0, 3, record=False)  # then its process dies, or only its link
+    deliver("robot0-second", 0, 5)  # on the same robot, while the first was heard just now: it may yet finish
+    assert intake.abandoned == 0 and len(intake._staged["robot0-first"]) == 3
     intake._last_heard["robot0-first"] -= ACTOR_SILENCE_S  # silent since
     intake._last_heard["robot1"] -= ACTOR_SILENCE_S  # silent too, but on another robot
     deliver("robot0-second", 0, 5)
@@ -122,4 +124,4 @@ def test_a_replaced_actors_unfinished_episode_is_freed_once_its_successor_delive
     assert intake.abandoned == 3 and "robot0-first" not in intake._staged
     assert len(intake._staged["robot1"]) == 2
     assert "freed 3 transitions of robot0-first's unfinished episode: robot0-second now runs robot 0" in caplog.text
-    assert intake.env_steps == 9 and len(learner.online) == 9  # the two whole episodes only
+    assert intake.env_steps == 14 and len(learner.online) == 14  # the three whole episodes only
