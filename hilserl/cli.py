@@ -553,13 +553,14 @@ def cmd_actor(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run a trained policy without interventions over a fixed grid of cube positions and rotations."""
     from hilserl.diagnostics.grading import grid_report
+    from hilserl.training.checkpoint import run_folder_of
     from hilserl.training.trained_agent import ConfigChanges
 
     changes = _changes(args)
     if args.guided:  # the real arm's guided placement puts each cube: the grid works there too
         changes = ConfigChanges(args.config, [*changes.overrides, "env.robot.guided_placement=true"])
     ckpt = Path(args.checkpoint)
-    run_dir = ckpt if ckpt.is_dir() else ckpt.parent.parent
+    run_dir = run_folder_of(ckpt)
     view = _view(args, run_dir, "eval")
     if args.hardest and not args.episodes:
         raise ValueError("--hardest draws the resets of --episodes N: give both (e.g. --episodes 100 --hardest)")

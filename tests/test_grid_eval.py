@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 
 from hilserl.config import EnvConfig
@@ -51,6 +53,8 @@ def test_hardest_resets_put_the_cube_on_the_border_and_the_gripper_at_a_corner(s
 def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     from hilserl.cli import main
     from hilserl.config import load_config
+    from hilserl.training.checkpoint import latest_checkpoint
+    from hilserl.training.evaluate import EVAL_SEED_OFFSET
     from hilserl.training.train import train
 
     cfg = load_config(None, ["env.state_only=true", "train.env_steps=100", "train.learning_starts=50",
@@ -66,7 +70,24 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     # Seeded resets at the edge of the range; asked for without --episodes, a message.
     policy = str(tmp_path / "checkpoints" / "policy.safetensors")
     assert main(["eval", "--checkpoint", policy, "--episodes", "3", "--hardest"]) == 0
-    assert "hardest resets: success over 3 seeded resets" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "hardest resets: success over 3 seeded resets" in text
+    # Each episode's outcome and start, in the run folder (named by what was graded), and their map.
+    outcomes = json.loads((tmp_path / "hardest_resets_policy.json").read_text())
+    assert f"each episode's outcome: {tmp_path / 'hardest_resets_policy.json'}" in text
+    assert [e["seed"] for e in outcomes["per_episode"]] == [EVAL_SEED_OFFSET + cfg.seed + i for i in range(3)]
+    assert outcomes["success_rate"] == np.mean([e["success"] for e in outcomes["per_episode"]])
+    drawn = hardest_resets(cfg.env, 3, seed=EVAL_SEED_OFFSET + cfg.seed)
+    np.testing.assert_allclose([e["cube_start"][:2] for e in outcomes["per_episode"]],
+                               [d["cube_xy"] for d in drawn], atol=0.003)  # where the cube really started
+    np.testing.assert_allclose([e["cube_start_yaw"] for e in outcomes["per_episode"]],
+                               [d["cube_yaw"] for d in drawn], atol=0.01)
+    assert (tmp_path / "hardest_resets_policy.png").stat().st_size > 5000
+    # A checkpoint folder is graded into its run folder, not into the checkpoint.
+    ckpt = latest_checkpoint(tmp_path)
+    assert main(["eval", "--checkpoint", str(ckpt), "--episodes", "2"]) == 0
+    assert len(json.loads((tmp_path / f"resets_{ckpt.name}.json").read_text())["per_episode"]) == 2
+    assert not list(ckpt.glob("resets*")) and not (ckpt / "failures").exists()
     assert main(["eval", "--checkpoint", policy, "--hardest"]) == 2
     assert "--hardest draws the resets of --episodes N" in capsys.readouterr().err
     # An output folder that cannot be written is refused before the evaluation, not after it

@@ -15,6 +15,7 @@ from hilserl.collect.watch import Watch
 from hilserl.config import Config, from_dict
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, SO101, make_env, require_sim
+from hilserl.training.checkpoint import run_folder_of
 from hilserl.training.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid, hardest_resets
 from hilserl.training.trained_agent import ConfigChanges, load_agent
@@ -102,7 +103,9 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
     """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
     (any env); ``prepare`` readies the env first (the real arm's label keys). ``hardest``: the
     simulated grasp's resets at the edge of its range (:func:`hardest_resets`) instead. A video of each
-    failure goes to the run's ``failures/``. Returns the result and the lines that say where the videos are."""
+    failure goes to the run's ``failures/``, each episode's outcome to :func:`resets_file` and, where the
+    env reports the object's start, a map of them beside it. Returns the result and the lines that say
+    where these are."""
     cfg, agent = load_agent(path, changes)
     options = None
     if hardest:
@@ -110,7 +113,7 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
                     f"--checkpoint {path} --episodes {episodes}")
         options = hardest_resets(cfg.env, episodes, seed=EVAL_SEED_OFFSET + cfg.seed)
     env = make_env(cfg.env)
-    run_dir = path if path.is_dir() else path.parent.parent
+    run_dir = run_folder_of(path)
     try:
         if prepare is not None:
             prepare(env, cfg)
@@ -119,7 +122,28 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
                           options=options)
     finally:
         env.close()
-    return result, failure_lines(watch)
+    return result, [*outcome_lines(result, resets_file(path, hardest), cfg), *failure_lines(watch)]
+
+
+def resets_file(path: Path, hardest: bool) -> Path:
+    """Where :func:`evaluate_resets` writes each episode's outcome: in the run folder, named by the
+    checkpoint when one other than the latest was asked for (gradings of several can run at once)."""
+    run_dir = run_folder_of(path)
+    which = "hardest_resets" if hardest else "resets"
+    return run_dir / (f"{which}.json" if path == run_dir else f"{which}_{path.stem}.json")
+
+
+def outcome_lines(result: EvalResult, out: Path, cfg: Config) -> list[str]:
+    """``result`` with each episode to ``out`` (JSON) and, where the env placed an object, their map
+    (PNG beside it); the lines that say so."""
+    from hilserl.diagnostics.success_map import plot_reset_outcomes
+
+    out.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    lines = [f"each episode's outcome: {out}"]
+    if any("cube_start" in e for e in result.per_episode):
+        split = cfg.env.front_back_split_x if result.by_region else None
+        lines.append(f"where they failed: {plot_reset_outcomes(result.per_episode, out.with_suffix('.png'), split)}")
+    return lines
 
 
 def resets_line(result: EvalResult) -> str:

@@ -64,3 +64,53 @@ def plot_success_map(result: GridResult, split_x: float, path: Path, title: str 
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+YAW_BINS = 6
+"""Rotation bins of the seeded resets' map: enough to see a bad range of rotations in 100 episodes."""
+
+
+def plot_reset_outcomes(per_episode: list[dict], path: Path, split_x: float | None = None, title: str = "") -> Path:
+    """Each seeded reset's object start, a dot where the policy succeeded and a cross where it failed
+    (``EvalResult.per_episode`` with ``cube_start``), and success by start rotation beside it where the
+    env reports one: where the failures of a random-reset evaluation cluster."""
+    placed = [e for e in per_episode if "cube_start" in e]
+    if not placed:
+        raise ValueError("no episode reports its object's start (info['cube_start']): nothing to place")
+    yaws = np.array([e["cube_start_yaw"] for e in placed if "cube_start_yaw" in e])
+    with_yaw = len(yaws) == len(placed)
+    fig, axes = plt.subplots(1, 2 if with_yaw else 1, figsize=(8 if with_yaw else 5, 4), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2] if with_yaw else [1]})
+    ax = axes[0, 0]
+    xy = np.array([e["cube_start"][:2] for e in placed]) * 100
+    ok = np.array([bool(e["success"]) for e in placed])
+    ax.scatter(xy[ok, 1], xy[ok, 0], s=18, color="tab:green", label=f"success ({ok.sum()})")
+    ax.scatter(xy[~ok, 1], xy[~ok, 0], s=40, marker="x", color="tab:red", label=f"failure ({(~ok).sum()})")
+    if split_x is not None:
+        ax.axhline(split_x * 100, color="k", linestyle="--", linewidth=1)
+        ax.text(ax.get_xlim()[0], split_x * 100, " front\n back", va="center", fontsize=8)
+    ax.set_xlabel("object start y (cm)")
+    ax.set_ylabel("object start x (cm), away from the base")
+    ax.set_title(title or f"{ok.mean():.0%} of {len(placed)} seeded resets")
+    ax.legend(fontsize=8, loc="best")
+    if with_yaw:
+        degrees = np.degrees(yaws)
+        edges = np.linspace(degrees.min(), degrees.max() + 1e-9, YAW_BINS + 1)
+        which = np.clip(np.digitize(degrees, edges) - 1, 0, YAW_BINS - 1)
+        counts = np.bincount(which, minlength=YAW_BINS)
+        rates = np.array([ok[which == b].mean() if counts[b] else np.nan for b in range(YAW_BINS)])
+        centres = (edges[:-1] + edges[1:]) / 2
+        ax_yaw = axes[0, 1]
+        ax_yaw.bar(centres, np.nan_to_num(rates), width=np.diff(edges) * 0.8, color="tab:blue")
+        for c, r, n in zip(centres, rates, counts):
+            if n:
+                ax_yaw.text(c, r + 0.02, f"{n}", ha="center", fontsize=7)
+        ax_yaw.set_ylim(0, 1.1)
+        ax_yaw.set_xlabel("start rotation (deg)")
+        ax_yaw.set_ylabel("success (episodes above each bar)")
+        ax_yaw.set_title("by rotation")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

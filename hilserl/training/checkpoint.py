@@ -63,6 +63,13 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def run_folder_of(path: Path) -> Path:
+    """The run folder of what a user may name to evaluate: the run folder itself, one of its
+    ``checkpoints/ckpt_*`` folders or its ``checkpoints/policy.safetensors``."""
+    path = Path(path)
+    return path if path.is_dir() and not (path / STATE_FILE).exists() else path.parent.parent
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints of a run, oldest first (``.tmp`` and ``.discarded`` leftovers of a crash are
     ignored)."""

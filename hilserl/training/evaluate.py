@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
-from hilserl.collect.rollout import run_episode
+from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env
@@ -25,10 +25,25 @@ class EvalResult:
     episodes: int
     by_region: dict[str, float] = field(default_factory=dict)
     mean_length: float = 0.0
+    per_episode: list[dict[str, Any]] = field(default_factory=list)
+    """Each episode's reset seed, success, length and, where the env reports them, the object's start
+    (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"success_rate": self.success_rate, "episodes": self.episodes,
-                "by_region": self.by_region, "mean_length": self.mean_length}
+                "by_region": self.by_region, "mean_length": self.mean_length, "per_episode": self.per_episode}
+
+
+def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
+    """One evaluated episode as ``EvalResult.per_episode`` keeps it (JSON-ready)."""
+    record: dict[str, Any] = {"seed": seed, "success": result.success, "length": result.length}
+    if result.cube_start is not None:
+        record["cube_start"] = [round(float(v), 4) for v in result.cube_start]
+    if result.cube_start_yaw is not None:
+        record["cube_start_yaw"] = round(float(result.cube_start_yaw), 4)
+    if result.region is not None:
+        record["region"] = result.region
+    return record
 
 
 def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None,
@@ -61,4 +76,5 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
         episodes=episodes,
         by_region={k: float(np.mean(v)) for k, v in sorted(regions.items())},
         mean_length=float(np.mean([r.length for r in results])),
+        per_episode=[episode_record(s, r) for s, r in zip(seeds, results)],
     )
