@@ -289,7 +289,7 @@ def cmd_robot_table(args: argparse.Namespace) -> int:
     env = _config(args, ['env.kind="so101"']).env
     if not env.robot.port:
         raise ValueError("robot table needs the arm's port: --set env.robot.port=/dev/ttyACM0")
-    cam = next((c for c in env.cameras if c.name == args.camera and c.source), None)
+    cam = env.camera_with_source(args.camera)
     if cam is None:
         raise ValueError(f"no camera {args.camera!r} with a source in env.cameras: set env.cameras (docs/real_so101.md)")
     cal_path = calibration_file(env.robot)

@@ -314,6 +314,10 @@ class EnvConfig:
         self.reward.validate()
         self.robot.validate()
 
+    def camera_with_source(self, name: str) -> CameraConfig | None:
+        """The camera ``name`` of ``cameras`` if it has a source to open (a real camera), else None."""
+        return next((c for c in self.cameras if c.name == name and c.source), None)
+
 
 Strategy = Literal["brief", "takeover", "none"]
 DemoPlacement = Literal["grid", "random"]

@@ -85,7 +85,7 @@ def _guided_placement(cfg: EnvConfig, calibration: Path, cameras: dict):
     for needed in (table_file(calibration), cube_colour_file(calibration)):
         if not needed.exists():
             raise FileNotFoundError(f"guided placement needs {needed}: run hilserl robot table first")
-    cam = next((c for c in cfg.cameras if c.name == robot.placement_camera and c.source), None)
+    cam = cfg.camera_with_source(robot.placement_camera)
     if cam is None:
         raise UnknownEnv(f"guided placement needs the camera env.robot.placement_camera = {robot.placement_camera!r} "
                          "in env.cameras, with its source")
