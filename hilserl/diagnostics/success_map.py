@@ -13,6 +13,16 @@ import numpy as np  # noqa: E402
 
 from hilserl.training.grid_eval import GridResult  # noqa: E402
 
+DPI = 120
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
 
 def success_table(result: GridResult) -> np.ndarray:
     """Success rate per (x, y) cell, averaged over yaws: array (len(xs), len(ys))."""
@@ -59,11 +69,7 @@ def plot_success_map(result: GridResult, split_x: float, path: Path, title: str 
     ax_yaw.set_xlabel("cube rotation (deg)")
     ax_yaw.set_ylabel("success, over positions")
     ax_yaw.set_title("by rotation")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 YAW_BINS = 6
@@ -109,8 +115,4 @@ def plot_reset_outcomes(per_episode: list[dict], path: Path, split_x: float | No
         ax_yaw.set_xlabel("start rotation (deg)")
         ax_yaw.set_ylabel("success (episodes above each bar)")
         ax_yaw.set_title("by rotation")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
