@@ -13,8 +13,14 @@ not tuned on) with the default config, from state for 6,000 env steps and from t
 10,000, and grade each seed on 100 seeded resets it never trained on; they run in ``.venv-gym-hil``
 (``bash scripts/setup.sh --gym-hil``).
 
+A seed of the image task is hours of a 2-core CPU: ``--runs DIR`` keeps its run folder and resumes it,
+and ``--grade-latest`` grades each seed's latest checkpoint there, for seeds stopped short.
+
 Usage: python -m benchmarks.learning_seeds --task reach --seeds 0 1 2 3 4 5 6 7 --jobs 2
        .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda --seeds 0 1 2 --jobs 2
+       .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda-images --seeds 0 1 --runs runs/panda
+       .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda-images --seeds 0 1 --runs runs/panda \
+           --grade-latest
 """
 
 from __future__ import annotations
@@ -97,6 +103,32 @@ def run_seed(seed: int, task: str = "grasp", runs: Path | None = None) -> dict:
     return {"seed": seed, **{k: result[k] for k in keep}}
 
 
+def grade_latest(seed: int, task: str, runs: Path) -> dict:
+    """A seed's run in ``runs`` graded as :func:`run_seed` grades a finished one, from its latest
+    checkpoint and without training further: a long seed stopped short of the recipe's steps."""
+    import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
+    from hilserl.diagnostics.grading import evaluate_resets
+    from hilserl.threads import torch_threads
+    from hilserl.training.checkpoint import latest_checkpoint, read_checkpoint
+
+    folder = Path(runs) / f"{task}_seed{seed}"
+    checkpoint = latest_checkpoint(folder)
+    if checkpoint is None:
+        raise FileNotFoundError(f"no checkpoint in {folder}: train the seed first (--runs {runs})")
+    start = time.perf_counter()
+    with torch_threads(1):  # as the runs trained: --jobs of them at a time, none spinning on another's core
+        result, _ = evaluate_resets(checkpoint, eval_episodes(task), progress=False)
+    return {"seed": seed, "success_rate": result.success_rate, "by_region": result.by_region,
+            "env_steps": int(read_checkpoint(checkpoint)["actor"]["env_steps"]), "checkpoint": checkpoint.name,
+            "failures": [e for e in result.per_episode if not e["success"]],
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def grade_job(job: tuple[int, str, Path]) -> dict:
+    """``grade_latest`` for an executor, which passes one item."""
+    return grade_latest(*job)
+
+
 def run_job(job: tuple[int, str, Path | None]) -> dict:
     """``run_seed`` for an executor, which passes one item."""
     return run_seed(*job)
@@ -125,26 +157,35 @@ def main() -> None:
                         help="keep each seed's run folder here (checkpoints every train.checkpoint_every updates), "
                              "and resume a seed's run found there: a long seed stopped short goes on where it was, "
                              "and its checkpoints can be graded with hilserl eval --checkpoint")
+    parser.add_argument("--grade-latest", action="store_true",
+                        help="with --runs: grade each seed's latest checkpoint there instead of training (seeds "
+                             "stopped short of the recipe's env steps); the result says each seed's env steps")
     args = parser.parse_args()
+    if args.grade_latest and args.runs is None:
+        parser.error("--grade-latest grades the seeds' runs in --runs DIR: give it")
     earlier = earlier_runs(args.task, args.seeds) if args.add else {"runs": [], "wall_seconds": 0.0}
     runs = []
     start = time.perf_counter()
     runner = executor(args)
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
-        for run in outcomes(runner, run_job, [(seed, args.task, args.runs) for seed in args.seeds]):
+        work = grade_job if args.grade_latest else run_job
+        for run in outcomes(runner, work, [(seed, args.task, args.runs) for seed in args.seeds]):
             runs.append(run)
             left = len(args.seeds) - len(runs)
             # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
             mean = float(np.mean([r["seconds"] for r in runs]))
             eta = f", about {mean * -(-left // args.jobs) / 60:.0f} min left" if left else ""
             print(f"seed {run['seed']}: {run['success_rate']:.0%} without interventions over {eval_episodes(args.task)} "
-                  f"episodes ({run['seconds']:.0f} s); {len(runs)}/{len(args.seeds)} done{eta}", flush=True)
+                  f"episodes after {run['env_steps']:,} env steps ({run['seconds']:.0f} s); "
+                  f"{len(runs)}/{len(args.seeds)} done{eta}", flush=True)
     finally:
         runner.close()
     runs = sorted(runs + earlier["runs"], key=lambda r: r["seed"])
     rates = np.array([r["success_rate"] for r in runs])
-    figures = {"task": args.task, "recipe": TASKS[args.task], "eval_episodes": eval_episodes(args.task), "runs": runs,
+    figures = {"task": args.task, "recipe": TASKS[args.task], "eval_episodes": eval_episodes(args.task),
+               "graded": "each seed's latest checkpoint, stopped short (--grade-latest)" if args.grade_latest
+               else "each seed's closing evaluation", "runs": runs,
                "jobs": args.jobs, "wall_seconds": round(earlier["wall_seconds"] + time.perf_counter() - start, 1),
                "success_min": float(rates.min()), "success_mean": float(rates.mean()),
                "success_max": float(rates.max()), "success_std": float(rates.std(ddof=1)) if len(rates) > 1 else 0.0}
