@@ -154,10 +154,33 @@ def test_kill_9_of_train_takes_its_learner_along_and_a_second_writer_is_refused(
     assert main(["train", "--single-process", "--run-dir", str(tmp_path), *overrides(settings)]) == 2  # one writer
     run.proc.kill()  # kill -9: no chance to stop the learner itself
     run.finish()
-    deadline = time.time() + 30
+    deadline = time.time() + ORPHAN_STOP_S
     while processes_naming(tmp_path) and time.time() < deadline:
         time.sleep(0.2)
-    assert processes_naming(tmp_path) == []  # the learner died with its parent: no orphan writing the run
+    # the learner died with its parent: no orphan writing the run
+    assert processes_naming(tmp_path) == [], stacks_of_stuck_learner(tmp_path)
+
+
+def test_a_process_tied_to_its_parent_watches_the_parent_itself():
+    """Besides the kernel's parent-death signal, the learner's own watch: once its parent is gone (here
+    a shell that exits after a second), SIGTERM to itself, whatever the kernel delivered."""
+    watch = ("import os, time; from hilserl.distributed.launch import _watch_parent; "
+             "_watch_parent(int(os.environ['SHELL_PID'])); time.sleep(120)")
+    shell = subprocess.run(["bash", "-c", f"SHELL_PID=$$ {sys.executable} -c \"{watch}\" >/dev/null 2>&1 & echo $!; sleep 1"],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    child = int(shell.stdout.split()[0])
+    deadline = time.time() + 30
+    while time.time() < deadline and _state(child) not in (None, "Z"):
+        time.sleep(0.1)
+    assert _state(child) in (None, "Z")  # ended (a zombie until this test's process reaps it), not asleep
+
+
+def _state(pid: int) -> str | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2]
 
 
 def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):

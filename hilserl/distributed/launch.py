@@ -44,6 +44,8 @@ PACE_WINDOW_S = 60.0
 SUCCESS_WINDOW = 20
 """Episodes of the running success rate (the paper's curves: running average over 20 episodes)."""
 PR_SET_PDEATHSIG = 1
+PARENT_POLL_S = 1.0
+"""How often a learner tied to its parent also checks, itself, that the parent is alive."""
 
 
 def duration(seconds: float) -> str:
@@ -183,15 +185,27 @@ class LaunchResult:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """In the learner child, first thing: SIGTERM when ``parent_pid`` dies (Linux; elsewhere no-op), or
-    exit now if it already has. Set by the child itself, not in the fork: code run between fork and exec
-    in a process that holds gRPC's threads can abort the child (gRPC's fork handlers)."""
+    """In the learner child, first thing: SIGTERM when ``parent_pid`` dies, or now if it already has.
+    The kernel sends it (Linux's parent-death signal); a thread also watches the parent, every
+    PARENT_POLL_S, and sends it too, for a signal the kernel's delivery let slip. Set by the child itself,
+    not in the fork: code run between fork and exec in a process that holds gRPC's threads can abort the
+    child (gRPC's fork handlers)."""
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (AttributeError, OSError):
-        return
+        pass
     if os.getppid() != parent_pid:  # the parent died before the line above
         os.kill(os.getpid(), signal.SIGTERM)
+        return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """SIGTERM to this process once ``parent_pid`` is no longer its parent (it died: the orphan was
+    taken in by init or a subreaper)."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_POLL_S)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def exit_code(returncode: int) -> int:
