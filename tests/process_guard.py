@@ -23,7 +23,7 @@ EXIT_GRACE_S = 5.0
 one still there after this long was left behind."""
 
 
-def _stat(pid: int) -> tuple[int, str] | None:
+def process_stat(pid: int) -> tuple[int, str] | None:
     """(parent pid, state letter) of a live process, or None if it is gone."""
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -38,7 +38,7 @@ def descendants(root: int | None = None) -> dict[int, str]:
     root = os.getpid() if root is None else root
     parent_of: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (st := _stat(int(entry.name))) is not None and st[1] != "Z":
+        if entry.name.isdigit() and (st := process_stat(int(entry.name))) is not None and st[1] != "Z":
             parent_of[int(entry.name)] = st[0]
     found, frontier = {}, {root}
     while frontier:
@@ -56,7 +56,7 @@ def reap() -> None:
     """Collect the exit status of this process's ended children that nobody waits for (orphans the
     subreaper took in), so that they do not linger as zombies."""
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _stat(int(entry.name)) == (os.getpid(), "Z"):
+        if entry.name.isdigit() and process_stat(int(entry.name)) == (os.getpid(), "Z"):
             try:
                 os.waitpid(int(entry.name), os.WNOHANG)
             except ChildProcessError:
@@ -76,7 +76,7 @@ def kill(pids) -> None:
         except (ProcessLookupError, PermissionError):
             pass
     deadline = time.monotonic() + KILL_WAIT_S
-    while any((st := _stat(p)) is not None and st[1] != "Z" for p in pids) and time.monotonic() < deadline:
+    while any((st := process_stat(p)) is not None and st[1] != "Z" for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     reap()
 
@@ -86,7 +86,7 @@ def still_running(found: dict[int, str], grace_s: float = EXIT_GRACE_S) -> dict[
     deadline = time.monotonic() + grace_s
     while True:
         reap()
-        left = {pid: cmd for pid, cmd in found.items() if (st := _stat(pid)) is not None and st[1] != "Z"}
+        left = {pid: cmd for pid, cmd in found.items() if (st := process_stat(pid)) is not None and st[1] != "Z"}
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_process import hilserl_command
+from process_guard import process_stat
 
 from hilserl.distributed.launch import Rate, duration, time_left, total_updates
 
@@ -170,17 +171,9 @@ def test_a_process_tied_to_its_parent_watches_the_parent_itself():
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     child = int(shell.stdout.split()[0])
     deadline = time.time() + 30
-    while time.time() < deadline and _state(child) not in (None, "Z"):
+    while time.time() < deadline and (process_stat(child) or (0, "Z"))[1] != "Z":
         time.sleep(0.1)
-    assert _state(child) in (None, "Z")  # ended (a zombie until this test's process reaps it), not asleep
-
-
-def _state(pid: int) -> str | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2]
+    assert (process_stat(child) or (0, "Z"))[1] == "Z"  # ended (a zombie until this test's process reaps it)
 
 
 def test_a_second_writer_on_a_run_folder_is_refused_naming_the_first(tmp_path):
