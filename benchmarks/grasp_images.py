@@ -73,8 +73,8 @@ def grade(job: tuple[int, str, int, int]) -> dict:
     figures = {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
                "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
                "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
-               "failures": [e for e in random.per_episode if not e["success"]],
-               "hardest_failures": [e for e in hardest.per_episode if not e["success"]],
+               "failures": random.failures,
+               "hardest_failures": hardest.failures,
                "grade_seconds": round(time.perf_counter() - start, 1)}
     saved.write_text(json.dumps(figures, indent=1))
     return figures

@@ -120,7 +120,7 @@ def grade_latest(seed: int, task: str, runs: Path) -> dict:
         result, _ = evaluate_resets(checkpoint, eval_episodes(task), progress=False)
     return {"seed": seed, "success_rate": result.success_rate, "by_region": result.by_region,
             "env_steps": int(read_checkpoint(checkpoint)["actor"]["env_steps"]), "checkpoint": checkpoint.name,
-            "failures": [e for e in result.per_episode if not e["success"]],
+            "failures": result.failures,
             "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -29,6 +29,11 @@ class EvalResult:
     """Each episode's reset seed, success, length and, where the env reports them, the object's start
     (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster."""
 
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """The failed episodes of ``per_episode``."""
+        return [e for e in self.per_episode if not e["success"]]
+
     def to_dict(self) -> dict[str, Any]:
         return {"success_rate": self.success_rate, "episodes": self.episodes,
                 "by_region": self.by_region, "mean_length": self.mean_length, "per_episode": self.per_episode}
