@@ -10,4 +10,5 @@ if ! .venv-gym-hil/bin/python -c "import hilserl, gym_hil" >/dev/null 2>&1; then
     bash scripts/setup.sh --gym-hil
 fi
 export MUJOCO_GL=${MUJOCO_GL:-egl}
-exec .venv/bin/python -m pytest -q "$@"
+# The slowest tests are listed at the end: CI must stay well under its limit.
+exec .venv/bin/python -m pytest -q --durations=25 "$@"
