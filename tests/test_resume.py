@@ -97,6 +97,42 @@ def test_kill_9_during_a_checkpoint_write_resumes_from_the_last_complete_one(tmp
     assert result.env_steps >= 200 and result.updates > held
 
 
+KILL_BETWEEN_REMOVE_AND_RENAME = r"""
+import os, signal, sys
+from hilserl.config import load_config
+from hilserl.training import checkpoint, learner_loop
+from hilserl.training.train import train
+real_write, real_replace = checkpoint.write_checkpoint, os.replace
+def written_twice(*args, **kwargs):  # a stop right after a checkpoint writes the same update again
+    real_write(*args, **kwargs)
+    def dying_replace(src, dst):
+        if str(src).endswith(".tmp"):  # the first copy is gone, the second not yet in place
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_replace(src, dst)
+    checkpoint.os.replace = dying_replace
+    return real_write(*args, **kwargs)
+learner_loop.write_checkpoint = written_twice
+train(load_config(None, sys.argv[2:]), sys.argv[1], progress=False, tensorboard=False)
+"""
+
+
+def test_a_kill_while_the_same_update_is_checkpointed_again_loses_no_checkpoint(tmp_path, capsys):
+    """Writing an update's checkpoint a second time removes the first before renaming the second into
+    place; a kill between the two left only the whole ``ckpt_N.tmp``, which the resume ignored (and
+    the next write deleted): the run went back a checkpoint. The resume now puts it in place."""
+    proc = subprocess.run([sys.executable, "-c", KILL_BETWEEN_REMOVE_AND_RENAME, str(tmp_path), *BASE,
+                           "train.env_steps=300"], capture_output=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+    (interrupted,) = (tmp_path / "checkpoints").glob("ckpt_*.tmp")
+    assert list_checkpoints(tmp_path) == []  # the first checkpoint's only copy is the .tmp
+    held = read_checkpoint(interrupted)["updates"]
+    result = train(load_config(None, [*BASE, "train.env_steps=200"]), tmp_path, progress=False, tensorboard=False,
+                   resume=True)  # without a checkpoint to resume, refused
+    assert f"checkpoint {interrupted.name.removesuffix('.tmp')} was whole" in capsys.readouterr().out
+    assert result.env_steps >= 200 and result.updates > held
+    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+
+
 def test_resume_without_a_checkpoint_is_a_message(tmp_path, capsys):
     from hilserl.cli import main
 

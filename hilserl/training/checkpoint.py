@@ -6,10 +6,11 @@ plain data only, read with ``weights_only``, so a crafted file cannot run code),
 buffer field, streamed from the buffers' storage (a buffer of images must not be copied in memory to
 be saved), and ``manifest.json``, each file's size and checksum, written last. It is written as
 ``ckpt_NNNNNNNN.tmp/`` and renamed into place, so a crash mid-write (even kill -9) leaves the
-previous checkpoint whole; the last ``keep`` are kept. A checkpoint damaged later (a truncated or
-altered file) fails its checksums and is skipped, with the file named, for the newest one that
-passes. The policy alone (``policy.safetensors`` + ``policy.json``) is exported beside them for
-acting and ``hilserl eval``.
+previous checkpoint whole; one that came after the manifest was written (the new checkpoint whole,
+not yet renamed) leaves it for the resume to put in place. The last ``keep`` are kept. A checkpoint
+damaged later (a truncated or altered file) fails its checksums and is skipped, with the file
+named, for the newest one that passes. The policy alone (``policy.safetensors`` + ``policy.json``) is
+exported beside them for acting and ``hilserl eval``.
 """
 
 from __future__ import annotations
@@ -137,6 +138,25 @@ def _write_checkpoint(run_dir: Path, folder: Path, final: Path, tmp: Path, state
     for old in list_checkpoints(run_dir)[:-keep]:
         _discard(old)
     return final
+
+
+def complete_interrupted(run_dir: Path, say: Callable[[str], None] = print) -> list[Path]:
+    """Put in place each ``ckpt_N.tmp`` that was whole when its write was interrupted (its manifest
+    written and every file matching it) and has no ``ckpt_N`` beside it: a kill between the manifest
+    and the rename, or, when the same update was checkpointed twice, between removing the first and
+    renaming the second. Only a run's writer may call it (the resume), never a reader beside a running
+    learner, whose own rename would then fail. Returns the checkpoints put in place."""
+    folder = checkpoint_dir(run_dir)
+    done = []
+    for tmp in sorted(folder.glob("ckpt_*.tmp")) if folder.exists() else []:
+        final = tmp.with_name(tmp.name.removesuffix(".tmp"))
+        if final.exists() or not CHECKPOINT_PATTERN.match(final.name) or not (tmp / MANIFEST).exists():
+            continue
+        if damage(tmp) is None:
+            os.replace(tmp, final)
+            say(f"checkpoint {final.name} was whole when its write was interrupted: put in place")
+            done.append(final)
+    return done
 
 
 def _discard(folder: Path) -> None:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from hilserl.collect.demos import record_demos
 from hilserl.config import Config, from_dict, load_config, save_json
 from hilserl.data.episodes import demo_steps, iter_transitions, read_meta
-from hilserl.training.checkpoint import check_resume, checkpoint_dir, usable_checkpoint
+from hilserl.training.checkpoint import check_resume, checkpoint_dir, complete_interrupted, usable_checkpoint
 from hilserl.training.learner import Learner
 from hilserl.training.preflight import check_disk, check_memory, writable_folder
 from hilserl.training.run_log import truncate_logs
@@ -66,6 +66,7 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
 def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
     """The newest usable checkpoint of ``run_dir`` (damaged ones are skipped, named) and the config's
     differences from it."""
+    complete_interrupted(run_dir)
     found = usable_checkpoint(run_dir)
     if found is None:
         raise FileNotFoundError(f"--resume: no complete and undamaged checkpoint in {checkpoint_dir(run_dir)}")
@@ -77,7 +78,9 @@ def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
 def resume_config(run_dir: Path, config_file: Path | None, overrides: list[str]) -> Config:
     """The config a resumed run continues with: the run's own, as its newest usable checkpoint holds it,
     with only what ``config_file`` and ``overrides`` set. Refused (ResumeRefused) when a change cannot
-    apply; nothing is written either way, so a refused resume leaves the run folder as it was."""
+    apply; nothing is written either way (but an interrupted checkpoint that was whole is put in
+    place first: ``complete_interrupted``), so a refused resume leaves the run's results as they were."""
+    complete_interrupted(run_dir)
     found = usable_checkpoint(run_dir, say=lambda line: None)  # begin_run names the skipped ones
     if found is None:
         raise FileNotFoundError(f"--resume: no complete and undamaged checkpoint in {checkpoint_dir(run_dir)}")
