@@ -8,7 +8,11 @@ import platform
 import time
 from pathlib import Path
 
+from hilserl.source import SourceFingerprint
+
 RESULTS = Path(__file__).parent / "results"
+SOURCE = SourceFingerprint.of_this_process()
+"""The source this benchmark started with: its runs are checked against it, its result names it."""
 
 
 def machine() -> dict:
@@ -21,6 +25,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
+        **SOURCE.describe(),
     }
 
 
@@ -39,7 +44,7 @@ def executor(args):
     """The executor the arguments of :func:`add_executor_args` ask for; close it after use."""
     from hilserl.sweep.executors import make_executor
 
-    return make_executor(args.backend, args.jobs, 1, args.address)
+    return make_executor(args.backend, args.jobs, 1, args.address, source=SOURCE)
 
 
 def outcomes(runner, fn, items):

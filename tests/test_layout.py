@@ -7,7 +7,7 @@ from pathlib import Path
 import hilserl
 
 PACKAGE = Path(hilserl.__file__).parent
-LAYERS = ["threads", "config", "envs", "teleop", "agent", "data", "collect", "reward", "training", "distributed",
+LAYERS = ["threads", "source", "config", "envs", "teleop", "agent", "data", "collect", "reward", "training", "distributed",
           "diagnostics", "sweep", "cli"]
 """Bottom to top: a module may import its own folder and the folders before it, never one after it."""
 ENV_PUBLIC = {"hilserl.envs", "hilserl.envs.contract", "hilserl.envs.factory", "hilserl.envs.check",

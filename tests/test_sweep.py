@@ -75,6 +75,7 @@ def test_local_processes_a_failed_run_then_the_same_command_finishes_only_it(tmp
     summary = json.loads((tmp_path / "sweep.json").read_text())
     assert sorted(r["seed"] for r in summary["runs"]) == [0, 1]
     assert json.loads((tmp_path / "base" / "seed_0.json").read_text()) == first  # not run again
+    assert first["source_digest"] == summary["source"]["source_digest"]  # the same code ran both
     assert summary["variants"]["base"]["seeds_finished"] == 2
     assert all(r["env_steps"] >= 60 and 0 <= r["success_rate"] <= 1 for r in summary["runs"])
     assert (tmp_path / "sweep.png").stat().st_size > 0 and not (tmp_path / "base" / "seed_1.error.txt").exists()
@@ -124,3 +125,59 @@ def test_a_sweep_killed_by_sigterm_leaves_no_run_going(tmp_path):
     while alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(worker)  # without the kernel's word of its parent's death, it went on
+
+
+EDITED_DURING_SWEEP = """
+import json
+from edited_pkg.work import work
+from hilserl.source import SourceFingerprint
+from hilserl.sweep.executors import LocalProcesses
+runner = LocalProcesses(1, SourceFingerprint.of_this_process())
+outcomes = {item: [type(out).__name__, str(out)] for item, out in runner.run(work, ["edits", "after the edit"])}
+runner.close()
+print(json.dumps(outcomes))
+"""
+
+
+def test_a_run_that_would_start_on_edited_source_is_refused_and_names_the_file(tmp_path):
+    """Each run of a sweep is a fresh process that imports the source as it is on disk when it starts:
+    an edit during a long sweep gave its later runs other code than its earlier ones, silently."""
+    package = tmp_path / "edited_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "work.py").write_text(
+        "from pathlib import Path\n\n\ndef work(item):\n"
+        "    if item == 'edits':  # a person editing the code while the sweep runs\n"
+        "        Path(__file__).write_text(Path(__file__).read_text() + '# edited\\n')\n"
+        "    return item\n")
+    (package / "__main__.py").write_text(EDITED_DURING_SWEEP)  # run as python -m edited_pkg, as a benchmark is
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "edited_pkg"], capture_output=True, text=True, timeout=300, env=env,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    outcomes = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcomes["edits"] == ["str", "edits"]
+    kind, message = outcomes["after the edit"]
+    assert kind == "SourceChanged" and "edited_pkg/work.py" in message and "would run other code" in message
+
+
+def test_the_source_fingerprint_names_added_removed_and_edited_files():
+    from hilserl.source import SourceFingerprint
+
+    before = SourceFingerprint({"pkg": {"a.py": "1", "b.py": "2"}})
+    after = SourceFingerprint({"pkg": {"a.py": "1", "b.py": "3", "c.py": "4"}, "other": {"d.py": "5"}})
+    assert after.changes_since(before) == ["other/d.py", "pkg/b.py", "pkg/c.py"]
+    assert before.changes_since(before) == [] and after.digest != before.digest
+    before.require_same(SourceFingerprint({"pkg": {"b.py": "2", "a.py": "1"}}))  # the same files: no refusal
+
+
+def test_a_result_names_the_commit_its_source_is_at():
+    from hilserl.source import SourceFingerprint, package_root
+
+    checkout = package_root("hilserl").parent
+    if not (checkout / ".git").exists():
+        pytest.skip("hilserl is not in a git checkout here")
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    described = SourceFingerprint.of().describe()
+    assert described["commit"] == head and isinstance(described["uncommitted_changes"], bool)
+    assert described["source_digest"] == SourceFingerprint.of().digest

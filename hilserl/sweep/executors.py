@@ -3,7 +3,8 @@ Ray, this machine's processes. Both take a function and its items and give back 
 result (or the exception it raised) as runs finish, in whatever order they finish.
 
 Each run is a process of its own that ends with the sweep: a stopped sweep (Ctrl-C, SIGTERM) takes its
-runs along rather than leaving them training.
+runs along rather than leaving them training. Each run first checks that the source on disk is the one
+the executor started with (``hilserl.source``): an edit while a sweep goes on is refused, not mixed in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, TypeVar
+
+from hilserl.source import SourceFingerprint, run_checked
 
 T = TypeVar("T")
 BACKENDS = ("auto", "ray", "processes")
@@ -34,10 +37,11 @@ class LocalProcesses:
     """``jobs`` spawned processes, a fresh one per run (nothing a run leaves in memory reaches the
     next); each asks the kernel for SIGTERM when the sweep dies, as ``hilserl train``'s learner does."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, source: SourceFingerprint | None = None):
         from hilserl.distributed.launch import die_with_parent
 
         self.jobs = jobs
+        self.source = source or SourceFingerprint.of_this_process()
         self._pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
                                          initargs=(os.getpid(),), max_tasks_per_child=1)
         self._pending: dict[Any, Any] = {}
@@ -46,7 +50,7 @@ class LocalProcesses:
         return f"{self.jobs} process{'' if self.jobs == 1 else 'es'} on this machine"
 
     def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
-        pending = self._pending = {self._pool.submit(fn, item): item for item in items}
+        pending = self._pending = {self._pool.submit(run_checked, fn, self.source, item): item for item in items}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -67,10 +71,11 @@ class RayTasks:
     and the run folders are written on the node that runs them (give the sweep a shared ``--out`` to
     keep them in one place; the results always come back here)."""
 
-    def __init__(self, jobs: int, cpus: int, address: str | None = None):
+    def __init__(self, jobs: int, cpus: int, address: str | None = None, source: SourceFingerprint | None = None):
         import ray
 
         self.ray, self.address, self.jobs = ray, address, jobs
+        self.source = source or SourceFingerprint.of_this_process()
         if address:
             ray.init(address=address, logging_level="WARNING", log_to_driver=False,
                      runtime_env={"env_vars": {"MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}})
@@ -85,8 +90,8 @@ class RayTasks:
         return f"a local Ray instance, {self.jobs} task{'' if self.jobs == 1 else 's'} at a time"
 
     def run(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
-        remote = self.ray.remote(num_cpus=self.cpus, max_retries=RAY_RETRIES)(fn)
-        self._refs = {remote.remote(item): item for item in items}
+        remote = self.ray.remote(num_cpus=self.cpus, max_retries=RAY_RETRIES)(run_checked)
+        self._refs = {remote.remote(fn, self.source, item): item for item in items}
         while self._refs:
             done, _ = self.ray.wait(list(self._refs), num_returns=1)
             for ref in done:
@@ -102,17 +107,19 @@ class RayTasks:
         self.ray.shutdown()
 
 
-def make_executor(backend: str, jobs: int, cpus: int = 1, address: str | None = None) -> LocalProcesses | RayTasks:
-    """``auto``: Ray when it is installed, else this machine's processes; ``address`` needs Ray."""
+def make_executor(backend: str, jobs: int, cpus: int = 1, address: str | None = None,
+                  source: SourceFingerprint | None = None) -> LocalProcesses | RayTasks:
+    """``auto``: Ray when it is installed, else this machine's processes; ``address`` needs Ray.
+    ``source``: what each run checks the source on disk against (default: as it is now)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
     if backend == "processes":
         if address:
             raise ValueError("--address names a Ray cluster: it needs the ray backend, not processes")
-        return LocalProcesses(jobs)
+        return LocalProcesses(jobs, source)
     if not ray_installed():
         if backend == "ray" or address:
             raise BackendUnavailable('Ray is not installed: pip install -e ".[sweep]" (or run on this machine\'s '
                                      "processes with --backend processes)")
-        return LocalProcesses(jobs)
-    return RayTasks(jobs, cpus, address)
+        return LocalProcesses(jobs, source)
+    return RayTasks(jobs, cpus, address, source)

@@ -74,7 +74,8 @@ def run_sweep(runs: list[SweepRun], executor: LocalProcesses | RayTasks, out: Pa
                 bar.write(f"{run.name}: failed ({type(result).__name__}: {result}); the traceback is in {error}")
             else:
                 run.result_file.parent.mkdir(parents=True, exist_ok=True)
-                record = {"variant": run.variant, "seed": run.seed, "overrides": list(run.overrides), **result}
+                record = {"variant": run.variant, "seed": run.seed, "overrides": list(run.overrides), **result,
+                          "source_digest": executor.source.digest}
                 run.result_file.write_text(json.dumps(record, indent=2) + "\n")
                 run.result_file.with_suffix(".error.txt").unlink(missing_ok=True)
                 rate = result["success_rate"]
@@ -83,10 +84,14 @@ def run_sweep(runs: list[SweepRun], executor: LocalProcesses | RayTasks, out: Pa
             bar.update(1)
     finished = [json.loads(r.result_file.read_text()) for r in runs if r.finished()]
     summary = summarise(runs, finished)
-    (out / SUMMARY_FILE).write_text(json.dumps({"runs": finished, "variants": summary,
+    (out / SUMMARY_FILE).write_text(json.dumps({"runs": finished, "variants": summary, "source": executor.source.describe(),
                                                 "plan": [_plan_entry(r) for r in runs]}, indent=2) + "\n")
     for line in summary_lines(summary):
         say(line)
+    sources = {r.get("source_digest") for r in finished}
+    if len(sources) > 1:
+        say(f"the finished runs ran {len(sources)} versions of the source (their source_digest in each result): "
+            "an earlier invocation's runs may not compare with this one's")
     if finished:
         plot(finished, summary, out / PLOT_FILE)
         say(f"wrote {out / SUMMARY_FILE} and {out / PLOT_FILE}")
