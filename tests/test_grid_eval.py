@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 
+from hilserl.collect.failure_modes import MODES
 from hilserl.config import EnvConfig
 from hilserl.teleop.scripted import expert_policy
 from hilserl.training.grid_eval import Grid, evaluate_grid, hardest_resets
@@ -83,6 +84,9 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     np.testing.assert_allclose([e["cube_start_yaw"] for e in outcomes["per_episode"]],
                                [d["cube_yaw"] for d in drawn], atol=0.01)
     assert (tmp_path / "hardest_resets_policy.png").stat().st_size > 5000
+    failed = [e for e in outcomes["per_episode"] if not e["success"]]  # 100 env steps: some fail
+    assert failed and all(e["failure"]["mode"] in MODES for e in failed)
+    assert f"why the {len(failed)} failures failed: " in text
     # A checkpoint folder is graded into its run folder, not into the checkpoint.
     ckpt = latest_checkpoint(tmp_path)
     assert main(["eval", "--checkpoint", str(ckpt), "--episodes", "2"]) == 0

@@ -51,6 +51,8 @@ class EpisodeResult:
     ee_path: list[np.ndarray] = field(default_factory=list)
     final_info: dict[str, Any] = field(default_factory=dict)
     """The env's info after the last step (a reward wrapper's audit lands here)."""
+    holds: list[tuple[bool, bool]] = field(default_factory=list)
+    """Per step, ``info["grasped"]`` and ``info["lifted"]``; empty when the env does not report them."""
 
     @property
     def intervention_rate(self) -> float:
@@ -75,6 +77,7 @@ def run_episode(
     frames = [env.render()] if record_frames else []
     total, steps, interventions = 0.0, 0, 0
     path = [np.asarray(info["ee_pos"]).copy()] if "ee_pos" in info else []
+    holds = []
     while True:
         policy_action = policy(obs)
         action, intervened = policy_action, False
@@ -86,6 +89,8 @@ def run_episode(
         interventions += int(intervened)
         if "ee_pos" in info:
             path.append(np.asarray(info["ee_pos"]).copy())
+        if "grasped" in info and "lifted" in info:
+            holds.append((bool(info["grasped"]), bool(info["lifted"])))
         if on_transition is not None:
             on_transition(
                 Transition(obs, np.asarray(action, np.float32), float(reward), next_obs,
@@ -110,4 +115,5 @@ def run_episode(
         frames=frames,
         ee_path=path,
         final_info=info,
+        holds=holds,
     )

@@ -44,6 +44,8 @@ DIAGNOSTIC_KEYS = {
     "cube_start_yaw": "success by the object's start rotation (radians)",
     "region": "success by region (a label of where the object started)",
     "ee_pos": "the end effector's paths in the diagnostics",
+    "grasped": "why a failed episode failed, with ``lifted`` (never grasped, never lifted, lifted then dropped)",
+    "lifted": "the object held above its resting height (with ``grasped``)",
 }
 """Optional ``info`` keys and what the diagnostics do with them."""
 

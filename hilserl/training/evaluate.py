@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
+from hilserl.collect.failure_modes import failure_mode
 from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
@@ -27,7 +28,8 @@ class EvalResult:
     mean_length: float = 0.0
     per_episode: list[dict[str, Any]] = field(default_factory=list)
     """Each episode's reset seed, success, length and, where the env reports them, the object's start
-    (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster."""
+    (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster; and
+    for a failure, why (``failure``: :func:`~hilserl.collect.failure_modes.failure_mode`)."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -48,6 +50,8 @@ def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
         record["cube_start_yaw"] = round(float(result.cube_start_yaw), 4)
     if result.region is not None:
         record["region"] = result.region
+    if not result.success and (mode := failure_mode(result.holds)) is not None:
+        record["failure"] = mode
     return record
 
 

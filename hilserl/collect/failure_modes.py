@@ -1,0 +1,59 @@
+"""Why a failed pick episode failed, from the env's per-step ``grasped`` and ``lifted`` (optional info
+keys of the env contract): a policy that never closes on the object, one that closes but never lifts,
+and one that lifts and then drops it before the success rule counts it, need different fixes (aim,
+the grasp decision, the grasp itself), and a success rate alone does not tell them apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+NEVER_GRASPED = "never grasped"
+NEVER_LIFTED = "grasped, never lifted"
+DROPPED = "lifted, then dropped"
+HELD_TOO_LATE = "lifted, still held at the end"
+"""Held when the episode ran out: lifted too late, or not for long enough, for the success rule."""
+MODES = (NEVER_GRASPED, NEVER_LIFTED, DROPPED, HELD_TOO_LATE)
+
+
+def failure_mode(holds: Sequence[tuple[bool, bool]]) -> dict[str, Any] | None:
+    """The mode of a failed episode from its per-step (grasped, lifted), with the steps that place it
+    (1-based): the first grasp and, once lifted, the longest hold and the step the object was dropped.
+    None without the per-step keys."""
+    if not holds:
+        return None
+    grasped = [i + 1 for i, (g, _) in enumerate(holds) if g]
+    if not grasped:
+        return {"mode": NEVER_GRASPED}
+    held = [g and lifted for g, lifted in holds]
+    if not any(held):
+        return {"mode": NEVER_LIFTED, "first_grasp_step": grasped[0]}
+    longest = run = 0
+    for h in held:
+        run = run + 1 if h else 0
+        longest = max(longest, run)
+    last_held = max(i + 1 for i, h in enumerate(held) if h)
+    record = {"first_grasp_step": grasped[0], "longest_hold_steps": longest}
+    if held[-1]:
+        return {"mode": HELD_TOO_LATE, **record}
+    return {"mode": DROPPED, **record, "dropped_at_step": last_held + 1}
+
+
+def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
+    """How many failed episodes (``failure_mode`` records under ``"failure"``) fell in each mode, with
+    the median step of the drops; None when no failure has a mode."""
+    modes = [f["failure"] for f in failures if f.get("failure")]
+    if not modes:
+        return None
+    counts = Counter(m["mode"] for m in modes)
+    parts = []
+    for mode in MODES:
+        if counts[mode]:
+            part = f"{counts[mode]} {mode}"
+            drops = sorted(m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m)
+            if drops:
+                part += f" (at step {drops[len(drops) // 2]}, median)"
+            parts.append(part)
+    return f"why the {len(modes)} failures failed: " + ", ".join(parts)

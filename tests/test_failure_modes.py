@@ -1,0 +1,59 @@
+"""Why a failed pick episode failed, from the grasp env's own per-step truth, as ``hilserl eval`` and
+the benchmarks record it."""
+
+import numpy as np
+
+from hilserl.collect.failure_modes import (
+    DROPPED,
+    HELD_TOO_LATE,
+    NEVER_GRASPED,
+    NEVER_LIFTED,
+    failure_mode,
+    modes_line,
+)
+from hilserl.collect.rollout import run_episode
+from hilserl.envs.actions import GRIPPER_INDEX
+from hilserl.teleop.scripted import expert_policy
+from hilserl.training.evaluate import episode_record
+
+CUBE = {"cube_xy": (0.2, 0.0), "cube_yaw": 0.0}
+
+
+def test_the_modes_and_the_steps_that_place_them():
+    g, lifted, neither = (True, False), (True, True), (False, False)
+    assert failure_mode([]) is None  # an env without the keys
+    assert failure_mode([neither] * 5) == {"mode": NEVER_GRASPED}
+    assert failure_mode([neither, g, g, neither]) == {"mode": NEVER_LIFTED, "first_grasp_step": 2}
+    assert failure_mode([neither, g, lifted, lifted, lifted, neither, lifted, neither]) == {
+        "mode": DROPPED, "first_grasp_step": 2, "longest_hold_steps": 3, "dropped_at_step": 8}
+    assert failure_mode([neither, g, lifted, lifted]) == {
+        "mode": HELD_TOO_LATE, "first_grasp_step": 2, "longest_hold_steps": 2}
+
+
+def test_the_grasp_env_reports_a_policy_that_lets_go_and_one_that_never_closes(state_env):
+    expert = expert_policy(state_env)
+
+    def lets_go_after(step_limit):
+        steps = []
+
+        def policy(obs):
+            action = expert(obs)
+            steps.append(None)
+            if len(steps) > step_limit:
+                action = np.array(action, np.float32)
+                action[GRIPPER_INDEX] = 1.0  # open
+            return action
+        return policy
+
+    dropped = run_episode(state_env, lets_go_after(24), seed=0, options=CUBE)
+    assert not dropped.success  # the success rule needs the cube held until step 30
+    record = episode_record(0, dropped)["failure"]
+    assert record["mode"] == DROPPED and record["dropped_at_step"] <= 27 and record["longest_hold_steps"] >= 3
+
+    idle = run_episode(state_env, lambda obs: np.zeros(state_env.action_space.shape, np.float32), seed=0,
+                       options=CUBE)
+    assert episode_record(0, idle)["failure"] == {"mode": NEVER_GRASPED}
+    assert "failure" not in episode_record(0, run_episode(state_env, expert_policy(state_env), seed=0, options=CUBE))
+
+    line = modes_line([episode_record(0, dropped), episode_record(1, idle)])
+    assert line.startswith("why the 2 failures failed: 1 never grasped, 1 lifted, then dropped (at step ")
