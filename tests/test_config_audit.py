@@ -42,7 +42,8 @@ def test_keys_absent_from_the_file_are_missing():
 def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     path = tmp_path / "user.json"
     path.write_text(json.dumps({"agent": {"backup_entropy": True, "augmentation": False},
-                                "buffer": {"online_capacity": 30000}}))
+                                "buffer": {"online_capacity": 30000},
+                                "env": {"reward": {"min_steps_before_success": 10}}}))
     assert main(["diagnose", "config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "agent.backup_entropy" in out and "✗ different" in out
@@ -50,4 +51,5 @@ def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     assert "measured: on the simulated grasp" in out and "benchmarks.log_ablation" in out  # the ablation's figure
     assert "benchmarks.grasp_images" in out  # the crops' figure, measured on images
     assert "--settings small_buffer" in out  # the log's buffer, scaled to a measured run
+    assert "a step count the policy does not observe" in out and "92% instead of 88%" in out  # the success rule
     assert main(["diagnose", "config", str(path), "--strict"]) == 1

@@ -68,7 +68,12 @@ REFERENCE = (
     Reference("buffer.demo_ratio", 0.5, "RLPD draws half of each batch from the demo buffer"),
     Reference("env.control_hz", 10.0, "HIL-SERL's tasks run at 10 Hz"),
     Reference("env.action_scale", 0.02, "a coarse step limits fine adjustments near the cube"),
-    Reference("env.reward.min_steps_before_success", 30, "too low lets a brief false positive end the episode"),
+    Reference("env.reward.min_steps_before_success", 30,
+              "too low lets a brief false positive end the episode; too high makes a fast grasp hold the object "
+              "until then, at a step count the policy does not observe",
+              measured="at 30, on our grasp from images (8 crops, seed 2, 100 random resets), 4 of 12 failures were "
+                       "cubes held 16 to 23 steps and dropped at steps 26 to 29; graded with 10, the same policy "
+                       "succeeds on 92% instead of 88%: docs/experiments.md 2026-12-03"),
     Reference("env.reward.consecutive_success_frames", 10, "consecutive frames filter single-frame classifier errors"),
     Reference("train.demo_episodes", 20, "20-30 demonstrations seed the demo buffer in the paper"),
 )
