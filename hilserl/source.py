@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,8 +56,6 @@ class SourceFingerprint:
     def of_this_process(cls) -> "SourceFingerprint":
         """hilserl's source and that of the package whose module this process runs (``python -m
         benchmarks.x`` adds ``benchmarks``)."""
-        import sys
-
         spec = getattr(sys.modules.get("__main__"), "__spec__", None)
         return cls.of(*([spec.name] if spec is not None and spec.name else []))
 
