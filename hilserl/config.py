@@ -256,6 +256,10 @@ class EnvConfig:
     cameras: tuple[CameraConfig, ...] = (CameraConfig("wrist"), CameraConfig("front"))
     state_only: bool = False
     """No cameras; the state carries the cube's true pose (privileged) for fast tests and ablations."""
+    observe_elapsed: bool = False
+    """Append the elapsed share of the episode (steps since the reset over the env's time limit) to the
+    state, on any env: the time limit and a success rule that counts steps are otherwise hidden from
+    the critics (``hilserl.envs.elapsed``)."""
     reward: RewardConfig = field(default_factory=RewardConfig)
     robot: RobotConfig = field(default_factory=RobotConfig)
 

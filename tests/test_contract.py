@@ -234,3 +234,35 @@ def test_a_demo_folder_of_another_env_records_its_rate_and_none_of_the_grasps_se
     assert meta["fps"] == cfg.env.control_hz == 10
     assert not {"ee_base", "cube_region", "cameras", "robot", "state_only"} & set(meta["env"])
     assert meta["env"]["kind"] == REACH and "min_steps_before_success" not in meta["env"]["reward"]
+
+
+@pytest.mark.parametrize("kind", ["sim", REACH])
+def test_observe_elapsed_ends_the_state_with_the_share_of_the_episode_gone(kind):
+    cfg = EnvConfig(kind=kind, state_only=True, observe_elapsed=True)
+    plain = make_env(EnvConfig(kind=kind, state_only=True))
+    env = make_env(cfg)
+    limit = env.unwrapped.max_episode_steps
+    assert layout_of(env).observation.state_dim == layout_of(plain).observation.state_dim + 1
+    assert task_layout(cfg) == layout_of(env)
+    assert check_env(env).problems == []
+    obs, _ = env.reset(seed=3)
+    plain_obs, _ = plain.reset(seed=3)
+    np.testing.assert_array_equal(obs["state"][:-1], plain_obs["state"])
+    shares, truncated, terminated = [obs["state"][-1]], False, False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, _ = env.step(np.zeros(env.action_space.shape, np.float32))
+        shares.append(obs["state"][-1])
+        assert env.observation_space.contains(obs)
+    np.testing.assert_allclose(shares, np.arange(len(shares)) / limit, atol=1e-6)
+    assert truncated and shares[-1] == pytest.approx(1.0)
+    assert env.reset()[0]["state"][-1] == 0.0
+
+
+def test_observe_elapsed_refuses_an_env_that_declares_no_episode_length():
+    from hilserl.envs.elapsed import ObserveElapsed
+
+    with pytest.raises(ContractViolation, match="max_episode_steps"):
+        ObserveElapsed(ToyEnv())
+    declared = ToyEnv()
+    declared.max_episode_steps = 10
+    assert ObserveElapsed(declared).limit == 10

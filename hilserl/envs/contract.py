@@ -55,6 +55,7 @@ HOOKS = {
     "scripted_expert": "recorded demos and the simulated human's corrections (an expert with reset() and "
                        "act(true_state))",
     "elapsed_steps": "the scripted expert's episode boundaries (steps since the reset)",
+    "max_episode_steps": "``env.observe_elapsed`` on an env made without a registered time limit",
 }
 """Optional methods and attributes of ``env.unwrapped``, and who needs them."""
 

@@ -8,6 +8,7 @@ import gymnasium as gym
 
 from hilserl.config import SIM, SO101, EnvConfig
 from hilserl.envs.contract import GripperPenalty, TaskLayout, layout_of
+from hilserl.envs.elapsed import ObserveElapsed
 
 
 class UnknownEnv(ValueError):
@@ -17,7 +18,8 @@ class UnknownEnv(ValueError):
 def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     """The env of ``cfg.kind``: the simulated grasp task (``sim``, configured by ``cfg``), or a
     gymnasium env id made with its own defaults. Envs that declare a discrete gripper get
-    :class:`GripperPenalty` (``cfg.grasp_penalty``)."""
+    :class:`GripperPenalty` (``cfg.grasp_penalty``); with ``cfg.observe_elapsed``, the state ends with
+    the elapsed share of the episode (:class:`ObserveElapsed`)."""
     if cfg.kind == SIM:
         from hilserl.envs.grasp_env import GraspCubeEnv
 
@@ -34,6 +36,8 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
                              "module first") from exc
     if layout_of(env).action.gripper:
         env = GripperPenalty(env, cfg.grasp_penalty)
+    if cfg.observe_elapsed:
+        env = ObserveElapsed(env)
     return env
 
 
@@ -105,7 +109,7 @@ def task_layout(cfg: EnvConfig) -> TaskLayout:
         from hilserl.envs.so101.env import STATE_DIMS
 
         images = {} if cfg.state_only else {c.name: (c.size, c.size, 3) for c in cfg.cameras}
-        return TaskLayout(ObservationLayout(STATE_DIMS, images), ActionLayout(3, gripper=True))
+        return TaskLayout(ObservationLayout(STATE_DIMS + int(cfg.observe_elapsed), images), ActionLayout(3, gripper=True))
     env = make_env(cfg)
     try:
         return layout_of(env)

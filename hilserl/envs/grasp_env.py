@@ -284,6 +284,10 @@ class GraspCubeEnv(gym.Env):
         return ScriptedExpert.for_task(self.config)
 
     @property
+    def max_episode_steps(self) -> int:
+        return self.config.max_episode_steps
+
+    @property
     def elapsed_steps(self) -> int:
         return self._steps
 

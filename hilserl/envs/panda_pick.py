@@ -237,6 +237,10 @@ class PandaPickCubeEnv(gym.Env):
         return PandaExpert(control_hz=self.metadata["render_fps"])
 
     @property
+    def max_episode_steps(self) -> int:
+        return EPISODE_STEPS
+
+    @property
     def elapsed_steps(self) -> int:
         return self._steps
 

@@ -130,6 +130,10 @@ class PlanarReachEnv(gym.Env):
         return ReachExpert(self.max_joint_step)
 
     @property
+    def max_episode_steps(self) -> int:
+        return self.max_steps
+
+    @property
     def elapsed_steps(self) -> int:
         return self._steps
 

@@ -170,6 +170,10 @@ class SO101Env(gym.Env):
         return self._target.copy()
 
     @property
+    def max_episode_steps(self) -> int:
+        return self.config.max_episode_steps
+
+    @property
     def elapsed_steps(self) -> int:
         return self._steps
 
