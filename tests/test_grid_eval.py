@@ -68,6 +68,10 @@ def test_eval_command_on_a_trained_checkpoint(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "success over the grid" in text and "front" in text and "back" in text
     assert out.exists() and out.stat().st_size > 5000
+    summary = json.loads(out.with_suffix(".json").read_text())  # why each failed cell failed
+    assert len(summary["failures"]) == round((1 - summary["success_rate"]) * 4) > 0
+    assert all(f["failure"]["mode"] in MODES and len(f["cell"]) == 3 for f in summary["failures"])
+    assert f"why the {len(summary['failures'])} failures failed: " in text
     # Seeded resets at the edge of the range; asked for without --episodes, a message.
     policy = str(tmp_path / "checkpoints" / "policy.safetensors")
     assert main(["eval", "--checkpoint", policy, "--episodes", "3", "--hardest"]) == 0

@@ -90,8 +90,12 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
              "deterministic policy, no interventions)", *(f"  {line}" for line in analysis.lines())]
+    failures = result.failures()
+    if modes := modes_line(failures):
+        lines.append(f"  {modes}")
     lines.append(f"wrote {plot_success_map(result, split, out)}")
-    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict()}
+    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict(),
+               "failures": failures}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     lines.append(f"wrote {out.with_suffix('.json')}")
     lines += failure_lines(watch)

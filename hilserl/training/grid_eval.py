@@ -13,6 +13,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
+from hilserl.collect.failure_modes import failure_mode
 from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
@@ -44,11 +45,25 @@ class GridResult:
     seeds: int
     success: dict[tuple[float, float, float], float] = field(default_factory=dict)
     """Success rate per (x, y, yaw) cell, over ``seeds`` repeats (the EE offset varies by seed)."""
+    first_seed: int = 0
+    """The episode seed of each cell's first repeat (the next repeats follow it)."""
     episodes: dict[tuple[float, float, float], list[EpisodeResult]] = field(default_factory=dict)
 
     @property
     def success_rate(self) -> float:
         return float(np.mean(list(self.success.values())))
+
+    def failures(self) -> list[dict[str, Any]]:
+        """Each failed episode: its cell (x, y, yaw), its seed and, where the env reports ``grasped`` and
+        ``lifted``, why it failed (``failure``: :func:`~hilserl.collect.failure_modes.failure_mode`)."""
+        out = []
+        for cell, runs in self.episodes.items():
+            for i, run in enumerate(runs):
+                if not run.success:
+                    mode = failure_mode(run.holds)
+                    out.append({"cell": [float(v) for v in cell], "seed": self.first_seed + i,
+                                **({"failure": mode} if mode is not None else {})})
+        return out
 
     def by_region(self) -> dict[str, float]:
         """Success per region, as the env labels each cell's start (``info["region"]``)."""
@@ -94,7 +109,7 @@ def evaluate_grid(policy: Policy, env_cfg: EnvConfig, grid: Grid, seeds: int = 1
     require_sim(env_cfg, "the grid evaluation", placement=True)
     own = env is None
     env = env or make_env(env_cfg)
-    result = GridResult(grid, seeds)
+    result = GridResult(grid, seeds, first_seed=first_seed)
     cells = grid.cells()
     bar = tqdm(total=len(cells) * seeds, desc="grid evaluation", unit="ep", disable=not progress)
     for cell in cells:
