@@ -53,3 +53,16 @@ def test_cli_prints_the_table_and_strict_fails_on_differences(tmp_path, capsys):
     assert "--settings small_buffer" in out  # the log's buffer, scaled to a measured run
     assert "a step count the policy does not observe" in out and "92% instead of 88%" in out  # the success rule
     assert main(["diagnose", "config", str(path), "--strict"]) == 1
+
+
+def test_a_cost_of_the_reference_value_itself_is_quoted_where_a_config_keeps_it(tmp_path, capsys):
+    path = tmp_path / "log.json"  # the log's success rule: step 30, the reference
+    path.write_text(json.dumps({"env": {"reward": {"min_steps_before_success": 30}}}))
+    assert main(["diagnose", "config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "What the reference value itself costs, measured:" in out
+    assert "- env.reward.min_steps_before_success = 30:" in out and "92% instead of 88%" in out
+    assert "Why the differences matter" not in out  # nothing differs
+    path.write_text(json.dumps({"env": {"reward": {"min_steps_before_success": 10}}}))
+    assert main(["diagnose", "config", str(path)]) == 0
+    assert "What the reference value itself costs" not in capsys.readouterr().out  # quoted once, as a difference

@@ -27,6 +27,8 @@ class Reference:
     why: str
     measured: str = ""
     """What the departure did when measured (``docs/experiments.md``), quoted next to a difference."""
+    at_reference: bool = False
+    """``measured`` is a cost of the reference value itself: quoted for a config that keeps it too."""
 
 
 REFERENCE = (
@@ -73,7 +75,8 @@ REFERENCE = (
               "until then, at a step count the policy does not observe",
               measured="at 30, on our grasp from images (8 crops, seed 2, 100 random resets), 4 of 12 failures were "
                        "cubes held 16 to 23 steps and dropped at steps 26 to 29; graded with 10, the same policy "
-                       "succeeds on 92% instead of 88%: docs/experiments.md 2026-12-03"),
+                       "succeeds on 92% instead of 88%: docs/experiments.md 2026-12-03",
+              at_reference=True),
     Reference("env.reward.consecutive_success_frames", 10, "consecutive frames filter single-frame classifier errors"),
     Reference("train.demo_episodes", 20, "20-30 demonstrations seed the demo buffer in the paper"),
 )
@@ -87,6 +90,7 @@ class AuditRow:
     status: str
     why: str
     measured: str = ""
+    at_reference: bool = False
     source: str = ""
     """Where the value came from, for a config that is not ours (a LeRobot field, its default, its code)."""
 
@@ -123,7 +127,7 @@ def audit(raw: dict[str, Any]) -> list[AuditRow]:
             status = "missing"
         else:
             status = "equal" if same(value, ref.value) else "different"
-        rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured))
+        rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured, ref.at_reference))
     return rows
 
 
@@ -149,6 +153,13 @@ def format_table(rows: list[AuditRow]) -> str:
             lines.append(f"- {r.path}: {r.why}")
             if r.measured:
                 lines.append(f"  measured: {r.measured}")
+    kept = [r for r in rows if r.status in ("equal", "missing") and r.at_reference and r.measured]
+    if kept:
+        lines.append("")
+        lines.append("What the reference value itself costs, measured:")
+        for r in kept:
+            lines.append(f"- {r.path} = {r.value}: {r.why}")
+            lines.append(f"  measured: {r.measured}")
     counts = {s: sum(r.status == s for r in rows) for s in ("equal", "different", "missing", "n/a", "unmapped")}
     lines.append("")
     lines.append(f"{counts['equal']} equal, {counts['different']} different, {counts['missing']} missing"

@@ -261,10 +261,10 @@ def audit_lerobot(raw: dict[str, Any]) -> LeRobotAudit:
     for ref in REFERENCE:
         value, source = RULES[ref.path](c)
         if value is UNMAPPED:
-            rows.append(AuditRow(ref.path, ref.value, "-", "unmapped", ref.why, ref.measured, source))
+            rows.append(AuditRow(ref.path, ref.value, "-", "unmapped", ref.why, ref.measured, ref.at_reference, source))
         else:
             status = "equal" if same(value, ref.value) else "different"
-            rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured, source))
+            rows.append(AuditRow(ref.path, ref.value, value, status, ref.why, ref.measured, ref.at_reference, source))
     notes = _notes(c)
     return LeRobotAudit(rows, _unread(raw, c.read), notes)
 
