@@ -8,8 +8,8 @@ the hardest (the cube on its region's border, the gripper's start at a corner of
 folder already holds a finished run is not trained again, nor a checkpoint graded again. The last
 checkpoint (with ``--grade-from``, every one from that many env steps on) is graded like ``hilserl eval
 --episodes`` over ``--resets`` seeded resets, and as many hardest ones. Runs and gradings go ``--jobs``
-at a time, one thread each (``hilserl sweep``'s executors). On a 2-core CPU, two at a time, a seed
-trains in about 33 min and its grading takes about 34 more (22 alone).
+at a time, one thread each (``hilserl sweep``'s executors). The README's table says how long a seed
+takes on a 2-core CPU.
 
 Usage: python -m benchmarks.grasp_images --seeds 0 1 2
        python -m benchmarks.grasp_images --seeds 1 2 --add    (beside the seeds already in the result)
@@ -154,7 +154,7 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=100, help="seeded resets per checkpoint, and as many hardest")
     parser.add_argument("--grade-from", type=int,
                         help="grade every checkpoint from this many env steps on (default: the last one only; "
-                        "200 image episodes take about 22 min on one thread of a 2-core CPU)")
+                        "each checkpoint graded costs 2 x --resets image episodes)")
     parser.add_argument("--name", default="grasp_images", help="result file name (results/NAME.json, NAME.png)")
     parser.add_argument("--add", action="store_true",
                         help="keep the other seeds of the result file of an earlier invocation (same recipe)")
