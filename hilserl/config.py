@@ -411,6 +411,12 @@ class AgentConfig:
     critic_lr: float = 3e-4
     temperature_lr: float = 3e-4
     grasp_critic_lr: float = 3e-4
+    grasp_temperature: float = 0.0
+    """Exploration of the gripper command while training: commands drawn with probabilities
+    softmax(Q / grasp_temperature) of the grasp critic's values, in reward units; 0: always the best
+    (HIL-SERL). A greedy grasp critic never tries a command it undervalues, so an early near-tie
+    between staying open and closing at the object can stall for good; drawn commands try the
+    near-ties and almost never one far worse (opening on a held object). Evaluation stays greedy."""
     soft_target_update_rate: float = 0.005
     critic_actor_ratio: int = 2
     """Critic updates per actor update (HIL-SERL 2)."""
@@ -441,6 +447,7 @@ class AgentConfig:
             raise ConfigError(f"agent.hidden_dims = {self.hidden_dims} must be a non-empty list of positive sizes")
         for name in ("actor_lr", "critic_lr", "temperature_lr", "grasp_critic_lr"):
             _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
+        _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.critic_actor_ratio", self.critic_actor_ratio, 1, 1000)
         _check_range("agent.batch_size", self.batch_size, 2, 65536)

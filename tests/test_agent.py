@@ -17,7 +17,7 @@ from hilserl.agent.sac import (
     soft_update,
     temperature_loss,
 )
-from hilserl.config import AgentConfig, EncoderConfig
+from hilserl.config import AgentConfig, ConfigError, EncoderConfig
 from hilserl.envs.contract import ActionLayout
 
 STATE_DIM = 24
@@ -284,8 +284,6 @@ def test_resnet10_loads_hugging_face_layout():
 
 
 def test_fine_tuning_needs_exact_augmentation():
-    from hilserl.config import ConfigError
-
     with pytest.raises(ConfigError, match="agent.feature_cache"):
         AgentConfig(encoder=EncoderConfig(freeze=False)).validate()
     AgentConfig(feature_cache=False, encoder=EncoderConfig(freeze=False)).validate()
@@ -319,3 +317,36 @@ def test_device_auto_resolves_and_an_absent_accelerator_is_refused_by_name():
     agent = SACAgent(small_config(device="cpu"), STATE_DIM, {}, action=ACTION, seed=0)
     assert agent.device.type == "cpu" and agent.generator.device.type == "cpu"
     assert all(p.device.type == "cpu" for p in agent.parameters())
+
+
+def grasp_agent_with_values(values: list[float], **kw) -> SACAgent:
+    """An agent whose grasp critic values (close, stay, open) the same in every state."""
+    agent = SACAgent(small_config(**kw), STATE_DIM, {}, action=ACTION, seed=0)
+    last = agent.grasp_critic.net[-1]
+    torch.nn.init.zeros_(last.weight)
+    with torch.no_grad():
+        last.bias.copy_(torch.tensor(values))
+    return agent
+
+
+def gripper_commands(agent: SACAgent, n: int, deterministic: bool = False) -> np.ndarray:
+    obs = {"state": np.zeros(STATE_DIM, np.float32)}
+    return np.array([agent.act(obs, deterministic)[3] for _ in range(n)])
+
+
+def test_grasp_temperature_tries_near_ties_and_not_far_worse_commands():
+    """Stay open beats close by 0.04 (a stall at the object): a greedy critic never closes, a
+    temperature of 0.02 closes about exp(-2) as often as it stays; a command 0.5 worse is not drawn."""
+    stall = [0.54, 0.58, 0.08]
+    assert set(gripper_commands(grasp_agent_with_values(stall), 200)) == {0.0}
+    drawn = gripper_commands(grasp_agent_with_values(stall, grasp_temperature=0.02), 2000)
+    closes, stays = np.sum(drawn == -1.0), np.sum(drawn == 0.0)
+    assert closes + stays == 2000  # "open", 0.5 below "stay", not once (e^-25)
+    assert 0.07 < closes / 2000 < 0.17  # softmax: e^-2 / (1 + e^-2) = 0.119
+    evaluated = gripper_commands(grasp_agent_with_values(stall, grasp_temperature=0.02), 200, deterministic=True)
+    assert set(evaluated) == {0.0}  # evaluation stays greedy
+
+
+def test_grasp_temperature_is_validated():
+    with pytest.raises(ConfigError, match="grasp_temperature"):
+        AgentConfig(grasp_temperature=-0.1).validate()

@@ -10,7 +10,8 @@ updates, then one actor and temperature update).
 - Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
 - Grasp critic (only for an action layout with a discrete gripper): double DQN over (close, stay,
   open), the argmax from the online net and its value from the target net, on the reward plus the
-  batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state).
+  batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state). It acts by
+  its argmax, or while exploring with ``grasp_temperature`` by a draw from softmax(Q / temperature).
 
 The agent knows no task: it is sized from an observation layout (state length, camera feature
 shapes) and an :class:`ActionLayout`. A batch is a dict: ``obs`` and ``next_obs`` (dicts of
@@ -315,8 +316,18 @@ class SACAgent(nn.Module):
         action = np.empty(self.action.dims, dtype=np.float32)
         action[:self.action.arm_dims] = arm[0].cpu().numpy()
         if self.grasp_critic is not None:
-            action[self.action.gripper_index] = gripper_value(int(self.grasp_critic(latent).argmax(dim=-1)[0]))
+            action[self.action.gripper_index] = gripper_value(self._gripper_class(latent, deterministic))
         return action
+
+    def _gripper_class(self, latent: torch.Tensor, deterministic: bool) -> int:
+        """The grasp critic's best command, or, while exploring with a ``grasp_temperature``, one drawn
+        with probabilities softmax(Q / temperature)."""
+        q = self.grasp_critic(latent)[0]
+        temperature = self.config.grasp_temperature
+        if deterministic or temperature == 0:
+            return int(q.argmax())
+        probs = torch.softmax(q / temperature, dim=-1)
+        return int(torch.multinomial(probs, 1, generator=self.generator)[0])
 
     def _value(self, latent: torch.Tensor) -> float:
         return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
