@@ -266,3 +266,12 @@ def test_observe_elapsed_refuses_an_env_that_declares_no_episode_length():
     declared = ToyEnv()
     declared.max_episode_steps = 10
     assert ObserveElapsed(declared).limit == 10
+
+
+def test_an_envs_declared_facts_take_its_episode_length_from_the_hook_without_a_registration():
+    from hilserl.envs.declared import declared_by
+
+    unregistered = ToyEnv()
+    assert unregistered.spec is None and declared_by(unregistered).episode_steps == 0
+    unregistered.max_episode_steps = 25
+    assert declared_by(unregistered).episode_steps == 25

@@ -55,7 +55,8 @@ HOOKS = {
     "scripted_expert": "recorded demos and the simulated human's corrections (an expert with reset() and "
                        "act(true_state))",
     "elapsed_steps": "the scripted expert's episode boundaries (steps since the reset)",
-    "max_episode_steps": "``env.observe_elapsed`` on an env made without a registered time limit",
+    "max_episode_steps": "the episode's length (``env.observe_elapsed``, the run's recorded facts) of an env "
+                         "made without a registered time limit",
 }
 """Optional methods and attributes of ``env.unwrapped``, and who needs them."""
 
@@ -119,6 +120,14 @@ class TaskLayout:
     def from_dict(cls, d: dict[str, Any]) -> "TaskLayout":
         images = {k: tuple(int(x) for x in v) for k, v in d["image_shapes"].items()}
         return cls(ObservationLayout(int(d["state_dim"]), images), ActionLayout(int(d["arm_dims"]), bool(d["gripper"])))
+
+
+def episode_steps(env: gym.Env) -> int | None:
+    """The env's time limit in steps: its registration's ``max_episode_steps``, else the
+    ``max_episode_steps`` hook of ``env.unwrapped``; None if it declares neither."""
+    spec = getattr(env, "spec", None)
+    limit = getattr(spec, "max_episode_steps", None) or getattr(env.unwrapped, "max_episode_steps", None)
+    return int(limit) if limit and int(limit) >= 1 else None
 
 
 def layout_of(env: gym.Env) -> TaskLayout:

@@ -25,7 +25,7 @@ from hilserl.config import (
     EnvConfig,
     applies,
 )
-from hilserl.envs.contract import RESET_OPTIONS, RESET_SCALE, TaskLayout, layout_of
+from hilserl.envs.contract import RESET_OPTIONS, RESET_SCALE, TaskLayout, episode_steps, layout_of
 from hilserl.envs.factory import make_env, task_layout
 
 
@@ -34,11 +34,10 @@ def _cameras(layout: TaskLayout) -> tuple[str, ...]:
 
 
 def declared_by(env: gym.Env) -> DeclaredEnv:
-    """The facts an env declares: ``render_fps``, its time limit, its spaces, its reset options."""
+    """The facts an env declares: ``render_fps``, its time limit (0: none), its spaces, its reset options."""
     layout = layout_of(env)
     hz = float(env.metadata.get("render_fps") or 0.0)
-    steps = int(env.spec.max_episode_steps or 0) if env.spec is not None else 0
-    return DeclaredEnv(control_hz=hz, episode_steps=steps, cameras=_cameras(layout), gripper=layout.action.gripper,
+    return DeclaredEnv(control_hz=hz, episode_steps=episode_steps(env) or 0, cameras=_cameras(layout), gripper=layout.action.gripper,
                        reset_options=tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
 
 

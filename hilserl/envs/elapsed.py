@@ -11,19 +11,17 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from hilserl.envs.contract import STATE_KEY, ContractViolation
+from hilserl.envs.contract import STATE_KEY, ContractViolation, episode_steps
 
 
 def episode_limit(env: gym.Env) -> int:
-    """The env's time limit in steps: its registration's ``max_episode_steps``, else the
-    ``max_episode_steps`` hook of ``env.unwrapped``; :class:`ContractViolation` if it declares neither."""
-    spec = getattr(env, "spec", None)
-    limit = getattr(spec, "max_episode_steps", None) or getattr(env.unwrapped, "max_episode_steps", None)
-    if not limit or int(limit) < 1:
+    """The env's time limit in steps (:func:`episode_steps`); :class:`ContractViolation` if it declares none."""
+    limit = episode_steps(env)
+    if limit is None:
         raise ContractViolation(
             f"env.observe_elapsed needs the episode's length: {type(env.unwrapped).__name__} declares no "
             "max_episode_steps (register it with one, or give env.unwrapped a max_episode_steps attribute)")
-    return int(limit)
+    return limit
 
 
 def with_elapsed(space: gym.spaces.Dict) -> gym.spaces.Dict:
