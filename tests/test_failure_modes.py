@@ -2,6 +2,7 @@
 the benchmarks record it."""
 
 import numpy as np
+import pytest
 
 from hilserl.collect.failure_modes import (
     DROPPED,
@@ -52,8 +53,38 @@ def test_the_grasp_env_reports_a_policy_that_lets_go_and_one_that_never_closes(s
 
     idle = run_episode(state_env, lambda obs: np.zeros(state_env.action_space.shape, np.float32), seed=0,
                        options=CUBE)
-    assert episode_record(0, idle)["failure"] == {"mode": NEVER_GRASPED}
+    start = state_env.unwrapped.true_state().distance  # the arm stood still: as far as at the reset
+    record = episode_record(0, idle)["failure"]
+    assert record["mode"] == NEVER_GRASPED and record["close_commands"] == 0
+    assert record["closest_distance"] == pytest.approx(start, abs=2e-3) and start > 0.02
     assert "failure" not in episode_record(0, run_episode(state_env, expert_policy(state_env), seed=0, options=CUBE))
 
     line = modes_line([episode_record(0, dropped), episode_record(1, idle)])
-    assert line.startswith("why the 2 failures failed: 1 never grasped, 1 lifted, then dropped (at step ")
+    assert line.startswith(f"why the 2 failures failed: 1 never grasped (1 never commanded a close, within "
+                           f"{start * 1000:.0f} mm of the object at the closest, median), 1 lifted, then dropped (at step ")
+
+
+def test_a_policy_that_reaches_the_cube_and_never_closes_is_told_from_one_that_closes_on_nothing(state_env):
+    """The grasp decision's failure (at the cube, jaws open) and the aim's (closing beside it) differ
+    in what the record says: close commands and the closest approach."""
+    expert = expert_policy(state_env)
+
+    def never_closes(obs):
+        action = np.array(expert(obs), np.float32)
+        if action[GRIPPER_INDEX] < -0.5:
+            action[GRIPPER_INDEX] = 0.0  # stay open where the expert closes
+        return action
+
+    def closes_from_the_start(obs):
+        action = np.zeros(state_env.action_space.shape, np.float32)
+        action[2] = 1.0  # up, away from the cube
+        action[GRIPPER_INDEX] = -1.0
+        return action
+
+    stalled = run_episode(state_env, never_closes, seed=0, options=CUBE).failure()
+    assert stalled["mode"] == NEVER_GRASPED and stalled["close_commands"] == 0
+    assert stalled["closest_distance"] < 0.01  # the expert's aim took it to the cube
+    blind = run_episode(state_env, closes_from_the_start, seed=0, options=CUBE).failure()
+    assert blind["mode"] == NEVER_GRASPED and blind["close_commands"] == 80 and blind["closest_distance"] > 0.02
+    line = modes_line([{"failure": stalled}, {"failure": blind}])
+    assert "2 never grasped (1 never commanded a close, within " in line

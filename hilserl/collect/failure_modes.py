@@ -1,7 +1,9 @@
 """Why a failed pick episode failed, from the env's per-step ``grasped`` and ``lifted`` (optional info
 keys of the env contract): a policy that never closes on the object, one that closes but never lifts,
 and one that lifts and then drops it before the success rule counts it, need different fixes (aim,
-the grasp decision, the grasp itself), and a success rate alone does not tell them apart.
+the grasp decision, the grasp itself), and a success rate alone does not tell them apart. A policy
+that never grasped is told apart further by whether it ever commanded a close and how near it came:
+one that sits at the object with its jaws open has a grasp decision to fix, not its aim.
 """
 
 from __future__ import annotations
@@ -18,15 +20,22 @@ HELD_TOO_LATE = "lifted, still held at the end"
 MODES = (NEVER_GRASPED, NEVER_LIFTED, DROPPED, HELD_TOO_LATE)
 
 
-def failure_mode(holds: Sequence[tuple[bool, bool]]) -> dict[str, Any] | None:
+def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None = None,
+                 closest_distance: float | None = None) -> dict[str, Any] | None:
     """The mode of a failed episode from its per-step (grasped, lifted), with the steps that place it
-    (1-based): the first grasp and, once lifted, the longest hold and the step the object was dropped.
-    None without the per-step keys."""
+    (1-based): the first grasp and, once lifted, the longest hold and the step the object was dropped;
+    a "never grasped" one with its close commands and closest approach (m), where known. None without
+    the per-step keys."""
     if not holds:
         return None
     grasped = [i + 1 for i, (g, _) in enumerate(holds) if g]
     if not grasped:
-        return {"mode": NEVER_GRASPED}
+        record: dict[str, Any] = {"mode": NEVER_GRASPED}
+        if close_commands is not None:
+            record["close_commands"] = close_commands
+        if closest_distance is not None:
+            record["closest_distance"] = round(closest_distance, 4)
+        return record
     held = [g and lifted for g, lifted in holds]
     if not any(held):
         return {"mode": NEVER_LIFTED, "first_grasp_step": grasped[0]}
@@ -43,7 +52,8 @@ def failure_mode(holds: Sequence[tuple[bool, bool]]) -> dict[str, Any] | None:
 
 def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     """How many failed episodes (``failure_mode`` records under ``"failure"``) fell in each mode, with
-    the median step of the drops; None when no failure has a mode."""
+    the median step of the drops and, of those never grasped, how many never commanded a close and
+    their median closest approach; None when no failure has a mode."""
     modes = [f["failure"] for f in failures if f.get("failure")]
     if not modes:
         return None
@@ -55,5 +65,19 @@ def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
             drops = sorted(m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m)
             if drops:
                 part += f" (at step {drops[len(drops) // 2]}, median)"
+            if mode == NEVER_GRASPED:
+                part += _never_grasped_detail([m for m in modes if m["mode"] == NEVER_GRASPED])
             parts.append(part)
     return f"why the {len(modes)} failures failed: " + ", ".join(parts)
+
+
+def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:
+    """" (18 never commanded a close, within 3 mm of the object at the closest, median)", as far as known."""
+    idle = [r for r in records if r.get("close_commands") == 0]
+    if not any("close_commands" in r for r in records):
+        return ""
+    detail = f"{len(idle)} never commanded a close"
+    nearest = sorted(r["closest_distance"] for r in idle if "closest_distance" in r)
+    if nearest:
+        detail += f", within {nearest[len(nearest) // 2] * 1000:.0f} mm of the object at the closest, median"
+    return f" ({detail})"

@@ -7,7 +7,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from hilserl.collect.failure_modes import failure_mode
 from hilserl.data.transition import Observation, Transition
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, gripper_class
 from hilserl.teleop.interface import InterventionSource, resolve
 
 Policy = Callable[[Observation], np.ndarray]
@@ -53,10 +55,18 @@ class EpisodeResult:
     """The env's info after the last step (a reward wrapper's audit lands here)."""
     holds: list[tuple[bool, bool]] = field(default_factory=list)
     """Per step, ``info["grasped"]`` and ``info["lifted"]``; empty when the env does not report them."""
+    close_commands: int | None = None
+    """Steps whose gripper command was "close"; None for an env without a discrete gripper."""
+    closest_distance: float | None = None
+    """The least ``true_state().distance`` (m) after a step; None for an env without the hook."""
 
     @property
     def intervention_rate(self) -> float:
         return self.intervention_steps / max(self.length, 1)
+
+    def failure(self) -> dict[str, Any] | None:
+        """Why it failed (:func:`~hilserl.collect.failure_modes.failure_mode`), where the env reports it."""
+        return None if self.success else failure_mode(self.holds, self.close_commands, self.closest_distance)
 
 
 def run_episode(
@@ -78,6 +88,9 @@ def run_episode(
     total, steps, interventions = 0.0, 0, 0
     path = [np.asarray(info["ee_pos"]).copy()] if "ee_pos" in info else []
     holds = []
+    gripper = bool(env.metadata.get(GRIPPER_FLAG, False))
+    truth = getattr(env.unwrapped, "true_state", None)
+    closes, closest = 0, np.inf
     while True:
         policy_action = policy(obs)
         action, intervened = policy_action, False
@@ -91,6 +104,10 @@ def run_episode(
             path.append(np.asarray(info["ee_pos"]).copy())
         if "grasped" in info and "lifted" in info:
             holds.append((bool(info["grasped"]), bool(info["lifted"])))
+        if gripper:
+            closes += int(gripper_class(float(action[-1])) == GRIPPER_CLOSE)
+        if truth is not None:
+            closest = min(closest, float(truth().distance))
         if on_transition is not None:
             on_transition(
                 Transition(obs, np.asarray(action, np.float32), float(reward), next_obs,
@@ -116,4 +133,6 @@ def run_episode(
         ee_path=path,
         final_info=info,
         holds=holds,
+        close_commands=closes if gripper else None,
+        closest_distance=closest if truth is not None else None,
     )

@@ -10,7 +10,6 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
-from hilserl.collect.failure_modes import failure_mode
 from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
@@ -29,7 +28,7 @@ class EvalResult:
     per_episode: list[dict[str, Any]] = field(default_factory=list)
     """Each episode's reset seed, success, length and, where the env reports them, the object's start
     (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster; and
-    for a failure, why (``failure``: :func:`~hilserl.collect.failure_modes.failure_mode`)."""
+    for a failure, why (``failure``: :meth:`~hilserl.collect.rollout.EpisodeResult.failure`)."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -50,7 +49,7 @@ def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
         record["cube_start_yaw"] = round(float(result.cube_start_yaw), 4)
     if result.region is not None:
         record["region"] = result.region
-    if not result.success and (mode := failure_mode(result.holds)) is not None:
+    if (mode := result.failure()) is not None:
         record["failure"] = mode
     return record
 

@@ -13,7 +13,6 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from hilserl.collect.failure_modes import failure_mode
 from hilserl.collect.rollout import EpisodeResult, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
@@ -55,12 +54,12 @@ class GridResult:
 
     def failures(self) -> list[dict[str, Any]]:
         """Each failed episode: its cell (x, y, yaw), its seed and, where the env reports ``grasped`` and
-        ``lifted``, why it failed (``failure``: :func:`~hilserl.collect.failure_modes.failure_mode`)."""
+        ``lifted``, why it failed (``failure``: :meth:`~hilserl.collect.rollout.EpisodeResult.failure`)."""
         out = []
         for cell, runs in self.episodes.items():
             for i, run in enumerate(runs):
                 if not run.success:
-                    mode = failure_mode(run.holds)
+                    mode = run.failure()
                     out.append({"cell": [float(v) for v in cell], "seed": self.first_seed + i,
                                 **({"failure": mode} if mode is not None else {})})
         return out
