@@ -34,7 +34,6 @@ from hilserl.data.replay_buffer import ReplayBuffer
 CHECKPOINT_PATTERN = re.compile(r"^ckpt_(\d{8})$")
 STATE_FILE = "state.pt"
 MANIFEST = "manifest.json"
-HASH_CHUNK = 1 << 20
 POLICY_FILE = "policy.safetensors"
 KEEP_LAST = 3
 
@@ -170,11 +169,8 @@ def _discard(folder: Path) -> None:
 
 
 def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        while chunk := f.read(HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
+    with open(path, "rb") as f:  # read in chunks: a buffer file is gigabytes
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 
 def damage(folder: Path, only: tuple[str, ...] | None = None) -> str | None:
