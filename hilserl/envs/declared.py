@@ -37,8 +37,8 @@ def declared_by(env: gym.Env) -> DeclaredEnv:
     """The facts an env declares: ``render_fps``, its time limit (0: none), its spaces, its reset options."""
     layout = layout_of(env)
     hz = float(env.metadata.get("render_fps") or 0.0)
-    return DeclaredEnv(control_hz=hz, episode_steps=episode_steps(env) or 0, cameras=_cameras(layout), gripper=layout.action.gripper,
-                       reset_options=tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
+    return DeclaredEnv(control_hz=hz, episode_steps=episode_steps(env) or 0, cameras=_cameras(layout),
+                       gripper=layout.action.gripper, reset_options=tuple(env.unwrapped.metadata.get(RESET_OPTIONS, ())))
 
 
 def _own_kinds(cfg: EnvConfig) -> DeclaredEnv:
