@@ -73,9 +73,9 @@ def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
 
 def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:
     """" (18 never commanded a close, within 3 mm of the object at the closest, median)", as far as known."""
-    idle = [r for r in records if r.get("close_commands") == 0]
     if not any("close_commands" in r for r in records):
         return ""
+    idle = [r for r in records if r.get("close_commands") == 0]
     detail = f"{len(idle)} never commanded a close"
     nearest = sorted(r["closest_distance"] for r in idle if "closest_distance" in r)
     if nearest:
