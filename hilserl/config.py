@@ -430,6 +430,10 @@ class AgentConfig:
     """Encode ``cache_crops`` random crops of each frame once, when it enters the buffer, with the
     frozen backbone; batches then sample among them. False: exact per-batch crops and encoding."""
     cache_crops: int = 4
+    demo_cache_crops: int | None = None
+    """Crops cached per frame in the demo buffer; None: ``cache_crops``. Half of every batch comes
+    from a few hundred demo frames, each sampled several times as often as an online frame, so more
+    crops there cost little memory and show the critic fewer repeats of the same crop."""
     normalize_state: bool = True
     """Standardise each state dimension with the demonstrations' mean and std (fixed for the run)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -453,6 +457,8 @@ class AgentConfig:
         _check_range("agent.batch_size", self.batch_size, 2, 65536)
         _check_range("agent.crop_padding", self.crop_padding, 0, 32)
         _check_range("agent.cache_crops", self.cache_crops, 1, 64)
+        if self.demo_cache_crops is not None:
+            _check_range("agent.demo_cache_crops", self.demo_cache_crops, 1, 64)
         _check_range("agent.std_min", self.std_min, 0.0, 100.0, lo_open=True)
         if self.std_min >= self.std_max:
             raise ConfigError(f"agent.std_min = {self.std_min} must be under agent.std_max = {self.std_max}")

@@ -32,6 +32,26 @@ def test_image_training_with_feature_cache_runs_end_to_end(tmp_path):
     assert frame < summary["bytes_per_transition"] < 1.1 * frame
 
 
+def test_demo_buffer_caches_its_own_number_of_crops(tmp_path):
+    """``agent.demo_cache_crops``: demo frames hold that many crops, online frames ``cache_crops``;
+    both crop streams are checkpointed, so a resume draws the crops the run would have drawn."""
+    from hilserl.training.learner import Learner
+
+    cfg = load_config(None, [
+        "train.env_steps=60", "train.learning_starts=20", "train.demo_episodes=1", "train.checkpoint_every=10",
+        "agent.cache_crops=2", "agent.demo_cache_crops=5", "env.episode_seconds=3", *SMALL_AGENT,
+    ])
+    train(cfg, tmp_path, progress=False, tensorboard=False)
+    learner = Learner(cfg)
+    assert learner.demo.buffer.frame_specs["front"].shape[0] == 5
+    assert learner.online.buffer.frame_specs["front"].shape[0] == 2
+    assert learner.demo_bytes_per_transition > 2 * learner.bytes_per_transition
+    state = torch.load(sorted((tmp_path / "checkpoints").glob("ckpt_*/state.pt"))[-1], weights_only=False)
+    assert {"cache_rng", "demo_cache_rng"} <= set(state)
+    same = Learner(load_config(None, ["agent.cache_crops=2", *SMALL_AGENT]))
+    assert same.demo_cache is same.cache and same.demo.buffer.frame_specs["front"].shape[0] == 2
+
+
 def test_exact_per_batch_augmentation_mode_runs(tmp_path):
     cfg = load_config(None, [
         "train.env_steps=30", "train.learning_starts=20", "train.demo_episodes=1",

@@ -45,23 +45,27 @@ class Learner:
         self.layout = self.task.observation
         self.agent = agent or build_agent(cfg, self.task)
         cameras = list(self.layout.image_shapes)
-        self.cache = None
+        augmenting = cfg.agent.augmentation
+        crops = cfg.agent.cache_crops if augmenting else 1
+        demo_crops = (cfg.agent.demo_cache_crops or cfg.agent.cache_crops) if augmenting else 1
+        self.cache = self.demo_cache = None
         fshape = None
-        crops = cfg.agent.cache_crops if cfg.agent.augmentation else 1
         if cameras and cfg.agent.feature_cache:
             assert self.agent.backbone is not None
-            padding = cfg.agent.crop_padding if cfg.agent.augmentation else 0
+            padding = cfg.agent.crop_padding if augmenting else 0
             self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
+            self.demo_cache = self.cache if demo_crops == crops else \
+                CropFeatureCache(self.agent.backbone, padding, demo_crops, seed=cfg.seed + 1)
             fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
         specs = transition_specs(self.layout.state_dim, self.task.action.dims)
-        frames = frame_specs(self.layout.image_shapes, fshape, crops)
         crop_fields = tuple(cameras) if fshape else ()
 
-        def store(capacity: int, seed: int) -> TransitionStore:
-            return TransitionStore(ReplayBuffer(capacity, specs, crop_fields, seed, frames), cameras, self.cache)
+        def store(capacity: int, seed: int, crops: int, cache: CropFeatureCache | None) -> TransitionStore:
+            frames = frame_specs(self.layout.image_shapes, fshape, crops)
+            return TransitionStore(ReplayBuffer(capacity, specs, crop_fields, seed, frames), cameras, cache)
 
-        self.online = store(cfg.buffer.online_capacity, cfg.seed)
-        self.demo = store(cfg.buffer.demo_capacity, cfg.seed + 1)
+        self.online = store(cfg.buffer.online_capacity, cfg.seed, crops, self.cache)
+        self.demo = store(cfg.buffer.demo_capacity, cfg.seed + 1, demo_crops, self.demo_cache)
         self.cameras = cameras
         self.online_added_by_kind = {"policy": 0, "intervention": 0}
         self.demo_loaded = 0
@@ -156,6 +160,8 @@ class Learner:
         }
         if self.cache is not None:
             state["cache_rng"] = self.cache.generator.get_state()
+        if self.demo_cache is not None and self.demo_cache is not self.cache:
+            state["demo_cache_rng"] = self.demo_cache.generator.get_state()
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -175,7 +181,14 @@ class Learner:
         self.demo_loaded = int(state["demo_loaded"])
         if self.cache is not None and "cache_rng" in state:
             self.cache.generator.set_state(state["cache_rng"])
+        if self.demo_cache is not None and "demo_cache_rng" in state:
+            self.demo_cache.generator.set_state(state["demo_cache_rng"])
 
     @property
     def bytes_per_transition(self) -> int:
+        """Bytes of an online row (a step held once); a demo row: ``demo_bytes_per_transition``."""
         return self.online.buffer.bytes_per_transition
+
+    @property
+    def demo_bytes_per_transition(self) -> int:
+        return self.demo.buffer.bytes_per_transition

@@ -95,7 +95,7 @@ def check_buffer_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
     at the rows the run can fill (the demos and every env step) and the learner's bytes per row."""
     online = min(cfg.buffer.online_capacity, cfg.train.env_steps)
     demo = min(cfg.buffer.demo_capacity, cfg.train.demo_episodes * cfg.env.max_episode_steps + cfg.train.env_steps)
-    needed = (online + demo) * learner.bytes_per_transition
+    needed = online * learner.bytes_per_transition + demo * learner.demo_bytes_per_transition
     what = f"{online:,} online and up to {demo:,} demo transitions"
     check_memory(needed, f"the buffers ({what})")
     check_disk(checkpoint_dir(run_dir), needed, f"the checkpoints ({what} in the buffers)")
