@@ -10,6 +10,7 @@ from hilserl.collect.failure_modes import (
     NEVER_GRASPED,
     NEVER_LIFTED,
     failure_mode,
+    first_close_line,
     modes_line,
 )
 from hilserl.collect.rollout import run_episode
@@ -88,3 +89,30 @@ def test_a_policy_that_reaches_the_cube_and_never_closes_is_told_from_one_that_c
     assert blind["mode"] == NEVER_GRASPED and blind["close_commands"] == 80 and blind["closest_distance"] > 0.02
     line = modes_line([{"failure": stalled}, {"failure": blind}])
     assert "2 never grasped (1 never commanded a close, within " in line
+
+
+def test_where_the_first_close_was_commanded_tells_an_early_grasp_from_one_at_the_cube(state_env):
+    """The expert closes at the cube; a policy closing at once decides where the reset left it, and
+    the line says both, successes against failures."""
+    def closes_at_once(obs):
+        action = np.zeros(state_env.action_space.shape, np.float32)
+        action[GRIPPER_INDEX] = -1.0
+        return action
+
+    state_env.reset(seed=0, options=CUBE)
+    start = state_env.unwrapped.true_state().distance
+    early = episode_record(0, run_episode(state_env, closes_at_once, seed=0, options=CUBE))
+    assert early["first_close_step"] == 1 and early["first_close_distance"] == pytest.approx(start, abs=1e-4)
+    expert = episode_record(1, run_episode(state_env, expert_policy(state_env), seed=0, options=CUBE))
+    assert expert["success"] and expert["first_close_step"] > 1 and expert["first_close_distance"] < 0.01
+    idle = episode_record(2, run_episode(state_env, lambda obs: np.zeros(state_env.action_space.shape, np.float32),
+                                         seed=0, options=CUBE))
+    assert "first_close_step" not in idle and "first_close_distance" not in idle
+
+    line = first_close_line([early, expert, idle])
+    assert line == (f"the first close command, median: {expert['first_close_distance'] * 1000:.0f} mm from the "
+                    f"object, step {expert['first_close_step']} in 1 success; {start * 1000:.0f} mm from the "
+                    f"object, step 1 in 1 failure (1 failure never commanded one)")
+    assert first_close_line([idle]) is None
+    assert first_close_line([expert, expert, early, idle, idle]).endswith("in 2 successes; "
+        f"{start * 1000:.0f} mm from the object, step 1 in 1 failure (2 failures never commanded one)")

@@ -3,7 +3,9 @@ keys of the env contract): a policy that never closes on the object, one that cl
 and one that lifts and then drops it before the success rule counts it, need different fixes (aim,
 the grasp decision, the grasp itself), and a success rate alone does not tell them apart. A policy
 that never grasped is told apart further by whether it ever commanded a close and how near it came:
-one that sits at the object with its jaws open has a grasp decision to fix, not its aim.
+one that sits at the object with its jaws open has a grasp decision to fix, not its aim. Where and
+when the first close was commanded, in successes against failures, tells a grasp decided too early
+(on the way down, away from the object) from one decided at the object that missed.
 """
 
 from __future__ import annotations
@@ -81,3 +83,31 @@ def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:
     if nearest:
         detail += f", within {nearest[len(nearest) // 2] * 1000:.0f} mm of the object at the closest, median"
     return f" ({detail})"
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "es" if noun.endswith("s") else "s")
+
+
+def first_close_line(episodes: Sequence[dict[str, Any]]) -> str | None:
+    """Of evaluated episodes (``episode_record``), the median distance to the object and step of the
+    first close command, successes against failures; None when no episode records it."""
+    closed = [e for e in episodes if "first_close_step" in e]
+    if not closed:
+        return None
+    parts = []
+    for label, group in (("success", [e for e in closed if e["success"]]),
+                         ("failure", [e for e in closed if not e["success"]])):
+        if not group:
+            continue
+        where = [e["first_close_distance"] for e in group if "first_close_distance" in e]
+        at = f"{_median(where) * 1000:.0f} mm from the object, " if where else ""
+        parts.append(f"{at}step {_median([e['first_close_step'] for e in group])} in {_count(len(group), label)}")
+    idle = sum(1 for e in episodes if "first_close_step" not in e and not e["success"])
+    tail = f" ({_count(idle, 'failure')} never commanded one)" if idle else ""
+    return "the first close command, median: " + "; ".join(parts) + tail

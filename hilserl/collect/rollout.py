@@ -59,6 +59,11 @@ class EpisodeResult:
     """Steps whose gripper command was "close"; None for an env without a discrete gripper."""
     closest_distance: float | None = None
     """The least ``true_state().distance`` (m) after a step; None for an env without the hook."""
+    first_close_step: int | None = None
+    """The step (1-based) of the first "close" command; None when none was given."""
+    first_close_distance: float | None = None
+    """``true_state().distance`` (m) when the first "close" was commanded: a grasp decided away from
+    the object (on the way down, say) shows here, successes and failures alike."""
 
     @property
     def intervention_rate(self) -> float:
@@ -91,11 +96,16 @@ def run_episode(
     gripper = bool(env.metadata.get(GRIPPER_FLAG, False))
     truth = getattr(env.unwrapped, "true_state", None)
     closes, closest = 0, np.inf
+    distance = float(truth().distance) if truth is not None else None
+    first_close: tuple[int, float | None] | None = None
     while True:
         policy_action = policy(obs)
         action, intervened = policy_action, False
         if human is not None:
             action, intervened = resolve(policy_action, human.step(policy_action))
+        closing = gripper and gripper_class(float(action[-1])) == GRIPPER_CLOSE
+        if closing and first_close is None:
+            first_close = (steps + 1, distance)
         next_obs, reward, terminated, truncated, info = env.step(action)
         total += reward
         steps += 1
@@ -104,10 +114,10 @@ def run_episode(
             path.append(np.asarray(info["ee_pos"]).copy())
         if "grasped" in info and "lifted" in info:
             holds.append((bool(info["grasped"]), bool(info["lifted"])))
-        if gripper:
-            closes += int(gripper_class(float(action[-1])) == GRIPPER_CLOSE)
+        closes += int(closing)
         if truth is not None:
-            closest = min(closest, float(truth().distance))
+            distance = float(truth().distance)
+            closest = min(closest, distance)
         if on_transition is not None:
             on_transition(
                 Transition(obs, np.asarray(action, np.float32), float(reward), next_obs,
@@ -135,4 +145,6 @@ def run_episode(
         holds=holds,
         close_commands=closes if gripper else None,
         closest_distance=closest if truth is not None else None,
+        first_close_step=first_close[0] if first_close else None,
+        first_close_distance=first_close[1] if first_close else None,
     )

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from hilserl.collect.episode_video import FAILURES, FailureVideos, failure_listing
-from hilserl.collect.failure_modes import modes_line
+from hilserl.collect.failure_modes import first_close_line, modes_line
 from hilserl.collect.live_view import LiveView, ViewTarget
 from hilserl.collect.watch import Watch
 from hilserl.config import Config, from_dict
@@ -155,8 +155,8 @@ def resets_line(result: EvalResult) -> str:
     regions = f" ({', '.join(f'{k} {v:.0%}' for k, v in result.by_region.items())})" if result.by_region else ""
     line = (f"success over {result.episodes} seeded resets: {result.success_rate:.0%}{regions}; mean length "
             f"{result.mean_length:.1f} steps (deterministic policy, no interventions)")
-    modes = modes_line(result.failures)
-    return f"{line}\n{modes}" if modes else line
+    details = [d for d in (modes_line(result.failures), first_close_line(result.per_episode)) if d]
+    return "\n".join([line, *details])
 
 
 def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:

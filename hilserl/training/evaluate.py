@@ -49,6 +49,10 @@ def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
         record["cube_start_yaw"] = round(float(result.cube_start_yaw), 4)
     if result.region is not None:
         record["region"] = result.region
+    if result.first_close_step is not None:
+        record["first_close_step"] = result.first_close_step
+    if result.first_close_distance is not None:
+        record["first_close_distance"] = round(result.first_close_distance, 4)
     if (mode := result.failure()) is not None:
         record["failure"] = mode
     return record
