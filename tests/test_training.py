@@ -37,11 +37,15 @@ def test_demo_buffer_caches_its_own_number_of_crops(tmp_path):
     both crop streams are checkpointed, so a resume draws the crops the run would have drawn."""
     from hilserl.training.learner import Learner
 
-    cfg = load_config(None, [
-        "train.env_steps=60", "train.learning_starts=20", "train.demo_episodes=1", "train.checkpoint_every=10",
-        "agent.cache_crops=2", "agent.demo_cache_crops=5", "env.episode_seconds=3", *SMALL_AGENT,
-    ])
+    run = ["train.learning_starts=20", "train.demo_episodes=1", "train.checkpoint_every=10", "agent.cache_crops=2",
+           "env.episode_seconds=3", *SMALL_AGENT]
+    cfg = load_config(None, ["train.env_steps=60", "agent.demo_cache_crops=5", *run])
     train(cfg, tmp_path, progress=False, tensorboard=False)
+    episodes = (tmp_path / "episodes.jsonl").read_text()
+    with pytest.raises(ValueError, match=r"camera 'front' are float16 \(5, .*stores float16 \(3, .*agent.demo_cache_crops"):
+        train(load_config(None, ["train.env_steps=90", "agent.demo_cache_crops=3", *run]), tmp_path,
+              progress=False, tensorboard=False, resume=True)
+    assert (tmp_path / "episodes.jsonl").read_text() == episodes  # refused before the run went on
     learner = Learner(cfg)
     assert learner.demo.buffer.frame_specs["front"].shape[0] == 5
     assert learner.online.buffer.frame_specs["front"].shape[0] == 2

@@ -255,11 +255,18 @@ class ReplayBuffer:
             if arr.shape[1:] != self.specs[name].shape:
                 raise ValueError(f"checkpoint field {name!r} has rows of {arr.shape[1:]}, the buffer stores "
                                  f"{self.specs[name].shape}")
+        frames = {cam: np.load(folder / f"{prefix}.frames.{cam}.npy", mmap_mode="r") for cam in self.frame_specs}
+        for cam, arr in frames.items():
+            if arr.shape[1:] != self.frame_specs[cam].shape or arr.dtype != self.frame_specs[cam].dtype:
+                raise ValueError(
+                    f"checkpoint frames of camera {cam!r} are {arr.dtype} {arr.shape[1:]}, the buffer stores "
+                    f"{np.dtype(self.frame_specs[cam].dtype)} {self.frame_specs[cam].shape}: the crops cached per frame "
+                    "(agent.cache_crops, agent.demo_cache_crops, agent.augmentation) or agent.feature_cache "
+                    "differ from the checkpoint's run")
         self._store = _Storage(self.capacity, self.specs)
         self._size = self._next = 0
         first_frame = 0
         if self.frames is not None:
-            frames = {cam: np.load(folder / f"{prefix}.frames.{cam}.npy", mmap_mode="r") for cam in self.frame_specs}
             total = len(next(iter(frames.values())))
             if keep:  # keep the frames of the rows kept, as many as the ring holds
                 first_frame = max(int(arrays[OBS_FRAME][count - keep]), total - self.frames.capacity)
