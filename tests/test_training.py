@@ -50,6 +50,9 @@ def test_demo_buffer_caches_its_own_number_of_crops(tmp_path):
     assert learner.demo.buffer.frame_specs["front"].shape[0] == 5
     assert learner.online.buffer.frame_specs["front"].shape[0] == 2
     assert learner.demo_bytes_per_transition > 2 * learner.bytes_per_transition
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert (summary["bytes_per_transition"], summary["demo_bytes_per_transition"]) == (
+        learner.bytes_per_transition, learner.demo_bytes_per_transition)
     state = torch.load(sorted((tmp_path / "checkpoints").glob("ckpt_*/state.pt"))[-1], weights_only=False)
     assert {"cache_rng", "demo_cache_rng"} <= set(state)
     same = Learner(load_config(None, ["agent.cache_crops=2", *SMALL_AGENT]))

@@ -139,6 +139,7 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
         "demo_transitions": demo_steps,
         "buffer_composition": learner.buffer_composition(),
         "bytes_per_transition": learner.bytes_per_transition,
+        "demo_bytes_per_transition": learner.demo_bytes_per_transition,
         "seconds": round(time.time() - started, 1),
         "success_rate_last_20": sum(successes[-20:]) / max(1, len(successes[-20:])),
         "final_eval": final.to_dict() if final else None,
