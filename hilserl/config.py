@@ -432,8 +432,8 @@ class AgentConfig:
     cache_crops: int = 4
     demo_cache_crops: int | None = None
     """Crops cached per frame in the demo buffer; None: ``cache_crops``. Half of every batch comes
-    from a few hundred demo frames, each sampled several times as often as an online frame, so more
-    crops there cost little memory and show the critic fewer repeats of the same crop."""
+    from a few hundred demo frames, each drawn several times as often as an online frame: this sets
+    how often one demo crop repeats, at little memory (measured before raising it: docs/experiments.md)."""
     normalize_state: bool = True
     """Standardise each state dimension with the demonstrations' mean and std (fixed for the run)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
