@@ -22,6 +22,12 @@ HELD_TOO_LATE = "lifted, still held at the end"
 MODES = (NEVER_GRASPED, NEVER_LIFTED, DROPPED, HELD_TOO_LATE)
 
 
+def _median(values: Sequence[float]) -> float:
+    """The upper median (an observed value, as the lines quote it)."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None = None,
                  closest_distance: float | None = None) -> dict[str, Any] | None:
     """The mode of a failed episode from its per-step (grasped, lifted), with the steps that place it
@@ -64,9 +70,9 @@ def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     for mode in MODES:
         if counts[mode]:
             part = f"{counts[mode]} {mode}"
-            drops = sorted(m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m)
+            drops = [m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m]
             if drops:
-                part += f" (at step {drops[len(drops) // 2]}, median)"
+                part += f" (at step {_median(drops)}, median)"
             if mode == NEVER_GRASPED:
                 part += _never_grasped_detail([m for m in modes if m["mode"] == NEVER_GRASPED])
             parts.append(part)
@@ -79,15 +85,10 @@ def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:
         return ""
     idle = [r for r in records if r.get("close_commands") == 0]
     detail = f"{len(idle)} never commanded a close"
-    nearest = sorted(r["closest_distance"] for r in idle if "closest_distance" in r)
+    nearest = [r["closest_distance"] for r in idle if "closest_distance" in r]
     if nearest:
-        detail += f", within {nearest[len(nearest) // 2] * 1000:.0f} mm of the object at the closest, median"
+        detail += f", within {_median(nearest) * 1000:.0f} mm of the object at the closest, median"
     return f" ({detail})"
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
 
 
 def _count(n: int, noun: str) -> str:
