@@ -4,9 +4,9 @@ observation's and its next observation's frames (the layout before, kept as the 
 Runs ``--episodes`` episodes of the simulated grasp task with cameras (the scripted expert; in each
 episode a stretch of 5 to 15 steps is marked as an intervention, as a brief correction is) routed as
 in training (every step to the online buffer, the intervention stretch also to the demo buffer) into
-both layouts, with the feature cache on (the
-default: float16 feature maps of 4 crops) and off (uint8 images), and reports the bytes each layout
-holds per transition, and what the default capacities of 200,000 online and 50,000 demo
+both layouts, with the feature cache on (feature maps of the default 4 crops, stored in float16, the
+default, and in uint8, ``agent.cache_dtype=uint8``) and off (uint8 images), and reports the bytes
+each layout holds per transition, and what the default capacities of 200,000 online and 50,000 demo
 transitions would reserve.
 
 Usage: python -m benchmarks.buffer_bytes --episodes 6
@@ -21,13 +21,14 @@ import numpy as np
 GIB = 1024**3
 
 
-def run(episodes: int, cache_on: bool) -> dict:
+def run(episodes: int, cache_dtype: str | None) -> dict:
+    """``cache_dtype``: the feature cache's storage (``agent.cache_dtype``); None: no cache, images."""
     import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
     from hilserl.agent.backbone import load_backbone
     from hilserl.agent.resnet import feature_shape
     from hilserl.collect.rollout import run_episode
     from hilserl.config import Config
-    from hilserl.data.feature_cache import CropFeatureCache
+    from hilserl.data.feature_cache import CropFeatureCache, FeatureCodec
     from hilserl.data.replay_buffer import ReplayBuffer
     from hilserl.data.routing import route
     from hilserl.data.transition_store import TransitionStore, frame_specs, transition_specs
@@ -40,12 +41,12 @@ def run(episodes: int, cache_on: bool) -> dict:
     layout = layout_of(env)
     images = layout.observation.image_shapes
     cameras = list(images)
-    cache = fshape = None
+    cache = codec = None
     crops = cfg.agent.cache_crops
-    if cache_on:
-        cache = CropFeatureCache(load_backbone(cfg.agent.encoder), cfg.agent.crop_padding, crops)
-        fshape = feature_shape(next(iter(images.values()))[0])
-    frames = frame_specs(images, fshape, crops)
+    if cache_dtype:
+        codec = FeatureCodec(feature_shape(next(iter(images.values()))[0]), cache_dtype)
+        cache = CropFeatureCache(load_backbone(cfg.agent.encoder), cfg.agent.crop_padding, crops, codec=codec)
+    frames = frame_specs(images, codec, crops)
     flat = transition_specs(layout.observation.state_dim, layout.action.dims)
     baseline_specs = {**flat, **{f"{p}.{c}": s for c, s in frames.items() for p in ("obs", "next_obs")}}
 
@@ -88,7 +89,7 @@ def run(episodes: int, cache_on: bool) -> dict:
     def held(store: TransitionStore) -> int:
         return len(store) * flat_bytes + store.buffer.frames_held * frame_bytes
 
-    out = {"frames": "float16 features of 4 crops" if cache_on else "uint8 images"}
+    out = {"frames": f"{cache_dtype} features of {crops} crops" if cache_dtype else "uint8 images"}
     for name, ours, base in (("online", online, online_base), ("demo", demo, demo_base)):
         n = len(ours)
         out[name] = {"transitions": n, "frames_per_transition": ours.buffer.frames_held / n,
@@ -110,9 +111,9 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=6)
     args = parser.parse_args()
     figures = {"episodes": args.episodes}
-    for cache_on in (True, False):
-        result = run(args.episodes, cache_on)
-        figures["features" if cache_on else "images"] = result
+    for key, cache_dtype in (("features", "float16"), ("features_uint8", "uint8"), ("images", None)):
+        result = run(args.episodes, cache_dtype)
+        figures[key] = result
         for name in ("online", "demo"):
             r = result[name]
             print(f"{result['frames']}, {name} buffer: {r['transitions']} transitions, {r['frames_per_transition']:.3f} "

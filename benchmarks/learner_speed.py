@@ -9,6 +9,9 @@ counts is the most the cache can gain where both paths run at the same FLOP/s.
 ``--devices`` times the cached update on every device present instead (``agent.device``: the CPU,
 and CUDA or Apple's MPS when torch sees them) and writes ``results/learner_devices.json``.
 
+``--uint8`` adds the feature cache stored in uint8 (``agent.cache_dtype=uint8``): its bytes per
+transition and what decoding the maps costs each update, against float16's in the same run.
+
 ``--bf16`` adds an experiment: cached updates under bfloat16 autocast (matmul inputs in bf16, weights
 and optimiser in fp32). It is not an agent setting: lower precision has not been shown to learn here.
 """
@@ -98,6 +101,7 @@ def main() -> None:
     ap.add_argument("--cached-updates", type=int, default=30)
     ap.add_argument("--encoded-updates", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="also time cached updates under bfloat16 autocast")
+    ap.add_argument("--uint8", action="store_true", help="also time cached updates with the maps stored in uint8")
     ap.add_argument("--devices", action="store_true", help="time the cached update on every device present")
     args = ap.parse_args()
     if args.devices:
@@ -105,12 +109,15 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     figures = {}
-    modes = [("feature_cache", True, args.cached_updates, False),
-             ("per_batch_encoding", False, args.encoded_updates, False)]
+    modes = [("feature_cache", True, args.cached_updates, False, "float16"),
+             ("per_batch_encoding", False, args.encoded_updates, False, "float16")]
     if args.bf16:
-        modes.append(("feature_cache_bf16_autocast", True, args.cached_updates, True))
-    for mode, cache, updates, bf16 in modes:
-        cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1", "agent.device=cpu"])
+        modes.append(("feature_cache_bf16_autocast", True, args.cached_updates, True, "float16"))
+    if args.uint8:
+        modes.append(("feature_cache_uint8", True, args.cached_updates, False, "uint8"))
+    for mode, cache, updates, bf16, dtype in modes:
+        cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1", "agent.device=cpu",
+                                 f"agent.cache_dtype={dtype}"])
         learner = Learner(cfg)
         insert_s = fill(learner, args.transitions, rng)
         ups = updates_per_second(learner, updates, bf16)
@@ -135,6 +142,12 @@ def main() -> None:
     if args.bf16:
         extra["speedup_bf16_autocast"] = round(figures["feature_cache_bf16_autocast"]["updates_per_second"] / encoded, 1)
         print(f"with bf16 autocast (experiment, not a setting): {extra['speedup_bf16_autocast']:.0f}x")
+    if args.uint8:
+        u8, f16 = figures["feature_cache_uint8"], figures["feature_cache"]
+        extra["uint8_speed_ratio"] = round(u8["updates_per_second"] / f16["updates_per_second"], 3)
+        extra["uint8_bytes_ratio"] = round(u8["bytes_per_transition"] / f16["bytes_per_transition"], 3)
+        print(f"uint8 feature maps: {extra['uint8_speed_ratio']:.2f}x float16's updates/s at "
+              f"{extra['uint8_bytes_ratio']:.2f}x its bytes per transition")
     write_result("learner_speed", {**figures, "speedup": round(ratio, 1), "flop_ratio": round(bound, 1), **extra,
                                    "lerobot_bytes_per_transition": LEROBOT_BYTES_PER_TRANSITION})
 

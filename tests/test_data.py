@@ -2,12 +2,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import load_config
 from hilserl.data.episodes import DatasetDamaged, DatasetMismatch, EpisodeWriter, iter_transitions
 from hilserl.data.episodes import read_meta as _read_meta
-from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.data.feature_cache import CropFeatureCache, FeatureCodec
 from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer, sample_mixed
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
@@ -129,10 +130,42 @@ def test_feature_cache_shapes_memo_and_crops():
     assert again is feats and cache.computed == 1  # next obs of one step = obs of the next
 
 
-def test_feature_specs_store_crops_in_half_precision():
-    specs = frame_specs({"wrist": (128, 128, 3)}, (512, 4, 4), 4)
+def test_feature_specs_store_crops_in_half_precision_or_bytes():
+    specs = frame_specs({"wrist": (128, 128, 3)}, FeatureCodec((512, 4, 4)), 4)
     assert specs["wrist"].shape == (4, 512, 4, 4) and specs["wrist"].dtype == np.float16
+    specs = frame_specs({"wrist": (128, 128, 3)}, FeatureCodec((512, 4, 4), "uint8"), 4)
+    assert specs["wrist"].shape == (4, 512, 16 + 2) and specs["wrist"].dtype == np.uint8
     assert frame_specs({"wrist": (128, 128, 3)}, None, 4)["wrist"].dtype == np.uint8
+
+
+def test_uint8_feature_codec_keeps_the_features_far_closer_than_two_crops():
+    """The shipped backbone's maps of two crops of a camera frame of the simulated grasp, stored in
+    uint8 and read back: each value within half a level of its channel's scale, a channel of zeros
+    stays zero, and the values move by under a hundredth of how far two crops of the frame are apart."""
+    from hilserl.agent.backbone import load_backbone
+    from hilserl.config import EncoderConfig, EnvConfig
+    from hilserl.envs.factory import make_env
+
+    env = make_env(EnvConfig())
+    image = env.reset(seed=0)[0]["front"]
+    env.close()
+    codec = FeatureCodec((512, 4, 4), "uint8")
+    cache = CropFeatureCache(load_backbone(EncoderConfig()), padding=4, crops=2, seed=0, codec=codec)
+    stored = cache({"front": image})["front"]
+    assert stored.dtype == np.uint8 and stored.shape == (2, 512, 18)
+    exact = cache.backbone(torch.from_numpy(image)[None].expand(2, -1, -1, -1))  # uncropped, for the zero channels
+    packed = torch.from_numpy(codec.encode(exact))
+    decoded = codec.decode(packed)
+    assert decoded.shape == exact.shape and decoded.dtype == torch.float32
+    scale = exact.flatten(2).amax(2)[..., None, None] / 255
+    assert torch.all((decoded - exact).abs() <= 0.5 * scale * (1 + 2**-10) + 1e-7)
+    zero = exact.flatten(2).amax(2) == 0
+    assert zero.any() and torch.all(decoded[zero] == 0)  # ReLU channels that are off stay off
+    crops = codec.decode(torch.from_numpy(stored))
+    float16 = CropFeatureCache(cache.backbone, padding=4, crops=2, seed=0)({"front": image})["front"]
+    error = (crops - torch.from_numpy(float16).float()).abs().mean()
+    between_crops = (crops[0] - crops[1]).abs().mean()
+    assert error < 0.01 * between_crops
 
 
 def image_buffer(capacity, frame_capacity=None, seed=0):

@@ -59,6 +59,41 @@ def test_demo_buffer_caches_its_own_number_of_crops(tmp_path):
     assert same.demo_cache is same.cache and same.demo.buffer.frame_specs["front"].shape[0] == 2
 
 
+def test_uint8_feature_cache_trains_and_samples_what_float16_would(tmp_path):
+    """``agent.cache_dtype=uint8``: a run trains end to end on 0.56 of float16's feature bytes, a resume
+    with the other storage is refused, and the learner's batches hold the float16 run's features (same
+    seed: same crops, same rows) to within the quantisation."""
+    from hilserl.training.learner import Learner
+
+    run = ["train.env_steps=40", "train.learning_starts=20", "train.demo_episodes=1", "train.checkpoint_every=10",
+           "env.episode_seconds=3", *SMALL_AGENT]
+    result = train(load_config(None, ["agent.cache_dtype=uint8", *run]), tmp_path, progress=False, tensorboard=False)
+    assert result.updates >= 10
+    with pytest.raises(ValueError, match=r"camera 'front' are uint8 .*stores float16 .*agent.cache_dtype"):
+        train(load_config(None, [*run, "train.env_steps=60"]), tmp_path, progress=False, tensorboard=False, resume=True)
+
+    from hilserl.collect.rollout import run_episode
+    from hilserl.envs.factory import make_env
+    from hilserl.teleop.scripted import expert_policy
+
+    learners = {dtype: Learner(load_config(None, [f"agent.cache_dtype={dtype}", "env.episode_seconds=2", *SMALL_AGENT]))
+                for dtype in ("float16", "uint8")}
+    ratio = learners["uint8"].bytes_per_transition / learners["float16"].bytes_per_transition
+    assert 0.55 < ratio < 0.6
+    env = make_env(learners["uint8"].cfg.env)
+    steps = []
+    run_episode(env, expert_policy(env), seed=0, on_transition=steps.append)
+    env.close()
+    for learner in learners.values():
+        for t in steps:
+            learner.add(t)
+    batches = {dtype: learner._batch(learner.online.buffer.sample(32)) for dtype, learner in learners.items()}
+    for key in ("obs", "next_obs"):
+        f16, u8 = batches["float16"][key]["front"].float(), batches["uint8"][key]["front"]
+        assert u8.shape == f16.shape == (32, 512, 4, 4) and u8.dtype == torch.float32
+        assert (u8 - f16).abs().mean() < 0.01 * (f16[0] - f16[1:]).abs().mean()
+
+
 def test_exact_per_batch_augmentation_mode_runs(tmp_path):
     cfg = load_config(None, [
         "train.env_steps=30", "train.learning_starts=20", "train.demo_episodes=1",

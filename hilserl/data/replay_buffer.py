@@ -6,7 +6,7 @@ A transition is a flat record of named arrays: ``obs.state``, ``next_obs.state``
 observation's frames, and the next observation of one step, being the observation of the next, is
 stored once for both (as HIL-SERL's memory-efficient buffer does). A sampled batch still reads
 ``obs.<cam>`` and ``next_obs.<cam>``. Frames are uint8 images (exact per-batch augmentation) or, with
-the feature cache, ``cache_crops`` backbone feature maps of random crops in float16; a batch then
+the feature cache, ``cache_crops`` backbone feature maps of random crops (float16 or uint8); a batch then
 draws one crop per sample, independently for obs and next obs.
 
 The ring holds ``frame_capacity`` frames (by default ``capacity`` plus a sixteenth): enough for
@@ -261,7 +261,8 @@ class ReplayBuffer:
                 raise ValueError(
                     f"checkpoint frames of camera {cam!r} are {arr.dtype} {arr.shape[1:]}, the buffer stores "
                     f"{np.dtype(self.frame_specs[cam].dtype)} {self.frame_specs[cam].shape}: the crops cached per frame "
-                    "(agent.cache_crops, agent.demo_cache_crops, agent.augmentation) or agent.feature_cache "
+                    "(agent.cache_crops, agent.demo_cache_crops, agent.augmentation), their storage "
+                    "(agent.cache_dtype) or agent.feature_cache "
                     "differ from the checkpoint's run")
         self._store = _Storage(self.capacity, self.specs)
         self._size = self._next = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.data.feature_cache import CropFeatureCache, FeatureCodec
 from hilserl.data.replay_buffer import FieldSpec, ReplayBuffer
 from hilserl.data.transition import Transition
 
@@ -23,13 +23,13 @@ def transition_specs(state_dim: int, action_dims: int) -> dict[str, FieldSpec]:
     }
 
 
-def frame_specs(image_shapes: dict[str, tuple[int, int, int]], feature_shape: tuple[int, int, int] | None,
+def frame_specs(image_shapes: dict[str, tuple[int, int, int]], codec: FeatureCodec | None,
                 crops: int) -> dict[str, FieldSpec]:
-    """Per camera, one stored frame: the uint8 image, or with the feature cache ``crops`` float16
-    feature maps of random crops of it."""
-    if feature_shape is None:
+    """Per camera, one stored frame: the uint8 image, or with the feature cache ``crops`` feature maps
+    of random crops of it, stored as ``codec`` says."""
+    if codec is None:
         return {cam: FieldSpec(shape, np.uint8) for cam, shape in image_shapes.items()}
-    return {cam: FieldSpec((crops, *feature_shape), np.float16) for cam in image_shapes}
+    return {cam: codec.spec(crops) for cam in image_shapes}
 
 
 class TransitionStore:

@@ -11,7 +11,7 @@ from hilserl.agent.backbone import load_backbone
 from hilserl.agent.resnet import feature_shape
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
-from hilserl.data.feature_cache import CropFeatureCache
+from hilserl.data.feature_cache import CropFeatureCache, FeatureCodec
 from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
@@ -49,19 +49,20 @@ class Learner:
         crops = cfg.agent.cache_crops if augmenting else 1
         demo_crops = (cfg.agent.demo_cache_crops or cfg.agent.cache_crops) if augmenting else 1
         self.cache = self.demo_cache = None
-        fshape = None
+        self.codec: FeatureCodec | None = None
         if cameras and cfg.agent.feature_cache:
             assert self.agent.backbone is not None
             padding = cfg.agent.crop_padding if augmenting else 0
-            self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed)
+            self.codec = FeatureCodec(feature_shape(next(iter(self.layout.image_shapes.values()))[0]),
+                                      cfg.agent.cache_dtype)
+            self.cache = CropFeatureCache(self.agent.backbone, padding, crops, seed=cfg.seed, codec=self.codec)
             self.demo_cache = self.cache if demo_crops == crops else \
-                CropFeatureCache(self.agent.backbone, padding, demo_crops, seed=cfg.seed + 1)
-            fshape = feature_shape(next(iter(self.layout.image_shapes.values()))[0])
+                CropFeatureCache(self.agent.backbone, padding, demo_crops, seed=cfg.seed + 1, codec=self.codec)
         specs = transition_specs(self.layout.state_dim, self.task.action.dims)
-        crop_fields = tuple(cameras) if fshape else ()
+        crop_fields = tuple(cameras) if self.codec else ()
 
         def store(capacity: int, seed: int, crops: int, cache: CropFeatureCache | None) -> TransitionStore:
-            frames = frame_specs(self.layout.image_shapes, fshape, crops)
+            frames = frame_specs(self.layout.image_shapes, self.codec, crops)
             return TransitionStore(ReplayBuffer(capacity, specs, crop_fields, seed, frames), cameras, cache)
 
         self.online = store(cfg.buffer.online_capacity, cfg.seed, crops, self.cache)
@@ -107,13 +108,22 @@ class Learner:
     def update(self) -> dict[str, float]:
         a = self.cfg.agent
         batches = [
-            to_batch(sample_mixed(self.online.buffer, self.demo.buffer, a.batch_size, self.cfg.buffer.demo_ratio), self.cameras)
+            self._batch(sample_mixed(self.online.buffer, self.demo.buffer, a.batch_size, self.cfg.buffer.demo_ratio))
             for _ in range(a.critic_actor_ratio)
         ]
         info = self.agent.update(batches)
         info["online_buffer"] = len(self.online)
         info["demo_buffer"] = len(self.demo)
         return info
+
+    def _batch(self, record: dict[str, np.ndarray]) -> dict:
+        """Sampled rows as the agent's batch, cached feature maps decoded to what the backbone gave."""
+        batch = to_batch(record, self.cameras)
+        if self.codec is not None and self.codec.dtype != "float16":
+            for obs in (batch["obs"], batch["next_obs"]):
+                for cam in self.cameras:
+                    obs[cam] = self.codec.decode(obs[cam])
+        return batch
 
     def time_updates(self, updates: int = PACE_PROBE_UPDATES) -> float | None:
         """Seconds per update on this machine, timed on a copy of the agent with batches of demos
@@ -124,7 +134,7 @@ class Learner:
         agent, rng, a = copy.deepcopy(self.agent), np.random.default_rng(0), self.cfg.agent
 
         def batches() -> list[dict]:
-            return [to_batch(self.demo.buffer.gather(rng.integers(0, len(self.demo), a.batch_size)), self.cameras)
+            return [self._batch(self.demo.buffer.gather(rng.integers(0, len(self.demo), a.batch_size)))
                     for _ in range(a.critic_actor_ratio)]
 
         agent.update(batches())
