@@ -63,7 +63,7 @@ class FeatureCodec:
             return stored
         c, h, w = self.shape
         step = stored[..., h * w:].contiguous().view(torch.float16).float() / UINT8_LEVELS
-        return (stored[..., :h * w].float() * step).view(len(stored), c, h, w)
+        return (stored[..., :h * w] * step).view(len(stored), c, h, w)  # uint8 * float32: no float copy first
 
 
 def _key(images: dict[str, np.ndarray]) -> bytes:
