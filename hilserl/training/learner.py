@@ -117,12 +117,13 @@ class Learner:
         return info
 
     def _batch(self, record: dict[str, np.ndarray]) -> dict:
-        """Sampled rows as the agent's batch, cached feature maps decoded to what the backbone gave."""
+        """Sampled rows as the agent's batch, cached feature maps decoded to what the backbone gave (on
+        the learner's device: the stored bytes are what travels)."""
         batch = to_batch(record, self.cameras)
         if self.codec is not None and self.codec.dtype != "float16":
             for obs in (batch["obs"], batch["next_obs"]):
                 for cam in self.cameras:
-                    obs[cam] = self.codec.decode(obs[cam])
+                    obs[cam] = self.codec.decode(obs[cam].to(self.agent.device))
         return batch
 
     def time_updates(self, updates: int = PACE_PROBE_UPDATES) -> float | None:
