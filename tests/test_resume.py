@@ -272,7 +272,7 @@ def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, ca
         assert main(["train", "--single-process", "--run-dir", str(locked), *small]) == 2
         assert "the checkpoints folder" in capsys.readouterr().err
     # two cameras through the feature cache: about 136 KiB a row, 13 TB for 100 million rows
-    with pytest.raises(CannotKeepResults, match=r"the buffers \(100,000,000 online .* GiB of memory"):
+    with pytest.raises(CannotKeepResults, match=r"the buffers \(100,000,000 online .* GiB of memory.*agent.cache_dtype=uint8"):
         train(load_config(None, ["train.env_steps=200000000", "buffer.online_capacity=100000000",
                                  "train.demo_episodes=1"]), tmp_path / "huge", progress=False, tensorboard=False)
     assert not (tmp_path / "huge" / "demos").exists()  # refused before recording anything

@@ -49,9 +49,9 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(needed: int, what: str) -> None:
+def check_memory(needed: int, what: str, remedy: str = "lower buffer.online_capacity or train.env_steps") -> None:
     """Refuse when the machine has less than ``needed`` bytes of memory available."""
     free = available_memory()
     if free is not None and free < needed:
         raise CannotKeepResults(f"{what} need about {needed / GIB:.1f} GiB of memory, and this machine has "
-                                f"{free / GIB:.1f} GiB available: lower buffer.online_capacity or train.env_steps")
+                                f"{free / GIB:.1f} GiB available: {remedy}")

@@ -97,7 +97,10 @@ def check_buffer_room(cfg: Config, learner: Learner, run_dir: Path) -> None:
     demo = min(cfg.buffer.demo_capacity, cfg.train.demo_episodes * cfg.env.max_episode_steps + cfg.train.env_steps)
     needed = online * learner.bytes_per_transition + demo * learner.demo_bytes_per_transition
     what = f"{online:,} online and up to {demo:,} demo transitions"
-    check_memory(needed, f"the buffers ({what})")
+    remedy = "lower buffer.online_capacity or train.env_steps"
+    if learner.codec is not None and learner.codec.dtype == "float16":
+        remedy += ", or store the cached feature maps in uint8 (agent.cache_dtype=uint8: 56% of the bytes)"
+    check_memory(needed, f"the buffers ({what})", remedy)
     check_disk(checkpoint_dir(run_dir), needed, f"the checkpoints ({what} in the buffers)")
 
 
