@@ -337,3 +337,34 @@ def test_the_learner_is_started_safely_beside_grpcs_threads():
         channel.close()
         server.stop(None)
     assert codes == [0] * 200, sorted(set(codes))
+
+
+class _SecondSignalInsideSet(threading.Event):
+    """An Event whose ``set()`` is interrupted, while it holds the Event's lock, by a second delivery
+    of the signal handler ``interrupt``: what Python does when a second SIGTERM arrives between two
+    bytecodes of the first handler's ``set()``."""
+
+    interrupt = None
+
+    def set(self) -> None:
+        with self._cond:
+            handler, self.interrupt = self.interrupt, None
+            if handler is not None:
+                handler(signal.SIGTERM, None)
+            self._flag = True
+            self._cond.notify_all()
+
+
+def test_a_second_sigterm_inside_the_first_ones_stop_does_not_hang_the_learner():
+    """An orphaned learner gets two SIGTERMs at once (the parent-death signal and the orphan
+    watcher's); a handler that set the stop Event each time waited on the Event's own lock forever."""
+    from hilserl.distributed.learner_process import stop_on_signal
+
+    stop = _SecondSignalInsideSet()
+    handler = stop_on_signal(stop)
+    stop.interrupt = handler
+    first = threading.Thread(target=handler, args=(signal.SIGTERM, None), daemon=True)
+    first.start()
+    first.join(timeout=10)
+    assert not first.is_alive(), "the second signal's handler waits on the lock the first one holds"
+    assert stop.is_set()

@@ -151,6 +151,23 @@ class EpisodeIntake:
                 "actor_sequences": dict(self.delivered), "actor_states": dict(self.actor_states)}
 
 
+def stop_on_signal(stop: threading.Event):
+    """A SIGTERM / SIGINT handler that sets ``stop``, once. Python runs a handler in the main thread
+    between two bytecodes, so a second signal can run it again inside the first one's ``stop.set()``,
+    which holds the Event's lock; that lock is not re-entrant, and a second ``set()`` would wait on
+    itself forever. An orphaned learner gets two SIGTERMs at once (the parent-death signal and the
+    orphan watcher's), so this is the learner that outlived its parent."""
+    signalled = False
+
+    def handler(signum, frame) -> None:
+        nonlocal signalled
+        if not signalled:
+            signalled = True
+            stop.set()
+
+    return handler
+
+
 def run_learner(cfg: Config, run_dir: Path, host: str = "127.0.0.1", port: int = 50051, token: str | None = None,
                 resume: bool = False, progress: bool = True, tensorboard: bool = True,
                 port_file: Path | None = None, stop: threading.Event | None = None, tls: ServerTLS | None = None,
@@ -257,7 +274,7 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, stop_on_signal(stop))
     try:
         # Run to the step budget, then to the end of the actors' current episodes (their last
         # transitions and statistics are still coming).
