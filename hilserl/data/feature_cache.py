@@ -97,8 +97,8 @@ class CropFeatureCache:
         repeated = stacked.repeat_interleave(self.crops, dim=0)
         offsets = random_offsets(len(repeated), self.padding, self.generator)
         feats = self.backbone(crop_with_offsets(repeated, offsets, self.padding))
-        feats = self.codec.encode(feats) if self.codec else feats.half().cpu().numpy()
-        feats = feats.reshape(len(names), self.crops, *feats.shape[1:])
+        codec = self.codec or FeatureCodec(tuple(feats.shape[1:]))
+        feats = codec.encode(feats).reshape(len(names), self.crops, *codec.stored_shape())
         out = {n: feats[i] for i, n in enumerate(names)}
         self._memo = {key: out} | dict(list(self._memo.items())[:1])  # keep the last two frames
         self.computed += 1
