@@ -7,6 +7,8 @@ import pytest
 from hilserl.collect.failure_modes import (
     DROPPED,
     HELD_TOO_LATE,
+    JAWS_OPENED,
+    JAWS_SHUT,
     NEVER_GRASPED,
     NEVER_LIFTED,
     failure_mode,
@@ -30,6 +32,10 @@ def test_the_modes_and_the_steps_that_place_them():
         "mode": DROPPED, "first_grasp_step": 2, "longest_hold_steps": 3, "dropped_at_step": 8}
     assert failure_mode([neither, g, lifted, lifted]) == {
         "mode": HELD_TOO_LATE, "first_grasp_step": 2, "longest_hold_steps": 2}
+    dropped = [neither, g, lifted, lifted, neither]
+    assert failure_mode(dropped, jaws_shut=[False, True, True, True, True])["jaws"] == JAWS_SHUT
+    assert failure_mode(dropped, jaws_shut=[False, True, True, False, False])["jaws"] == JAWS_OPENED
+    assert "jaws" not in failure_mode(dropped)  # an env without a discrete gripper
 
 
 def test_the_grasp_env_reports_a_policy_that_lets_go_and_one_that_never_closes(state_env):
@@ -51,6 +57,7 @@ def test_the_grasp_env_reports_a_policy_that_lets_go_and_one_that_never_closes(s
     assert not dropped.success  # the success rule needs the cube held until step 30
     record = episode_record(0, dropped)["failure"]
     assert record["mode"] == DROPPED and record["dropped_at_step"] <= 27 and record["longest_hold_steps"] >= 3
+    assert record["jaws"] == JAWS_OPENED
 
     idle = run_episode(state_env, lambda obs: np.zeros(state_env.action_space.shape, np.float32), seed=0,
                        options=CUBE)
@@ -63,6 +70,27 @@ def test_the_grasp_env_reports_a_policy_that_lets_go_and_one_that_never_closes(s
     line = modes_line([episode_record(0, dropped), episode_record(1, idle)])
     assert line.startswith(f"why the 2 failures failed: 1 never grasped (1 never commanded a close, within "
                            f"{start * 1000:.0f} mm of the object at the closest, median), 1 lifted, then dropped (at step ")
+    assert line.endswith(", median; 0 with the jaws shut, 1 opened)")
+
+
+def test_a_drop_with_the_jaws_shut_is_told_from_one_that_opened_them(state_env):
+    """Lowering a lifted cube with the jaws kept shut loses the lift as opening them does; the record
+    says which, so a grasp that does not hold is not read as a grasp decision that let go."""
+    expert = expert_policy(state_env)
+    steps = []
+
+    def lowers_after_24(obs):
+        action = np.array(expert(obs), np.float32)
+        steps.append(None)
+        if len(steps) > 24:
+            action[:] = 0.0
+            action[2] = -1.0  # down
+            action[GRIPPER_INDEX] = -1.0  # close
+        return action
+
+    lowered = run_episode(state_env, lowers_after_24, seed=0, options=CUBE).failure()
+    assert lowered["mode"] == DROPPED and lowered["dropped_at_step"] > 25 and lowered["jaws"] == JAWS_SHUT
+    assert modes_line([{"failure": lowered}]).endswith(", median; 1 with the jaws shut, 0 opened)")
 
 
 def test_a_policy_that_reaches_the_cube_and_never_closes_is_told_from_one_that_closes_on_nothing(state_env):

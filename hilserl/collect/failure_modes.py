@@ -5,7 +5,9 @@ the grasp decision, the grasp itself), and a success rate alone does not tell th
 that never grasped is told apart further by whether it ever commanded a close and how near it came:
 one that sits at the object with its jaws open has a grasp decision to fix, not its aim. Where and
 when the first close was commanded, in successes against failures, tells a grasp decided too early
-(on the way down, away from the object) from one decided at the object that missed.
+(on the way down, away from the object) from one decided at the object that missed. A drop is told
+apart by the jaws' command at the drop: opened (the grasp decision let go) or still shut (the grasp
+did not hold, as an off-centre pinch that slips, or the arm lowered the object again).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ DROPPED = "lifted, then dropped"
 HELD_TOO_LATE = "lifted, still held at the end"
 """Held when the episode ran out: lifted too late, or not for long enough, for the success rule."""
 MODES = (NEVER_GRASPED, NEVER_LIFTED, DROPPED, HELD_TOO_LATE)
+JAWS_OPENED = "opened"
+"""A drop with the jaws commanded open at the drop step."""
+JAWS_SHUT = "shut"
+"""A drop with the jaws commanded shut at the drop step."""
 
 
 def _median(values: Sequence[float]) -> float:
@@ -29,11 +35,13 @@ def _median(values: Sequence[float]) -> float:
 
 
 def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None = None,
-                 closest_distance: float | None = None) -> dict[str, Any] | None:
+                 closest_distance: float | None = None,
+                 jaws_shut: Sequence[bool] | None = None) -> dict[str, Any] | None:
     """The mode of a failed episode from its per-step (grasped, lifted), with the steps that place it
     (1-based): the first grasp and, once lifted, the longest hold and the step the object was dropped;
-    a "never grasped" one with its close commands and closest approach (m), where known. None without
-    the per-step keys."""
+    a "never grasped" one with its close commands and closest approach (m), a dropped one with the jaws'
+    command at the drop (``JAWS_OPENED`` or ``JAWS_SHUT``, from ``jaws_shut``: per step, whether the
+    last open-or-close command was "close"), where known. None without the per-step keys."""
     if not holds:
         return None
     grasped = [i + 1 for i, (g, _) in enumerate(holds) if g]
@@ -55,12 +63,15 @@ def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None 
     record = {"first_grasp_step": grasped[0], "longest_hold_steps": longest}
     if held[-1]:
         return {"mode": HELD_TOO_LATE, **record}
-    return {"mode": DROPPED, **record, "dropped_at_step": last_held + 1}
+    record = {"mode": DROPPED, **record, "dropped_at_step": last_held + 1}
+    if jaws_shut is not None and len(jaws_shut) == len(holds):
+        record["jaws"] = JAWS_SHUT if jaws_shut[last_held] else JAWS_OPENED
+    return record
 
 
 def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     """How many failed episodes (``failure_mode`` records under ``"failure"``) fell in each mode, with
-    the median step of the drops and, of those never grasped, how many never commanded a close and
+    the median step of the drops and how many of them had the jaws shut, and, of those never grasped, how many never commanded a close and
     their median closest approach; None when no failure has a mode."""
     modes = [f["failure"] for f in failures if f.get("failure")]
     if not modes:
@@ -72,11 +83,19 @@ def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
             part = f"{counts[mode]} {mode}"
             drops = [m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m]
             if drops:
-                part += f" (at step {_median(drops)}, median)"
+                part += f" (at step {_median(drops)}, median{_drop_detail([m for m in modes if m['mode'] == mode])})"
             if mode == NEVER_GRASPED:
                 part += _never_grasped_detail([m for m in modes if m["mode"] == NEVER_GRASPED])
             parts.append(part)
     return f"why the {len(modes)} failures failed: " + ", ".join(parts)
+
+
+def _drop_detail(records: Sequence[dict[str, Any]]) -> str:
+    """"; 5 with the jaws shut, 2 opened", as far as known."""
+    jaws = Counter(r["jaws"] for r in records if "jaws" in r)
+    if not jaws:
+        return ""
+    return f"; {jaws[JAWS_SHUT]} with the jaws shut, {jaws[JAWS_OPENED]} opened"
 
 
 def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 
 from hilserl.collect.failure_modes import failure_mode
 from hilserl.data.transition import Observation, Transition
-from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, gripper_class
+from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_FLAG, GRIPPER_OPEN, gripper_class
 from hilserl.teleop.interface import InterventionSource, resolve
 
 Policy = Callable[[Observation], np.ndarray]
@@ -57,6 +57,9 @@ class EpisodeResult:
     """Per step, ``info["grasped"]`` and ``info["lifted"]``; empty when the env does not report them."""
     close_commands: int | None = None
     """Steps whose gripper command was "close"; None for an env without a discrete gripper."""
+    jaws_shut: list[bool] | None = None
+    """Per step, whether the last open-or-close command so far was "close"; None for an env without a
+    discrete gripper."""
     closest_distance: float | None = None
     """The least ``true_state().distance`` (m) after a step; None for an env without the hook."""
     first_close_step: int | None = None
@@ -71,7 +74,8 @@ class EpisodeResult:
 
     def failure(self) -> dict[str, Any] | None:
         """Why it failed (:func:`~hilserl.collect.failure_modes.failure_mode`), where the env reports it."""
-        return None if self.success else failure_mode(self.holds, self.close_commands, self.closest_distance)
+        return None if self.success else failure_mode(self.holds, self.close_commands, self.closest_distance,
+                                                    self.jaws_shut)
 
 
 def run_episode(
@@ -96,6 +100,7 @@ def run_episode(
     gripper = bool(env.metadata.get(GRIPPER_FLAG, False))
     truth = getattr(env.unwrapped, "true_state", None)
     closes, closest = 0, np.inf
+    jaws_shut, shut = [], False
     distance = float(truth().distance) if truth is not None else None
     first_close: tuple[int, float | None] | None = None
     while True:
@@ -103,7 +108,10 @@ def run_episode(
         action, intervened = policy_action, False
         if human is not None:
             action, intervened = resolve(policy_action, human.step(policy_action))
-        closing = gripper and gripper_class(float(action[-1])) == GRIPPER_CLOSE
+        command = gripper_class(float(action[-1])) if gripper else None
+        closing = command == GRIPPER_CLOSE
+        shut = closing or (shut and command != GRIPPER_OPEN)
+        jaws_shut.append(shut)
         if closing and first_close is None:
             first_close = (steps + 1, distance)
         next_obs, reward, terminated, truncated, info = env.step(action)
@@ -144,6 +152,7 @@ def run_episode(
         final_info=info,
         holds=holds,
         close_commands=closes if gripper else None,
+        jaws_shut=jaws_shut if gripper else None,
         closest_distance=closest if truth is not None else None,
         first_close_step=first_close[0] if first_close else None,
         first_close_distance=first_close[1] if first_close else None,
