@@ -71,8 +71,9 @@ def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None 
 
 def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     """How many failed episodes (``failure_mode`` records under ``"failure"``) fell in each mode, with
-    the median step of the drops and how many of them had the jaws shut, and, of those never grasped, how many never commanded a close and
-    their median closest approach; None when no failure has a mode."""
+    the median step of the drops and how many had the jaws shut or opened, and, of those never
+    grasped, how many never commanded a close and their median closest approach; None when no
+    failure has a mode."""
     modes = [f["failure"] for f in failures if f.get("failure")]
     if not modes:
         return None
