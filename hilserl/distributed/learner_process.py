@@ -156,7 +156,7 @@ def stop_on_signal(stop: threading.Event):
     between two bytecodes, so a second signal can run it again inside the first one's ``stop.set()``,
     which holds the Event's lock; that lock is not re-entrant, and a second ``set()`` would wait on
     itself forever. An orphaned learner gets two SIGTERMs at once (the parent-death signal and the
-    orphan watcher's), so this is the learner that outlived its parent."""
+    orphan watcher's)."""
     signalled = False
 
     def handler(signum, frame) -> None:
