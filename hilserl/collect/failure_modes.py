@@ -77,16 +77,16 @@ def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     modes = [f["failure"] for f in failures if f.get("failure")]
     if not modes:
         return None
-    counts = Counter(m["mode"] for m in modes)
     parts = []
     for mode in MODES:
-        if counts[mode]:
-            part = f"{counts[mode]} {mode}"
-            drops = [m["dropped_at_step"] for m in modes if m["mode"] == mode and "dropped_at_step" in m]
+        of_mode = [m for m in modes if m["mode"] == mode]
+        if of_mode:
+            part = f"{len(of_mode)} {mode}"
+            drops = [m["dropped_at_step"] for m in of_mode if "dropped_at_step" in m]
             if drops:
-                part += f" (at step {_median(drops)}, median{_drop_detail([m for m in modes if m['mode'] == mode])})"
+                part += f" (at step {_median(drops)}, median{_drop_detail(of_mode)})"
             if mode == NEVER_GRASPED:
-                part += _never_grasped_detail([m for m in modes if m["mode"] == NEVER_GRASPED])
+                part += _never_grasped_detail(of_mode)
             parts.append(part)
     return f"why the {len(modes)} failures failed: " + ", ".join(parts)
 
