@@ -6,6 +6,7 @@ from hilserl.config import ConfigError, EnvConfig, HumanConfig
 from hilserl.envs.actions import GRIPPER_INDEX
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY, gripper_class
 from hilserl.envs.grasp_env import GraspCubeEnv
+from hilserl.envs.grasp_expert import ScriptedExpert
 from hilserl.teleop.devices import GamepadState, GamepadTeleop, KeyboardTeleop, ScriptedGamepad, ScriptedKeys
 from hilserl.teleop.interface import resolve
 from hilserl.teleop.simulated_human import SimulatedHuman, watch_probability
@@ -16,7 +17,7 @@ AWAY = np.array([-1.0, -1.0, 1.0, 0.0], dtype=np.float32)
 
 def make_human(env, **kw):
     cfg = HumanConfig(**kw)
-    expert = env.scripted_expert()
+    expert = ScriptedExpert.for_task(env.config)
     return SimulatedHuman(cfg, expert, env.true_state, np.random.default_rng(0), control_hz=env.config.control_hz)
 
 
@@ -78,7 +79,7 @@ def test_older_runs_timings_in_steps_are_read_as_seconds_at_their_rate():
 def test_brief_leaves_a_policy_alone_while_it_approaches(state_env):
     human = make_human(state_env, strategy="brief", explore_seconds=(0, 0))
     state_env.reset(seed=0)
-    expert = state_env.scripted_expert()
+    expert = ScriptedExpert.for_task(state_env.config)
     flags = []
     run_episode(state_env, lambda o: expert.act(state_env.true_state()), human=human, seed=0,
                 on_transition=lambda t: flags.append(t.intervened))

@@ -53,7 +53,6 @@ from hilserl.envs.so101_model import (
     HOME_GUESS,
     RESET_IK_ITERATIONS,
     STEP_IK_ITERATIONS,
-    open_jaws_centre,
 )
 from hilserl.envs.success_rule import SuccessRule
 
@@ -126,7 +125,6 @@ class GraspCubeEnv(gym.Env):
         self._gripper_body = self.model.geom_bodyid[self.index.pad_geoms[0]]
         self._jaw_body = self.model.geom_bodyid[self.index.pad_geoms[1]]
         self._cube_rest_z = cfg.cube_size / 2.0
-        self._jaws_centre = open_jaws_centre(self.model, self.index, np.array(cfg.ee_base))
         self._rule = SuccessRule(cfg.reward.min_steps_before_success, cfg.reward.consecutive_success_frames)
 
         state_dims = PROPRIO_DIMS + (PRIVILEGED_DIMS if cfg.state_only else 0)
@@ -283,7 +281,7 @@ class GraspCubeEnv(gym.Env):
         )
 
     def scripted_expert(self) -> ScriptedExpert:
-        return ScriptedExpert.for_task(self.config, self._jaws_centre)
+        return ScriptedExpert.for_task(self.config)
 
     @property
     def max_episode_steps(self) -> int:

@@ -2,9 +2,7 @@
 
 It decides from the current state alone (plus a short memory of how long the jaws have been
 closing), so it can take over at any step of an episode: that is what the simulated human needs to
-make brief corrections in the middle of the policy's attempt. It puts the cube between the open
-jaws' pads, not on the grasp centre: the SO-101's jaw is asymmetric, and a turned cube centred on the
-grasp centre has millimetres to spare from the fixed pad (``open_jaws_centre``).
+make brief corrections in the middle of the policy's attempt.
 """
 
 from __future__ import annotations
@@ -50,21 +48,18 @@ class ExpertConfig:
 
 
 class ScriptedExpert:
-    def __init__(self, action_scale: float, cube_size: float, control_hz: float, jaws_centre: np.ndarray,
+    def __init__(self, action_scale: float, cube_size: float, control_hz: float,
                  config: ExpertConfig = ExpertConfig()):
-        """``jaws_centre``: the middle of the open jaws from the grasp centre ((x, y), m, world); the
-        expert brings it, not the grasp centre, over the cube."""
         self.action_scale = action_scale
         self.cube_half = cube_size / 2.0
         self.config = config
-        self.jaws_centre = np.asarray(jaws_centre, float)
         self.close_steps = max(1, math.ceil(config.close_seconds * control_hz))
         self.gain = min(1.0, 1.0 / (config.response_seconds * control_hz))
         self._closed_for = NOT_CLOSED_BY_ME
 
     @classmethod
-    def for_task(cls, env: EnvConfig, jaws_centre: np.ndarray, config: ExpertConfig = ExpertConfig()) -> "ScriptedExpert":
-        return cls(env.action_scale, env.cube_size, env.control_hz, jaws_centre, config)
+    def for_task(cls, env: EnvConfig, config: ExpertConfig = ExpertConfig()) -> "ScriptedExpert":
+        return cls(env.action_scale, env.cube_size, env.control_hz, config)
 
     def reset(self) -> None:
         self._closed_for = NOT_CLOSED_BY_ME
@@ -76,8 +71,7 @@ class ScriptedExpert:
         cfg = self.config
         cube_top = s.cube_pos[2] + self.cube_half
         grasp_z = s.cube_pos[2] + cfg.grasp_depth
-        aim = s.cube_pos[:2] - self.jaws_centre  # where the grasp centre goes: the cube between the pads
-        xy_err = float(np.linalg.norm(aim - s.ee_pos[:2]))
+        xy_err = float(np.linalg.norm(s.cube_pos[:2] - s.ee_pos[:2]))
 
         if s.gripper_closed:
             self._closed_for += 1
@@ -98,9 +92,9 @@ class ScriptedExpert:
             if s.ee_pos[2] < cube_top + 0.01 and xy_err > 2 * cfg.align_tolerance:
                 goal = np.array([s.ee_pos[0], s.ee_pos[1], hover_z])
             else:
-                goal = np.array([aim[0], aim[1], max(s.ee_pos[2], hover_z * 0.5)])
+                goal = np.array([s.cube_pos[0], s.cube_pos[1], max(s.ee_pos[2], hover_z * 0.5)])
             return make_action(self._move(s.ee_pos, goal), GRIPPER_OPEN)
-        goal = np.array([aim[0], aim[1], grasp_z])
+        goal = np.array([s.cube_pos[0], s.cube_pos[1], grasp_z])
         if s.ee_pos[2] - grasp_z > cfg.height_tolerance:
             return make_action(self._move(s.ee_pos, goal), GRIPPER_OPEN)
         self._closed_for = 0
