@@ -234,6 +234,9 @@ class EnvConfig:
     grasp_penalty: float = -0.02
     """Added to the grasp critic's reward when a gripper command changes the gripper's state (envs with
     a discrete gripper only)."""
+    grasp_penalty_on: Literal["change", "release"] = "change"
+    """Which commands pay ``grasp_penalty``: "change" (every change of the gripper's state, HIL-SERL's)
+    or "release" (an open after a close only: the grasp itself is free, chatter still pays)."""
     control_hz: float = 10.0
     episode_seconds: float = 8.0
     physics_timestep: float = 0.002

@@ -92,6 +92,19 @@ def test_grasp_penalty_follows_the_gripper_commands():
     assert env.step(np.array([0.0, 0.0, 1.0], np.float32))[4]["grasp_penalty"] == 0.0
 
 
+def test_release_rule_leaves_the_grasp_free_and_charges_the_release():
+    env = GripperPenalty(ToyEnv(gripper=True), -0.02, "release")
+    env.reset(seed=0)
+    # close: free; stay; open (undoing the close): penalised; open again: free; close: free; open: penalised
+    commands = [-1.0, 0.0, 0.9, 1.0, -1.0, 1.0]
+    got = [env.step(np.array([0.0, 0.0, c], np.float32))[4]["grasp_penalty"] for c in commands]
+    assert got == [0.0, 0.0, -0.02, 0.0, 0.0, -0.02]
+    actions = np.array([[0.0, 0.0, c] for c in commands], np.float32)
+    assert grasp_penalties(actions, 2, -0.02, "release").tolist() == pytest.approx(got)
+    with pytest.raises(ValueError, match="grasp penalty rule"):
+        GripperPenalty(ToyEnv(gripper=True), -0.02, "closing")
+
+
 def test_the_sim_with_its_gripper_gets_the_penalty_and_the_reach_does_not():
     sim = make_env(EnvConfig(state_only=True, grasp_penalty=-0.05))
     sim.reset(seed=0)

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from hilserl.data.transition import Transition
-from hilserl.envs.contract import ActionLayout, grasp_penalties
+from hilserl.envs.contract import PENALTY_ON_CHANGE, ActionLayout, grasp_penalties
 
 FORMAT = "hilserl-episodes"
 VERSION = 1
@@ -148,11 +148,11 @@ def check_compatible(meta: dict[str, Any], root: Path, state_dim: int, cameras: 
 
 
 def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, ...]], action: ActionLayout,
-                     grasp_penalty: float = 0.0) -> Iterator[Transition]:
+                     grasp_penalty: float = 0.0, penalty_rule: str = PENALTY_ON_CHANGE) -> Iterator[Transition]:
     """Every transition of a dataset, checked against the env's state size, cameras and action layout;
     a file that cannot be read, lacks a field, has one of the wrong shape or holds NaN or inf is named.
-    With a gripper in the layout, each step carries the ``grasp_penalty`` its command earns (as
-    ``GripperPenalty`` gives it online)."""
+    With a gripper in the layout, each step carries the ``grasp_penalty`` its command earns under
+    ``penalty_rule`` (as ``GripperPenalty`` gives it online)."""
     root = Path(root)
     meta = read_meta(root)
     if not meta.get("complete", True):
@@ -162,7 +162,7 @@ def iter_transitions(root: Path, state_dim: int, cameras: dict[str, tuple[int, .
     for i in range(meta["episodes"]):
         ep = _read_episode(root / f"episode_{i:06d}.npz", state_dim, cameras, action.dims)
         states, images = ep["observation.state"], {cam: ep[IMAGE_PREFIX + cam] for cam in cameras}
-        penalties = (grasp_penalties(ep["action"], action.gripper_index, grasp_penalty) if action.gripper
+        penalties = (grasp_penalties(ep["action"], action.gripper_index, grasp_penalty, penalty_rule) if action.gripper
                      else np.zeros(len(ep["action"]), np.float32))
         for t in range(len(ep["action"])):
             yield Transition(

@@ -285,7 +285,7 @@ def export_lerobot(demos: Path, out: Path, task: str = DEFAULT_TASK) -> dict[str
     env_cfg = from_dict(EnvConfig, meta["env"]) if meta.get("env") and "lerobot_mapping" not in meta["env"] else None
     gripper = task_layout(env_cfg).action.gripper if env_cfg is not None else \
         bool(meta.get("env", {}).get("lerobot_mapping", {}).get("gripper", False))
-    penalty = env_cfg.grasp_penalty if env_cfg is not None else EnvConfig().grasp_penalty
+    penalty_cfg = env_cfg if env_cfg is not None else EnvConfig()
     episodes = []
     for i in range(meta["episodes"]):
         with np.load(Path(demos) / f"episode_{i:06d}.npz") as ep:
@@ -294,7 +294,8 @@ def export_lerobot(demos: Path, out: Path, task: str = DEFAULT_TASK) -> dict[str
         action = arrays["action"].astype(np.float32).copy()
         columns = {STATE: arrays[STATE][:steps].astype(np.float32)}
         if gripper:
-            columns[PENALTY] = grasp_penalties(action, action.shape[1] - 1, penalty)
+            columns[PENALTY] = grasp_penalties(action, action.shape[1] - 1, penalty_cfg.grasp_penalty,
+                                               penalty_cfg.grasp_penalty_on)
             action[:, -1] += 1.0  # -1 / 0 / +1 -> LeRobot's classes 0 / 1 / 2
         columns["action"] = action
         columns["next.reward"] = arrays["next.reward"].astype(np.float32)

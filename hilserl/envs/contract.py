@@ -166,14 +166,32 @@ def gripper_change(command: float, closed: bool) -> tuple[bool, bool]:
     return changed, closed if cls == GRIPPER_STAY else cls == GRIPPER_CLOSE
 
 
+PENALTY_ON_CHANGE = "change"
+PENALTY_ON_RELEASE = "release"
+PENALTY_RULES = (PENALTY_ON_CHANGE, PENALTY_ON_RELEASE)
+"""(``env.grasp_penalty_on``) Which gripper commands pay the grasp penalty: every change of state (HIL-SERL's), or only an open
+that undoes a close. Both price chatter (a close-open cycle pays at least once); only the second
+leaves the grasp itself free."""
+
+
+def penalized(command: float, closed: bool, rule: str) -> tuple[bool, bool]:
+    """Whether a gripper command pays the penalty under ``rule``, and whether the gripper is closed after."""
+    changed, closed_after = gripper_change(command, closed)
+    return changed and (rule == PENALTY_ON_CHANGE or not closed_after), closed_after
+
+
 class GripperPenalty(gym.Wrapper):
     """Puts HIL-SERL's grasp penalty in ``info["grasp_penalty"]``: ``penalty`` on each step whose
-    gripper command changes the gripper's state (close when open, open when closed), 0 otherwise.
-    The state is followed from the commands themselves, starting open at each reset."""
+    gripper command changes the gripper's state (``rule`` "change": close when open, open when closed;
+    "release": open when closed only), 0 otherwise. The state is followed from the commands
+    themselves, starting open at each reset."""
 
-    def __init__(self, env: gym.Env, penalty: float):
+    def __init__(self, env: gym.Env, penalty: float, rule: str = PENALTY_ON_CHANGE):
         super().__init__(env)
+        if rule not in PENALTY_RULES:
+            raise ValueError(f"grasp penalty rule {rule!r}: expected one of {PENALTY_RULES}")
         self.penalty = float(penalty)
+        self.rule = rule
         self.index = layout_of(env).action.gripper_index
         self._closed = False
 
@@ -183,15 +201,16 @@ class GripperPenalty(gym.Wrapper):
         return obs, {**info, "grasp_penalty": 0.0}
 
     def step(self, action):
-        changed, self._closed = gripper_change(float(np.asarray(action)[self.index]), self._closed)
+        paid, self._closed = penalized(float(np.asarray(action)[self.index]), self._closed, self.rule)
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, "grasp_penalty": self.penalty if changed else 0.0}
+        return obs, reward, terminated, truncated, {**info, "grasp_penalty": self.penalty if paid else 0.0}
 
 
-def grasp_penalties(actions: np.ndarray, gripper_index: int, penalty: float) -> np.ndarray:
+def grasp_penalties(actions: np.ndarray, gripper_index: int, penalty: float,
+                    rule: str = PENALTY_ON_CHANGE) -> np.ndarray:
     """:class:`GripperPenalty`'s values for one episode's actions (T, dims), for data recorded without it."""
     closed, out = False, np.zeros(len(actions), np.float32)
     for t, a in enumerate(actions):
-        changed, closed = gripper_change(float(a[gripper_index]), closed)
-        out[t] = penalty if changed else 0.0
+        paid, closed = penalized(float(a[gripper_index]), closed, rule)
+        out[t] = penalty if paid else 0.0
     return out

@@ -18,7 +18,7 @@ class UnknownEnv(ValueError):
 def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     """The env of ``cfg.kind``: the simulated grasp task (``sim``, configured by ``cfg``), or a
     gymnasium env id made with its own defaults. Envs that declare a discrete gripper get
-    :class:`GripperPenalty` (``cfg.grasp_penalty``); with ``cfg.observe_elapsed``, the state ends with
+    :class:`GripperPenalty` (``cfg.grasp_penalty``, ``cfg.grasp_penalty_on``); with ``cfg.observe_elapsed``, the state ends with
     the elapsed share of the episode (:class:`ObserveElapsed`)."""
     if cfg.kind == SIM:
         from hilserl.envs.grasp_env import GraspCubeEnv
@@ -35,7 +35,7 @@ def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
                              f"(hilserl's: {', '.join(known)}), or 'some.module:Id-v0' to import its "
                              "module first") from exc
     if layout_of(env).action.gripper:
-        env = GripperPenalty(env, cfg.grasp_penalty)
+        env = GripperPenalty(env, cfg.grasp_penalty, cfg.grasp_penalty_on)
     if cfg.observe_elapsed:
         env = ObserveElapsed(env)
     return env

@@ -52,7 +52,7 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
     started = time.perf_counter()
     with tqdm(total=steps, desc=what, unit="step", disable=not progress, mininterval=0.5) as bar:
         for t in iter_transitions(root, learner.layout.state_dim, learner.layout.image_shapes, learner.task.action,
-                                  cfg.env.grasp_penalty):
+                                  cfg.env.grasp_penalty, cfg.env.grasp_penalty_on):
             learner.add_demo(t)
             states.append(t.observation["state"])
             bar.update(1)
