@@ -18,7 +18,7 @@ from hilserl.collect.failure_modes import (
 from hilserl.collect.rollout import run_episode
 from hilserl.envs.actions import GRIPPER_INDEX
 from hilserl.teleop.scripted import expert_policy
-from hilserl.training.evaluate import episode_record
+from hilserl.training.evaluate import EVAL_SEED_OFFSET, episode_record, evaluate
 
 CUBE = {"cube_xy": (0.2, 0.0), "cube_yaw": 0.0}
 
@@ -144,3 +144,22 @@ def test_where_the_first_close_was_commanded_tells_an_early_grasp_from_one_at_th
     assert first_close_line([idle]) is None
     assert first_close_line([expert, expert, early, idle, idle]).endswith("in 2 successes; "
         f"{start * 1000:.0f} mm from the object, step 1 in 1 failure (2 failures never commanded one)")
+
+
+def test_evaluate_grades_a_given_policy_on_the_same_seeded_resets(state_env):
+    """A probe of a policy's decisions (``benchmarks.grasp_close_bonus``) is graded on the resets the
+    agent's own policy is: the expert succeeds on them, the expert that never closes fails every one."""
+    expert = expert_policy(state_env)
+
+    def never_closes(obs):
+        action = np.array(expert(obs), np.float32)
+        if action[GRIPPER_INDEX] < -0.5:
+            action[GRIPPER_INDEX] = 0.0
+        return action
+
+    cfg = state_env.config
+    assert evaluate(None, cfg, 3, seed=0, env=state_env, policy=expert).success_rate == 1.0
+    stalled = evaluate(None, cfg, 3, seed=0, env=state_env, policy=never_closes)
+    assert stalled.success_rate == 0.0
+    assert [e["seed"] for e in stalled.per_episode] == [EVAL_SEED_OFFSET + i for i in range(3)]
+    assert {e["failure"]["mode"] for e in stalled.failures} == {NEVER_GRASPED}

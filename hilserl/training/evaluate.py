@@ -10,7 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hilserl.agent.sac import SACAgent
-from hilserl.collect.rollout import EpisodeResult, run_episode
+from hilserl.collect.rollout import EpisodeResult, Policy, run_episode
 from hilserl.collect.watch import Watch
 from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env
@@ -60,10 +60,11 @@ def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
 
 def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, env: Any = None,
              progress: bool = False, watch: Watch | None = None,
-             options: list[dict[str, Any]] | None = None) -> EvalResult:
+             options: list[dict[str, Any]] | None = None, policy: Policy | None = None) -> EvalResult:
     """``by_region``: success per ``info["region"]``, empty where the env gives no region. ``watch``:
     each episode shown live and, when it fails, filmed. ``options``: each episode's reset options
-    (``episodes`` of them), for resets chosen rather than drawn."""
+    (``episodes`` of them), for resets chosen rather than drawn. ``policy``: instead of the agent's
+    deterministic one (a probe of its decisions)."""
     if options is not None and len(options) != episodes:
         raise ValueError(f"{len(options)} reset options for {episodes} episodes")
     own = env is None
@@ -72,11 +73,13 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
     chosen = options or [None] * episodes
     bar = tqdm(list(zip(seeds, chosen)), desc="evaluation", unit="ep", disable=not progress)
     if watch is not None:
-        policy = watch.policy(agent)
-        results = [watch.run_episode(env, policy, f"seed {s}", seed=s, options=o) for s, o in bar]
+        if policy is not None:
+            raise ValueError("a watched evaluation shows the agent's own policy")
+        watched = watch.policy(agent)
+        results = [watch.run_episode(env, watched, f"seed {s}", seed=s, options=o) for s, o in bar]
     else:
-        results = [run_episode(env, lambda o: agent.act(o, deterministic=True), seed=s, options=opt)
-                   for s, opt in bar]
+        policy = policy or (lambda o: agent.act(o, deterministic=True))
+        results = [run_episode(env, policy, seed=s, options=opt) for s, opt in bar]
     if own:
         env.close()
     regions: dict[str, list[bool]] = defaultdict(list)
