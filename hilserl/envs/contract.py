@@ -169,8 +169,8 @@ def gripper_change(command: float, closed: bool) -> tuple[bool, bool]:
 PENALTY_ON_CHANGE = "change"
 PENALTY_ON_RELEASE = "release"
 PENALTY_RULES = (PENALTY_ON_CHANGE, PENALTY_ON_RELEASE)
-"""(``env.grasp_penalty_on``) Which gripper commands pay the grasp penalty: every change of state (HIL-SERL's), or only an open
-that undoes a close. Both price chatter (a close-open cycle pays at least once); only the second
+"""Which gripper commands pay the grasp penalty (``env.grasp_penalty_on``): every change of state
+(HIL-SERL's), or only an open that undoes a close. Both price chatter (a close-open cycle pays at least once); only the second
 leaves the grasp itself free."""
 
 

@@ -18,8 +18,8 @@ class UnknownEnv(ValueError):
 def make_env(cfg: EnvConfig, render_mode: str | None = None) -> gym.Env:
     """The env of ``cfg.kind``: the simulated grasp task (``sim``, configured by ``cfg``), or a
     gymnasium env id made with its own defaults. Envs that declare a discrete gripper get
-    :class:`GripperPenalty` (``cfg.grasp_penalty``, ``cfg.grasp_penalty_on``); with ``cfg.observe_elapsed``, the state ends with
-    the elapsed share of the episode (:class:`ObserveElapsed`)."""
+    :class:`GripperPenalty` (``cfg.grasp_penalty``, ``cfg.grasp_penalty_on``); with
+    ``cfg.observe_elapsed``, the state ends with the elapsed share of the episode (:class:`ObserveElapsed`)."""
     if cfg.kind == SIM:
         from hilserl.envs.grasp_env import GraspCubeEnv
 
