@@ -170,8 +170,8 @@ PENALTY_ON_CHANGE = "change"
 PENALTY_ON_RELEASE = "release"
 PENALTY_RULES = (PENALTY_ON_CHANGE, PENALTY_ON_RELEASE)
 """Which gripper commands pay the grasp penalty (``env.grasp_penalty_on``): every change of state
-(HIL-SERL's), or only an open that undoes a close. Both price chatter (a close-open cycle pays at least once); only the second
-leaves the grasp itself free."""
+(HIL-SERL's), or only an open that undoes a close. Both price chatter (a close-open cycle pays at
+least once); only the second leaves the grasp itself free."""
 
 
 def penalized(command: float, closed: bool, rule: str) -> tuple[bool, bool]:
