@@ -189,6 +189,7 @@ ENV_SCOPES: dict[str, tuple[str, ...]] = {
     "action_scale": (SIM, SO101), "ee_base": (SIM, SO101), "ee_reset_offset": (SIM, SO101),
     "ee_bounds": (SIM, SO101), "cube_region": (SIM, SO101), "cube_yaw_range": (SIM, SO101),
     "front_back_split_x": (SIM, SO101), "cube_size": (SIM, SO101), "cube_lift_height": (SIM,),
+    "jaw_yaw_action": (SIM,), "yaw_action_scale": (SIM,),
     "cameras": (SIM, SO101), "state_only": (SIM, SO101),
     "robot": (SO101,),
 }
@@ -256,6 +257,12 @@ class EnvConfig:
     cube_size: float = 0.025
     cube_lift_height: float = 0.02
     """Height above its resting height at which the held cube counts as lifted."""
+    jaw_yaw_action: bool = False
+    """The action gains a wrist-roll delta before the gripper command, ``[dx, dy, dz, dyaw, gripper]``,
+    so that the jaws can turn to meet a turned cube face to face. Without it they stay square to the
+    table, and a cube turned towards 45 degrees is gripped near its corners."""
+    yaw_action_scale: float = 0.2
+    """Radians the jaws turn per step for a yaw action of 1.0 (``jaw_yaw_action``)."""
     cameras: tuple[CameraConfig, ...] = (CameraConfig("wrist"), CameraConfig("front"))
     state_only: bool = False
     """No cameras; the state carries the cube's true pose (privileged) for fast tests and ablations."""
@@ -306,6 +313,7 @@ class EnvConfig:
         _check_range("env.cube_yaw_range", self.cube_yaw_range, 0.0, math.pi)
         _check_range("env.cube_size", self.cube_size, 0.01, 0.05)
         _check_range("env.cube_lift_height", self.cube_lift_height, 0.0, 0.1, lo_open=True)
+        _check_range("env.yaw_action_scale", self.yaw_action_scale, 0.0, 1.0, lo_open=True)
         if self.kind == SIM and abs(self.control_hz * self.physics_timestep * self.substeps - 1.0) > 1e-6:
             raise ConfigError(
                 f"env.physics_timestep = {self.physics_timestep} must divide the control period "

@@ -2,7 +2,8 @@
 
 The first three move the fingertip by ``action_scale`` metres per unit; the gripper is a discrete
 command carried as a float (-1 close, 0 stay, +1 open, see ``hilserl.envs.contract``) so that one
-array holds the whole action.
+array holds the whole action. The simulated grasp with ``env.jaw_yaw_action`` adds a jaw yaw delta
+before the gripper, ``[dx, dy, dz, dyaw, gripper]``: the gripper command is always last.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from hilserl.envs.contract import gripper_value
 ARM_DIMS = 3
 ACTION_DIMS = ARM_DIMS + 1
 GRIPPER_INDEX = ARM_DIMS
+YAW_INDEX = ARM_DIMS
+"""Where the jaw yaw delta sits when the action has one (the gripper then moves to index 4)."""
 
 
 def make_action(arm: np.ndarray, gripper_cls: int) -> np.ndarray:
-    action = np.empty(ACTION_DIMS, dtype=np.float32)
-    action[:ARM_DIMS] = np.clip(arm, -1.0, 1.0)
-    action[GRIPPER_INDEX] = gripper_value(gripper_cls)
+    """``arm``: the continuous part (3 values, or 4 with a yaw delta), clipped to [-1, 1]; the gripper
+    command follows it."""
+    arm = np.asarray(arm, dtype=np.float32)
+    action = np.empty(len(arm) + 1, dtype=np.float32)
+    action[:-1] = np.clip(arm, -1.0, 1.0)
+    action[-1] = gripper_value(gripper_cls)
     return action

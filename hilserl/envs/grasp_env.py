@@ -2,7 +2,8 @@
 
 Each episode: the fingertip goes by inverse kinematics to a base pose plus a random offset, the cube
 is placed at a random position and yaw, and the policy has ``episode_seconds`` at ``control_hz`` to
-grasp and lift it. Actions are fingertip deltas plus a discrete gripper command (see ``actions``).
+grasp and lift it. Actions are fingertip deltas (and, with ``jaw_yaw_action``, a jaw yaw delta) plus a
+discrete gripper command (see ``actions``).
 
 Observation ``state`` (proprioception, float32), index by index:
 
@@ -33,7 +34,7 @@ import mujoco
 import numpy as np
 
 from hilserl.config import EnvConfig
-from hilserl.envs.actions import ACTION_DIMS, ARM_DIMS, GRIPPER_INDEX
+from hilserl.envs.actions import ARM_DIMS, YAW_INDEX
 from hilserl.envs.contract import (
     GRIPPER_CLOSE,
     GRIPPER_FLAG,
@@ -51,6 +52,7 @@ from hilserl.envs.so101_model import (
     GRIPPER_OPEN_Q,
     GRIPPER_YAW,
     HOME_GUESS,
+    JAW_YAW_LIMIT,
     RESET_IK_ITERATIONS,
     STEP_IK_ITERATIONS,
 )
@@ -82,6 +84,8 @@ class TrueState:
     gripper_q: float
     grasped: bool
     lifted: bool
+    jaw_yaw: float = GRIPPER_YAW
+    """The jaws' yaw about the vertical (rad): 0 closes them along the world y axis."""
 
     @property
     def distance(self) -> float:
@@ -105,6 +109,11 @@ def _yaw_quat(yaw: float) -> np.ndarray:
 def _quat_yaw(q: np.ndarray) -> float:
     w, x, y, z = q
     return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+def _site_yaw(rot: np.ndarray) -> float:
+    """The jaws' yaw from the EE site's rotation: its y axis is (cos yaw, sin yaw, 0) top-down (``ik``)."""
+    return float(np.arctan2(rot[1, 1], rot[0, 1]))
 
 
 class GraspCubeEnv(gym.Env):
@@ -135,11 +144,13 @@ class GraspCubeEnv(gym.Env):
             for cam in cfg.cameras:
                 spaces[cam.name] = gym.spaces.Box(0, 255, (cam.size, cam.size, 3), np.uint8)
         self.observation_space = gym.spaces.Dict(spaces)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIMS,), np.float32)
+        self.arm_dims = ARM_DIMS + int(cfg.jaw_yaw_action)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (self.arm_dims + 1,), np.float32)
 
         self._low = np.array(cfg.ee_bounds.low)
         self._high = np.array(cfg.ee_bounds.high)
         self._target = np.zeros(3)
+        self._jaw_yaw = GRIPPER_YAW
         self._arm_cmd = HOME_GUESS.copy()
         self._gripper_closed = False
         self._steps = 0
@@ -160,7 +171,8 @@ class GraspCubeEnv(gym.Env):
         if offset is None:
             offset = self.np_random.uniform(-1.0, 1.0, 3) * np.array(cfg.ee_reset_offset)
         self._target = np.clip(np.array(cfg.ee_base) + offset, self._low, self._high)
-        self._arm_cmd, _ = self.ik.solve(self._target, GRIPPER_YAW, HOME_GUESS, RESET_IK_ITERATIONS)
+        self._jaw_yaw = GRIPPER_YAW
+        self._arm_cmd, _ = self.ik.solve(self._target, self._jaw_yaw, HOME_GUESS, RESET_IK_ITERATIONS)
         d.qpos[ix.arm_qpos] = self._arm_cmd
         d.ctrl[ix.arm_actuators] = self._arm_cmd
         d.qpos[ix.gripper_qpos] = GRIPPER_OPEN_Q
@@ -211,7 +223,7 @@ class GraspCubeEnv(gym.Env):
     def step(self, action: np.ndarray):
         cfg = self.config
         m, d, ix = self.model, self.data, self.index
-        action = np.clip(np.asarray(action, dtype=np.float64).reshape(ACTION_DIMS), -1.0, 1.0)
+        action = np.clip(np.asarray(action, dtype=np.float64).reshape(self.arm_dims + 1), -1.0, 1.0)
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action must be finite, got {action}")
 
@@ -222,10 +234,13 @@ class GraspCubeEnv(gym.Env):
         if dist > MAX_TARGET_LEAD:
             target = np.clip(ee + lead * (MAX_TARGET_LEAD / dist), self._low, self._high)
         self._target = target
+        if cfg.jaw_yaw_action:
+            turned = self._jaw_yaw + action[YAW_INDEX] * cfg.yaw_action_scale
+            self._jaw_yaw = float(np.clip(turned, -JAW_YAW_LIMIT, JAW_YAW_LIMIT))
         self._arm_cmd = self._safe_joint_command(target)
         d.ctrl[ix.arm_actuators] = self._arm_cmd
 
-        cls = gripper_class(action[GRIPPER_INDEX])
+        cls = gripper_class(action[-1])
         if cls == GRIPPER_CLOSE:
             self._gripper_closed = True
         elif cls == GRIPPER_OPEN:
@@ -250,7 +265,7 @@ class GraspCubeEnv(gym.Env):
         as far along the joint-space step as keeps the fingertip inside.
         """
         bounds = self.config.ee_bounds
-        solution, _ = self.ik.solve(target, GRIPPER_YAW, self._arm_cmd, STEP_IK_ITERATIONS)
+        solution, _ = self.ik.solve(target, self._jaw_yaw, self._arm_cmd, STEP_IK_ITERATIONS)
         for fraction in BOUNDS_BACKOFF:
             q = self._arm_cmd + fraction * (solution - self._arm_cmd)
             if bounds.contains(self.ik.fingertip(q)[0], tol=BOUNDS_TOLERANCE):
@@ -278,6 +293,7 @@ class GraspCubeEnv(gym.Env):
             gripper_q=float(d.qpos[ix.gripper_qpos]),
             grasped=bool(touches_fixed and touches_jaw),
             lifted=bool(cube_pos[2] > self._cube_rest_z + self.config.cube_lift_height),
+            jaw_yaw=_site_yaw(d.site_xmat[ix.ee_site].reshape(3, 3)),
         )
 
     def scripted_expert(self) -> ScriptedExpert:

@@ -15,6 +15,9 @@ GRIPPER_CLOSED_Q = -0.15
 """Gripper joint target when closed; below the cube's width, so the actuator squeezes it."""
 GRIPPER_YAW = 0.0
 """Yaw of the jaws (rad): they close along the world y axis."""
+JAW_YAW_LIMIT = 1.0
+"""Largest jaw yaw either way (rad) when the action turns the jaws: a cube's faces repeat every 90
+degrees, so +-45 degrees meets any of them; the rest is a margin, within the wrist roll's range."""
 HOME_GUESS = np.array([0.0, 0.17, -0.06, 1.47, -1.49])
 """Arm joint angles near the base pose, the IK's starting point at reset."""
 RESET_IK_ITERATIONS = 100
