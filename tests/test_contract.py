@@ -288,3 +288,14 @@ def test_an_envs_declared_facts_take_its_episode_length_from_the_hook_without_a_
     assert unregistered.spec is None and declared_by(unregistered).episode_steps == 0
     unregistered.max_episode_steps = 25
     assert declared_by(unregistered).episode_steps == 25
+
+
+def test_a_jaw_yaw_action_is_refused_on_the_real_arm():
+    """The real SO-101 keeps [dx, dy, dz, gripper] (its teleop devices and safety limits know no yaw):
+    ``env.jaw_yaw_action`` there is refused, naming the field, not ignored."""
+    from hilserl.config import ConfigError, load_config
+    from hilserl.envs.declared import declare
+
+    declare(load_config(None, ["env.jaw_yaw_action=true"]))
+    with pytest.raises(ConfigError, match=r"env.jaw_yaw_action = .*does not apply to env.kind"):
+        declare(load_config(None, ["env.kind=so101", "env.jaw_yaw_action=true"]))

@@ -152,3 +152,54 @@ def test_random_policy_rarely_succeeds(state_env):
     results = [run_episode(state_env, lambda o: rng.uniform(-1, 1, 4).astype(np.float32), seed=s) for s in range(10)]
     assert np.mean([r.success for r in results]) <= 0.1
     assert all(r.length == state_env.config.max_episode_steps for r in results if not r.success)
+
+
+def test_jaw_yaw_action_turns_the_jaws_in_place_within_its_limit():
+    """With ``env.jaw_yaw_action`` the action is [dx, dy, dz, dyaw, gripper]: a yaw action turns the
+    jaws by ``yaw_action_scale`` a step without moving the fingertip, up to the limit, and the gripper
+    command, now last, still closes them."""
+    from hilserl.envs.so101_model import JAW_YAW_LIMIT
+
+    cfg = EnvConfig(state_only=True, jaw_yaw_action=True)
+    env = GraspCubeEnv(cfg)
+    assert env.action_space.shape == (5,)
+    env.reset(seed=3)
+    start = env.true_state()
+    assert abs(start.jaw_yaw) < 0.01
+    yaws = []
+    for _ in range(10):
+        env.step(make_action(np.array([0.0, 0.0, 0.0, 1.0]), GRIPPER_STAY))
+        yaws.append(env.true_state().jaw_yaw)
+    assert yaws[1] == pytest.approx(2 * cfg.yaw_action_scale, abs=0.06)  # the servo lags or overshoots a little
+    assert max(yaws) == pytest.approx(JAW_YAW_LIMIT, abs=0.03)
+    assert np.linalg.norm(env.true_state().ee_pos - start.ee_pos) < 0.005
+    env.step(make_action(np.zeros(4), GRIPPER_CLOSE))
+    assert env.true_state().gripper_closed
+    env.close()
+
+
+def test_turned_jaws_grip_a_turned_cube_the_square_jaws_miss():
+    """The expert aiming 8 mm off a cube turned 0.7 rad: with square jaws the fixed pad lands on the
+    cube's corner and the grasp fails; the expert that turns the jaws to the cube's faces first lifts
+    it, its jaws square to the faces (0.7 rad, or 0.7 - pi/2)."""
+    import dataclasses
+
+    offset = np.array([0.0, -0.008, 0.0])
+    outcomes = {}
+    for turn in (False, True):
+        env = GraspCubeEnv(EnvConfig(state_only=True, jaw_yaw_action=turn))
+        policy = expert_policy(env, believe=lambda s: dataclasses.replace(s, cube_pos=s.cube_pos + offset))
+        result = run_episode(env, policy, seed=5, options={"cube_xy": [0.21, 0.0], "cube_yaw": 0.7})
+        outcomes[turn] = result.success, env.true_state().jaw_yaw
+        env.close()
+    assert outcomes[False][0] is False and abs(outcomes[False][1]) < 0.05
+    assert outcomes[True][0] is True
+    assert min(abs(outcomes[True][1] - 0.7), abs(outcomes[True][1] - 0.7 + np.pi / 2)) < 0.1
+
+
+def test_expert_turning_the_jaws_succeeds_over_seeded_resets():
+    env = GraspCubeEnv(EnvConfig(state_only=True, jaw_yaw_action=True))
+    policy = expert_policy(env)
+    rate = np.mean([run_episode(env, policy, seed=1000 + s).success for s in range(60)])
+    env.close()
+    assert rate >= 0.98, rate

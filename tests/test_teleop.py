@@ -166,3 +166,16 @@ def test_teleop_device_can_complete_an_episode_in_the_sim():
                 on_transition=lambda t: (flags.append(t.intervened), zs.append(t.next_observation["state"][14])))
     assert all(flags)  # toggled on at the first step and never off
     assert zs[5] > zs[0] + 0.02  # five steps of "up" raised the gripper
+
+
+def test_keyboard_and_gamepad_are_refused_on_an_action_with_a_jaw_yaw():
+    """They drive [dx, dy, dz, gripper]: on the grasp whose action turns the jaws, their 4 values would
+    put the gripper command where the yaw is, so the device is refused at start, naming the setting."""
+    from hilserl.teleop.select import TeleopUnavailable, make_intervention
+
+    cfg = EnvConfig(state_only=True, jaw_yaw_action=True)
+    env = GraspCubeEnv(cfg)
+    for kind in ("keyboard", "gamepad"):
+        with pytest.raises(TeleopUnavailable, match="env.jaw_yaw_action"):
+            make_intervention(kind, env, cfg)
+    env.close()

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from hilserl.config import ClassifierConfig, EnvConfig, applied_settings
 from hilserl.data.frames import FrameWriter
-from hilserl.envs.actions import GRIPPER_INDEX, make_action
+from hilserl.envs.actions import make_action
 from hilserl.envs.contract import GRIPPER_OPEN, layout_of
 from hilserl.envs.factory import SIM, make_env
 from hilserl.teleop.devices import KeyBackend
@@ -96,7 +96,7 @@ def _behaviour(name: str, env: Any, rng: np.random.Generator, policy: Act | None
     if name == "touch":
         def touch(_obs: dict) -> np.ndarray:
             action = expert.act(env.true_state())
-            action[GRIPPER_INDEX] = 1.0  # jaws stay open
+            action[-1] = 1.0  # jaws stay open (the gripper command is last)
             return action
         return touch
     if name == "beside":
@@ -115,7 +115,7 @@ def _behaviour(name: str, env: Any, rng: np.random.Generator, policy: Act | None
             s = env.true_state()
             lifted_for[0] += int(s.lifted) if lifted_for[0] == 0 else 1
             if lifted_for[0] >= drop_at:
-                return make_action(np.zeros(3), GRIPPER_OPEN)
+                return make_action(np.zeros(env.action_space.shape[0] - 1), GRIPPER_OPEN)
             return expert.act(s)
         return drop
     raise ValueError(f"unknown behaviour {name!r}; known: {sorted(BEHAVIOURS)}")

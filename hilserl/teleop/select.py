@@ -7,6 +7,7 @@ from typing import Any, Callable
 import gymnasium as gym
 
 from hilserl.config import EnvConfig
+from hilserl.envs.actions import ACTION_DIMS
 from hilserl.teleop.interface import InterventionSource
 
 TELEOP_KINDS = ("keyboard", "gamepad", "leader")
@@ -21,6 +22,11 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
                       takeover: Callable[[], bool] | None = None) -> InterventionSource:
     """``takeover`` overrides how a leader arm's takeover is read (``env.robot.leader_takeover``)."""
     if kind in ("keyboard", "gamepad"):
+        dims = int(env.action_space.shape[0])
+        if dims != ACTION_DIMS:
+            raise TeleopUnavailable(f"--teleop {kind} drives [dx, dy, dz, gripper], {ACTION_DIMS} values; this env's "
+                                    f"action has {dims} (env.jaw_yaw_action adds a jaw yaw): the scripted "
+                                    "expert's demos and the simulated human drive it")
         from hilserl.teleop.devices import make_device
 
         device = make_device(kind)
