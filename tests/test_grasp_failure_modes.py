@@ -25,3 +25,30 @@ def test_tally_counts_modes_and_skips_unrecorded_results(tmp_path):
     assert rows[0]["random"][NEVER_GRASPED] == 2 and rows[0]["random"][NEVER_CLOSED] == 1
     assert rows[0]["random"][DROPPED] == 1 and rows[0]["hardest"][DROPPED] == 1
     assert totals["hardest"][NEVER_GRASPED] == 0
+
+
+def test_success_by_yaw_counts_every_graded_reset_and_refuses_other_resets(tmp_path):
+    """Each run's graded resets are drawn again from their seeds: all of them are counted in their yaw
+    bin, the failures taken out; a failure whose yaw is not its seed's means other resets, and is refused."""
+    import pytest
+
+    from benchmarks.grasp_failure_modes import YAW_EDGES, ResetYaws, by_yaw
+
+    yaws = ResetYaws()
+    random, hardest = yaws.of("random", 0, 6), yaws.of("hardest", 0, 6)
+    worst = max(random, key=lambda s: abs(random[s]))
+    failure = {"seed": worst, "success": False, "cube_start_yaw": random[worst], "failure": {"mode": DROPPED}}
+    run = {"seed": 0, "checkpoints": [{"failures": [failure], "hardest_failures": []}]}
+    (tmp_path / "grasp_images_a.json").write_text(json.dumps({"resets": 6, "runs": [run]}))
+    runs, table = by_yaw(tmp_path.glob("*.json"), yaws)
+    assert runs == 1
+    assert sum(c["resets"] for c in table["random"]) == 6 and sum(c["resets"] for c in table["hardest"]) == 6
+    failed_bin = [c for c in table["random"] if c["yaw_from"] <= abs(random[worst]) <= c["yaw_to"]][0]
+    assert failed_bin["success"] < 1.0
+    assert all(c["success"] in (1.0, None) for c in table["random"] if c is not failed_bin)
+    assert len(table["random"]) == len(YAW_EDGES) - 1 and set(hardest) == set(random)
+
+    failure["cube_start_yaw"] = random[worst] + 0.3
+    (tmp_path / "grasp_images_a.json").write_text(json.dumps({"resets": 6, "runs": [run]}))
+    with pytest.raises(ValueError, match="its seed draws"):
+        by_yaw(tmp_path.glob("*.json"), yaws)
