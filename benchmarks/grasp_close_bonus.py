@@ -41,11 +41,11 @@ def with_close_bonus(agent, tracker: GripperPenalty, bonus: float):
     """The deterministic policy, its grasp critic's "close" raised by ``bonus`` while the jaws are open."""
     @torch.no_grad()
     def policy(obs):
-        latent = agent._latent(obs)
+        latent = agent.latent(obs)
         action = np.empty(agent.action.dims, dtype=np.float32)
         action[:agent.action.arm_dims] = agent.actor.mode(latent)[0].cpu().numpy()
         q = agent.grasp_critic(latent)[0].clone()
-        if not tracker._closed:
+        if not tracker.closed:
             q[GRIPPER_CLOSE] += bonus
         action[agent.action.gripper_index] = gripper_value(int(q.argmax()))
         return action

@@ -292,7 +292,7 @@ class SACAgent(nn.Module):
 
     # -------------------------------------------------------------------------------- acting
     @torch.no_grad()
-    def _latent(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
+    def latent(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
         """Encoder output for one observation (images uncropped), as a batch of one."""
         self.eval()
         batch = {k: torch.as_tensor(np.asarray(v), device=self.device)[None] for k, v in obs.items()}
@@ -303,12 +303,12 @@ class SACAgent(nn.Module):
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """The action for one observation (images uint8 or features): the arm's values, then the grasp
         critic's best gripper command when the layout has one."""
-        return self._action(self._latent(obs), deterministic)
+        return self._action(self.latent(obs), deterministic)
 
     @torch.no_grad()
     def act_with_value(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> tuple[np.ndarray, float]:
         """``act`` and ``value`` from one pass of the encoder (the live view shows both every step)."""
-        latent = self._latent(obs)
+        latent = self.latent(obs)
         return self._action(latent, deterministic), self._value(latent)
 
     def _action(self, latent: torch.Tensor, deterministic: bool) -> np.ndarray:
@@ -335,7 +335,7 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def value(self, obs: dict[str, np.ndarray]) -> float:
         """Mean ensemble Q of the deterministic action: the value the agent predicts for a state."""
-        return self._value(self._latent(obs))
+        return self._value(self.latent(obs))
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
         """What an actor needs to act: encoder heads, actor, grasp critic (not the backbone)."""

@@ -195,6 +195,11 @@ class GripperPenalty(gym.Wrapper):
         self.index = layout_of(env).action.gripper_index
         self._closed = False
 
+    @property
+    def closed(self) -> bool:
+        """Whether the commands so far leave the gripper closed."""
+        return self._closed
+
     def reset(self, **kwargs):
         self._closed = False
         obs, info = self.env.reset(**kwargs)
