@@ -168,14 +168,36 @@ def test_teleop_device_can_complete_an_episode_in_the_sim():
     assert zs[5] > zs[0] + 0.02  # five steps of "up" raised the gripper
 
 
-def test_keyboard_and_gamepad_are_refused_on_an_action_with_a_jaw_yaw():
-    """They drive [dx, dy, dz, gripper]: on the grasp whose action turns the jaws, their 4 values would
-    put the gripper command where the yaw is, so the device is refused at start, naming the setting."""
+def test_keyboard_and_gamepad_turn_the_jaws_where_the_action_has_a_yaw():
+    """With ``env.jaw_yaw_action`` the devices give 5 values, the yaw before the gripper command: 'a'
+    and 'd' (the right stick's horizontal) turn the jaws, and a key stream turns the real env's jaws."""
+    kb = KeyboardTeleop(ScriptedKeys([({"space", "a", "c"}, {"space"}), ({"d", "up"}, set())]), yaw=True)
+    zero = np.zeros(5, np.float32)
+    first, second = kb.step(zero), kb.step(zero)
+    np.testing.assert_array_equal(first.action[:4], [0, 0, 0, 1])
+    np.testing.assert_array_equal(second.action[:4], [1, 0, 0, -1])
+    assert gripper_class(first.action[-1]) == GRIPPER_CLOSE and gripper_class(second.action[-1]) == GRIPPER_STAY
+    pad = GamepadTeleop(ScriptedGamepad([GamepadState(right_x=-0.8, left_x=0.05, intervene=True, open=True)]),
+                        yaw=True)
+    out = pad.step(zero)
+    np.testing.assert_allclose(out.action[:4], [0.0, 0.0, 0.0, 0.8])
+    assert gripper_class(out.action[-1]) == GRIPPER_OPEN
+
+    env = GraspCubeEnv(EnvConfig(state_only=True, jaw_yaw_action=True))
+    frames = [({"space", "a"}, {"space"})] + [({"a"}, set())] * 3
+    run_episode(env, lambda o: zero, human=KeyboardTeleop(ScriptedKeys(frames), yaw=True), seed=0)
+    assert env.true_state().jaw_yaw > 0.6  # four steps of 'a' at 0.2 rad a step
+    env.close()
+
+
+def test_keyboard_and_gamepad_are_refused_on_an_action_they_do_not_drive():
+    """They drive [dx, dy, dz, (dyaw,) gripper]: on an env whose action is laid out otherwise (the planar
+    reach's 2 values) their values would land on the wrong axes, so the device is refused at start."""
+    from hilserl.envs.planar_reach import PlanarReachEnv
     from hilserl.teleop.select import TeleopUnavailable, make_intervention
 
-    cfg = EnvConfig(state_only=True, jaw_yaw_action=True)
-    env = GraspCubeEnv(cfg)
+    env = PlanarReachEnv()
     for kind in ("keyboard", "gamepad"):
-        with pytest.raises(TeleopUnavailable, match="env.jaw_yaw_action"):
-            make_intervention(kind, env, cfg)
+        with pytest.raises(TeleopUnavailable, match="this env's action has 2"):
+            make_intervention(kind, env, EnvConfig(kind="hilserl/PlanarReach-v0"))
     env.close()

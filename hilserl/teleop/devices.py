@@ -7,7 +7,8 @@ gamepads, imported only when a real device is asked for.
 
 Keyboard: space toggles intervention; arrows move in x/y; ``w``/``s`` move up/down; ``c`` closes,
 ``o`` opens the gripper. Gamepad: hold the right bumper to intervene; left stick x/y, right stick
-vertical for z; A closes, B opens. These follow LeRobot's and HIL-SERL's layouts.
+vertical for z; A closes, B opens. These follow LeRobot's and HIL-SERL's layouts. Where the action
+turns the jaws too (``env.jaw_yaw_action``), ``a``/``d`` or the right stick's horizontal turn them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from hilserl.teleop.interface import NO_INTERVENTION, Intervention
 
 KEY_AXES = {"up": (0, 1.0), "down": (0, -1.0), "left": (1, 1.0), "right": (1, -1.0), "w": (2, 1.0), "s": (2, -1.0)}
 """Key -> (axis, sign). 'up' moves away from the base (+x), 'left' to +y."""
+KEY_YAW = {"a": 1.0, "d": -1.0}
+"""Key -> sign of the jaw yaw: 'a' turns the jaws anticlockwise seen from above."""
 KEY_TOGGLE = "space"
 KEY_CLOSE = "c"
 KEY_OPEN = "o"
@@ -47,14 +50,17 @@ class GamepadState:
     left_x: float = 0.0
     left_y: float = 0.0
     right_y: float = 0.0
+    right_x: float = 0.0
     intervene: bool = False
     close: bool = False
     open: bool = False
 
 
 class KeyboardTeleop:
-    def __init__(self, backend: KeyBackend):
+    def __init__(self, backend: KeyBackend, yaw: bool = False):
+        """``yaw``: the action has a jaw yaw before the gripper command (``env.jaw_yaw_action``)."""
         self.backend = backend
+        self.yaw = yaw
         self.active = False
 
     def reset(self, episode: int) -> None:
@@ -66,18 +72,22 @@ class KeyboardTeleop:
             self.active = not self.active
         if not self.active:
             return NO_INTERVENTION
-        arm = np.zeros(3)
+        arm = np.zeros(3 + int(self.yaw))
         for key in held:
             if key in KEY_AXES:
                 axis, sign = KEY_AXES[key]
                 arm[axis] += sign
+            if self.yaw and key in KEY_YAW:
+                arm[3] += KEY_YAW[key]
         gripper = GRIPPER_CLOSE if KEY_CLOSE in held else GRIPPER_OPEN if KEY_OPEN in held else GRIPPER_STAY
         return Intervention(make_action(arm, gripper))
 
 
 class GamepadTeleop:
-    def __init__(self, backend: GamepadBackend):
+    def __init__(self, backend: GamepadBackend, yaw: bool = False):
+        """``yaw``: the action has a jaw yaw before the gripper command (``env.jaw_yaw_action``)."""
         self.backend = backend
+        self.yaw = yaw
 
     def reset(self, episode: int) -> None:
         pass
@@ -87,7 +97,8 @@ class GamepadTeleop:
         if not s.intervene:
             return NO_INTERVENTION
         # Sticks report "up" as negative y, as most gamepad drivers do.
-        arm = np.array([-s.left_y, -s.left_x, -s.right_y])
+        axes = [-s.left_y, -s.left_x, -s.right_y] + ([-s.right_x] if self.yaw else [])
+        arm = np.array(axes)
         arm[np.abs(arm) < STICK_DEADZONE] = 0.0
         gripper = GRIPPER_CLOSE if s.close else GRIPPER_OPEN if s.open else GRIPPER_STAY
         return Intervention(make_action(arm, gripper))
@@ -149,7 +160,7 @@ class PynputKeys:
 
 
 class PygameGamepad:
-    """Gamepad backend on ``pygame`` (Xbox layout: axes 0/1 left stick, 4 right stick y)."""
+    """Gamepad backend on ``pygame`` (Xbox layout: axes 0/1 left stick, 3/4 right stick x/y)."""
 
     def __init__(self, index: int = 0) -> None:
         try:
@@ -167,15 +178,15 @@ class PygameGamepad:
         self._pygame.event.pump()
         p = self._pad
         return GamepadState(
-            left_x=p.get_axis(0), left_y=p.get_axis(1), right_y=p.get_axis(4),
+            left_x=p.get_axis(0), left_y=p.get_axis(1), right_y=p.get_axis(4), right_x=p.get_axis(3),
             intervene=bool(p.get_button(5)), close=bool(p.get_button(0)), open=bool(p.get_button(1)),
         )
 
 
-def make_device(kind: str) -> KeyboardTeleop | GamepadTeleop:
+def make_device(kind: str, yaw: bool = False) -> KeyboardTeleop | GamepadTeleop:
     if kind == "keyboard":
-        return KeyboardTeleop(PynputKeys())
+        return KeyboardTeleop(PynputKeys(), yaw)
     if kind == "gamepad":
-        return GamepadTeleop(PygameGamepad())
+        return GamepadTeleop(PygameGamepad(), yaw)
     raise ValueError(f"unknown teleop device {kind!r}; allowed keyboard, gamepad")
 

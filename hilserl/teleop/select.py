@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import gymnasium as gym
 
-from hilserl.config import EnvConfig
+from hilserl.config import SIM, EnvConfig
 from hilserl.envs.actions import ACTION_DIMS
 from hilserl.teleop.interface import InterventionSource
 
@@ -23,13 +23,14 @@ def make_intervention(kind: str, env: gym.Env, env_cfg: EnvConfig,
     """``takeover`` overrides how a leader arm's takeover is read (``env.robot.leader_takeover``)."""
     if kind in ("keyboard", "gamepad"):
         dims = int(env.action_space.shape[0])
-        if dims != ACTION_DIMS:
-            raise TeleopUnavailable(f"--teleop {kind} drives [dx, dy, dz, gripper], {ACTION_DIMS} values; this env's "
-                                    f"action has {dims} (env.jaw_yaw_action adds a jaw yaw): the scripted "
-                                    "expert's demos and the simulated human drive it")
+        yaw = env_cfg.jaw_yaw_action and env_cfg.kind == SIM
+        if dims != ACTION_DIMS + int(yaw):
+            raise TeleopUnavailable(f"--teleop {kind} drives [dx, dy, dz, gripper] (and a jaw yaw with "
+                                    f"env.jaw_yaw_action), {ACTION_DIMS + int(yaw)} values; this env's action has "
+                                    f"{dims}: drive it with its own scripted expert or the simulated human")
         from hilserl.teleop.devices import make_device
 
-        device = make_device(kind)
+        device = make_device(kind, yaw)
         if kind == "keyboard":
             _label_with(env, device.backend)
         return device
