@@ -3,9 +3,10 @@ millimetres from where it is (in 8 directions), on the 3 x 3 grid of positions, 
 turned 45 degrees (the ends of the yaw range, one pose by the cube's symmetry).
 
 It explains where an image policy misses: a policy that aims as well as it can see fails first on the
-cube whose tolerance is smallest. Usage:
-    python -m benchmarks.grasp_tolerance [--offsets-mm 5 10 15 20] [--directions 8]
-Writes benchmarks/results/grasp_tolerance.json.
+cube whose tolerance is smallest. ``--set env.jaw_yaw_action=true --name grasp_tolerance_yaw``: the
+expert that turns the jaws to the cube's faces. Usage:
+    python -m benchmarks.grasp_tolerance [--offsets-mm 5 10 15 20] [--directions 8] [--set KEY=VALUE]
+Writes benchmarks/results/grasp_tolerance.json (``--name``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def main() -> None:
     ap.add_argument("--offsets-mm", type=float, nargs="+", default=[0, 5, 10, 15, 20],
                     help="aim errors to try, millimetres (default 0 5 10 15 20)")
     ap.add_argument("--directions", type=int, default=8, help="directions of the error around the cube (default 8)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config change (repeatable)")
+    ap.add_argument("--name", default="grasp_tolerance", help="result file name (default grasp_tolerance)")
     args = ap.parse_args()
-    cfg = load_config(None, ["env.state_only=true"])
+    cfg = load_config(None, ["env.state_only=true", *args.set])
     env = GraspCubeEnv(cfg.env)
     base = Grid.covering(cfg.env, 3, 3, 1)
     angles = np.linspace(0.0, 2 * math.pi, args.directions, endpoint=False)
@@ -53,7 +56,8 @@ def main() -> None:
                      for a in angles]
             table[label][f"{mm:g} mm"] = float(np.mean(rates))
             print(f"{label:>18}, aim {mm:4g} mm off: success {np.mean(rates):.0%}", flush=True)
-    write_result("grasp_tolerance", {
+    write_result(args.name, {
+        "settings": args.set,
         "grid": {"xs": base.xs, "ys": base.ys},
         "directions": args.directions,
         "success_by_aim_error": table,
