@@ -8,6 +8,8 @@ seeded episodes. This script runs the same recipes (``TASKS``, imported by the t
 installed, on a cluster with ``--address``, else as this machine's processes: ``hilserl sweep``'s executors), and writes each seed's
 success rate and the distribution to ``results/learning_seeds.json`` (``learning_seeds_reach.json``).
 
+``--task grasp-yaw`` is the grasp's recipe with ``env.jaw_yaw_action=true`` (jaws that turn).
+
 ``--task panda`` and ``--task panda-images`` train LeRobot's gym-hil PandaPickCube (a task hilserl was
 not tuned on) with the default config, from state for 6,000 env steps and from the two cameras for
 10,000, and grade each seed on 100 seeded resets it never trained on; they run in ``.venv-gym-hil``
@@ -67,9 +69,12 @@ PANDA_IMAGES_RECIPE = [
     "threads=1",
 ]
 """The same task from the front and wrist cameras (128x128) and the robot's state, default config."""
-TASKS = {"grasp": RECIPE, "reach": REACH_RECIPE, "panda": PANDA_RECIPE, "panda-images": PANDA_IMAGES_RECIPE}
-RESULT_NAMES = {"grasp": "learning_seeds", "reach": "learning_seeds_reach", "panda": "learning_seeds_panda",
-                "panda-images": "learning_seeds_panda_images"}
+YAW_RECIPE = [*RECIPE, "env.jaw_yaw_action=true"]
+"""The grasp learning test's recipe with jaws that turn: a fourth continuous action to learn."""
+TASKS = {"grasp": RECIPE, "grasp-yaw": YAW_RECIPE, "reach": REACH_RECIPE, "panda": PANDA_RECIPE,
+         "panda-images": PANDA_IMAGES_RECIPE}
+RESULT_NAMES = {"grasp": "learning_seeds", "grasp-yaw": "learning_seeds_yaw", "reach": "learning_seeds_reach",
+                "panda": "learning_seeds_panda", "panda-images": "learning_seeds_panda_images"}
 EVAL_EPISODES = 50
 PANDA_EVAL_EPISODES = 100
 """Seeded resets each Panda seed is graded on (its evaluation seeds are never training seeds)."""
@@ -83,7 +88,7 @@ def eval_episodes(task: str) -> int:
 
     if task.startswith("panda"):
         return PANDA_EVAL_EPISODES
-    return EVAL_EPISODES if task == "grasp" else REACH_EVAL_SEEDS * int(np.prod(GRID_CELLS))
+    return EVAL_EPISODES if task.startswith("grasp") else REACH_EVAL_SEEDS * int(np.prod(GRID_CELLS))
 
 
 def run_seed(seed: int, task: str = "grasp", runs: Path | None = None) -> dict:
