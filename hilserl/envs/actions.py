@@ -15,8 +15,9 @@ from hilserl.envs.contract import gripper_value
 ARM_DIMS = 3
 ACTION_DIMS = ARM_DIMS + 1
 GRIPPER_INDEX = ARM_DIMS
+"""Where the gripper command sits in this default layout; with a jaw yaw it is last, index 4."""
 YAW_INDEX = ARM_DIMS
-"""Where the jaw yaw delta sits when the action has one (the gripper then moves to index 4)."""
+"""Where the jaw yaw delta sits when the action has one."""
 
 
 def make_action(arm: np.ndarray, gripper_cls: int) -> np.ndarray:
