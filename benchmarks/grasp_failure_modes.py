@@ -29,6 +29,9 @@ RESETS = {"random": "failures", "hardest": "hardest_failures"}
 NEVER_CLOSED = "never grasped, jaws never commanded shut"
 YAW_EDGES = (0.0, 0.2, 0.4, 0.6, math.pi / 4)
 """Bins of the cube's start yaw, absolute, in radians: 0 is square to the jaws, pi/4 the worst."""
+YAW_MATCH = 0.05
+"""Radians within which a failure's recorded start yaw and its seed's drawn again agree (the cube
+settles after it is placed)."""
 
 
 def modes_of(failures: list[dict]) -> dict[str, int]:
@@ -39,21 +42,28 @@ def modes_of(failures: list[dict]) -> dict[str, int]:
     return out
 
 
+def recorded_runs(paths, field: str):
+    """(path, result, run, its last checkpoint) for each run whose failures were recorded, every one
+    with ``field``; results written before that was recorded are skipped."""
+    for path in sorted(paths):
+        result = json.loads(path.read_text())
+        for run in result.get("runs", []):
+            last = run["checkpoints"][-1]
+            recorded = [f for key in RESETS.values() for f in last.get(key, [])]
+            if RESETS["random"] in last and all(field in f for f in recorded):
+                yield path, result, run, last
+
+
 def tally(paths) -> tuple[list[dict], dict[str, Counter]]:
     """One row per run whose failures all have their mode recorded, and the totals by kind of reset."""
     rows, totals = [], {kind: Counter() for kind in RESETS}
-    for path in sorted(paths):
-        for run in json.loads(path.read_text()).get("runs", []):
-            last = run["checkpoints"][-1]
-            recorded = [f for key in RESETS.values() for f in last.get(key, [])]
-            if RESETS["random"] not in last or not all("failure" in f for f in recorded):
-                continue  # written before each failure's mode was recorded
-            row = {"result": path.stem, "seed": run["seed"], "env_steps": last["env_steps"],
-                   "success": last["success"], "hardest_success": last["hardest_success"]}
-            for kind, key in RESETS.items():
-                row[kind] = modes_of(last.get(key, []))
-                totals[kind].update(row[kind])
-            rows.append(row)
+    for path, _, run, last in recorded_runs(paths, "failure"):
+        row = {"result": path.stem, "seed": run["seed"], "env_steps": last["env_steps"],
+               "success": last["success"], "hardest_success": last["hardest_success"]}
+        for kind, key in RESETS.items():
+            row[kind] = modes_of(last.get(key, []))
+            totals[kind].update(row[kind])
+        rows.append(row)
     return rows, totals
 
 
@@ -81,30 +91,24 @@ class ResetYaws:
 
 def by_yaw(paths, yaws: ResetYaws) -> tuple[int, dict[str, list[dict]]]:
     """Success by the cube's absolute start yaw (bins ``YAW_EDGES``), by kind of reset, over every run
-    that recorded its failures' start yaws; returns the number of runs and the table. A failure whose recorded yaw disagrees with the seed's is refused: the
-    resets would not be the ones graded."""
+    that recorded its failures' start yaws; returns the number of runs and the table. A failure whose
+    recorded yaw disagrees with its seed's is refused: the resets would not be the ones graded."""
     counts = {kind: np.zeros((2, len(YAW_EDGES) - 1), int) for kind in RESETS}
     runs = 0
-    for path in sorted(paths):
-        result = json.loads(path.read_text())
-        for run in result.get("runs", []):
-            last = run["checkpoints"][-1]
-            recorded = [f for key in RESETS.values() for f in last.get(key, [])]
-            if RESETS["random"] not in last or not all("cube_start_yaw" in f for f in recorded):
-                continue
-            runs += 1
-            for kind, key in RESETS.items():
-                drawn = yaws.of(kind, run["seed"], result["resets"])
-                failed = set()
-                for f in last.get(key, []):
-                    if abs(drawn[f["seed"]] - f["cube_start_yaw"]) > 0.05:
-                        raise ValueError(f"{path.name} seed {run['seed']}: reset {f['seed']} started at yaw "
-                                         f"{f['cube_start_yaw']:.3f}, its seed draws {drawn[f['seed']]:.3f}")
-                    failed.add(f["seed"])
-                for s, yaw in drawn.items():
-                    b = min(int(np.searchsorted(YAW_EDGES, abs(yaw), side="right")) - 1, len(YAW_EDGES) - 2)
-                    counts[kind][0, b] += 1
-                    counts[kind][1, b] += s in failed
+    for path, result, run, last in recorded_runs(paths, "cube_start_yaw"):
+        runs += 1
+        for kind, key in RESETS.items():
+            drawn = yaws.of(kind, run["seed"], result["resets"])
+            failed = set()
+            for f in last.get(key, []):
+                if abs(drawn[f["seed"]] - f["cube_start_yaw"]) > YAW_MATCH:
+                    raise ValueError(f"{path.name} seed {run['seed']}: reset {f['seed']} started at yaw "
+                                     f"{f['cube_start_yaw']:.3f}, its seed draws {drawn[f['seed']]:.3f}")
+                failed.add(f["seed"])
+            for s, yaw in drawn.items():
+                b = min(int(np.searchsorted(YAW_EDGES, abs(yaw), side="right")) - 1, len(YAW_EDGES) - 2)
+                counts[kind][0, b] += 1
+                counts[kind][1, b] += s in failed
     return runs, {kind: [{"yaw_from": YAW_EDGES[b], "yaw_to": YAW_EDGES[b + 1], "resets": int(c[0, b]),
                     "success": float(1.0 - c[1, b] / c[0, b]) if c[0, b] else None}
                    for b in range(len(YAW_EDGES) - 1)] for kind, c in counts.items()}
