@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from hilserl.envs.actions import make_action
+from hilserl.envs.actions import ARM_DIMS, YAW_INDEX, make_action
 from hilserl.envs.contract import GRIPPER_CLOSE, GRIPPER_OPEN, GRIPPER_STAY
 from hilserl.teleop.interface import NO_INTERVENTION, Intervention
 
@@ -72,13 +72,13 @@ class KeyboardTeleop:
             self.active = not self.active
         if not self.active:
             return NO_INTERVENTION
-        arm = np.zeros(3 + int(self.yaw))
+        arm = np.zeros(ARM_DIMS + int(self.yaw))
         for key in held:
             if key in KEY_AXES:
                 axis, sign = KEY_AXES[key]
                 arm[axis] += sign
             if self.yaw and key in KEY_YAW:
-                arm[3] += KEY_YAW[key]
+                arm[YAW_INDEX] += KEY_YAW[key]
         gripper = GRIPPER_CLOSE if KEY_CLOSE in held else GRIPPER_OPEN if KEY_OPEN in held else GRIPPER_STAY
         return Intervention(make_action(arm, gripper))
 
