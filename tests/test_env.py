@@ -203,3 +203,28 @@ def test_expert_turning_the_jaws_succeeds_over_seeded_resets():
     rate = np.mean([run_episode(env, policy, seed=1000 + s).success for s in range(60)])
     env.close()
     assert rate >= 0.98, rate
+
+
+def test_a_cube_the_expert_grasped_stays_held_when_carried_to_the_workspace_corners(state_env):
+    """A trained policy's drops happen with the jaws shut, often while the arm rests at a corner of the
+    workspace: the grip itself must hold there, so that a drop says the grasp was off (a pinched
+    corner), not that the twin cannot hold a cube at that pose. The front corners lie beyond the arm's
+    reach: it is pushed against its reach there."""
+    cfg = state_env.config
+    low, high = np.array(cfg.ee_bounds.low), np.array(cfg.ee_bounds.high)
+    corners = [np.array([x, y, high[2]]) for x in (low[0], high[0]) for y in (low[1], high[1])]
+    policy = expert_policy(state_env)
+    for seed, target in enumerate(corners):
+        obs, _ = state_env.reset(seed=300 + seed)
+        for _ in range(cfg.max_episode_steps):
+            if state_env.true_state().done:
+                break
+            obs, *_ = state_env.step(policy(obs))
+        assert state_env.true_state().done, seed
+        start = np.linalg.norm(target[:2] - state_env.true_state().ee_pos[:2])
+        for _ in range(25):
+            move = (target - state_env.true_state().ee_pos) / cfg.action_scale
+            state_env.step(make_action(move, GRIPPER_STAY))
+        state = state_env.true_state()
+        assert np.linalg.norm(target[:2] - state.ee_pos[:2]) < start / 2, (target, state.ee_pos)
+        assert state.grasped and state.lifted, (target, state.ee_pos)
