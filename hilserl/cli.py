@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hilserl.config import Config, ConfigError, load_config, pin_threads
+from hilserl.config import Config, ConfigError, PretrainConfig, load_config, pin_threads
 from hilserl.distributed.service import TokenRequired
 from hilserl.envs.so101.faults import RobotFault
 from hilserl.teleop.select import TELEOP_KINDS
@@ -157,7 +157,7 @@ def cmd_expert(args: argparse.Namespace) -> int:
 
 def cmd_pretrain_encoder(args: argparse.Namespace) -> int:
     """Pre-train the ResNet-10 backbone on rendered simulation frames and save it."""
-    from hilserl.collect.pretrain_encoder import PretrainConfig, pretrain_backbone
+    from hilserl.collect.pretrain_encoder import pretrain_backbone
 
     cfg = _config(args)
     report = pretrain_backbone(
@@ -693,11 +693,14 @@ def _env_commands(sub: argparse._SubParsersAction) -> None:
         help="pre-train the ResNet-10 backbone on rendered simulation frames (the offline default weights)",
     )
     _add_config_args(p)
-    p.add_argument("--frames", type=_int_in(1, 10000000), default=4000,
-                   help="rendered frames per camera (default 4000)")
-    p.add_argument("--steps", type=_int_in(1, 10000000), default=1500, help="training steps (default 1500)")
-    p.add_argument("--batch-size", type=_int_in(1, 65536), default=64, help="frames per step (default 64)")
-    p.add_argument("--seed", type=_int_in(0, 2147483647), default=0)
+    pretrain = PretrainConfig()
+    p.add_argument("--frames", type=_int_in(1, 10000000), default=pretrain.frames,
+                   help=f"rendered frames per camera (default {pretrain.frames})")
+    p.add_argument("--steps", type=_int_in(1, 10000000), default=pretrain.steps,
+                   help=f"training steps (default {pretrain.steps})")
+    p.add_argument("--batch-size", type=_int_in(1, 65536), default=pretrain.batch_size,
+                   help=f"frames per step (default {pretrain.batch_size})")
+    p.add_argument("--seed", type=_int_in(0, 2147483647), default=pretrain.seed)
     p.add_argument("--out", type=Path, default=Path("outputs/resnet10_sim.safetensors"), help="weights file")
     _add_threads_arg(p)
     p.set_defaults(func=cmd_pretrain_encoder)

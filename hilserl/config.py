@@ -602,6 +602,24 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig:
+    """``hilserl pretrain-encoder``: the ResNet-10 backbone trained on rendered simulation frames to
+    regress the cube's and the gripper's pose. These defaults made the shipped weights; a backbone
+    trained on fewer frames or steps locates the cube and reads its yaw less well, and the policies
+    trained on it grasp less often (docs/experiments.md, 2026-12-04)."""
+
+    frames: int = 6000
+    steps: int = 1500
+    batch_size: int = 48
+    lr: float = 1e-3
+    crop_padding: int = 4
+    max_episode_frames: int = 40
+    """Frames are taken from the first steps of episodes driven by a mix of expert and noise."""
+    expert_share: float = 0.6
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class DeclaredEnv:
     """What the run's env does, as the env declares it (filled when a run starts; empty before): its
     rate and episode length, its cameras, its gripper and the reset options it takes."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +23,12 @@ from tqdm import tqdm
 
 from hilserl.agent.augment import random_crop
 from hilserl.agent.resnet import ResNet10, feature_shape, save_weights
-from hilserl.config import EnvConfig
+from hilserl.config import EnvConfig, PretrainConfig
 from hilserl.envs.factory import make_env, require_sim
 from hilserl.teleop.scripted import expert_policy
 
 LABEL_NAMES = ("cube_x", "cube_y", "cube_z", "rel_x", "rel_y", "rel_z", "ee_x", "ee_y", "ee_z",
                "sin4yaw", "cos4yaw", "gripper_q")
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    frames: int = 4000
-    steps: int = 1500
-    batch_size: int = 64
-    lr: float = 1e-3
-    crop_padding: int = 4
-    max_episode_frames: int = 40
-    """Frames are taken from the first steps of episodes driven by a mix of expert and noise."""
-    expert_share: float = 0.6
-    seed: int = 0
 
 
 def labels_of(env: Any) -> np.ndarray:
