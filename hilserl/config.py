@@ -606,7 +606,7 @@ class PretrainConfig:
     """``hilserl pretrain-encoder``: the ResNet-10 backbone trained on rendered simulation frames to
     regress the cube's and the gripper's pose. These defaults made the shipped weights; a backbone
     trained on fewer frames or steps locates the cube and reads its yaw less well, and the policies
-    trained on it grasp less often (docs/experiments.md, 2026-12-04)."""
+    trained on it grasp less often (docs/experiments.md)."""
 
     frames: int = 6000
     steps: int = 1500

@@ -11,7 +11,7 @@ from hilserl.config import EncoderConfig
 DEFAULT_WEIGHTS = "resnet10_sim.safetensors"
 """Shipped in ``hilserl/assets``: produced by ``hilserl pretrain-encoder`` (provenance in the .json
 beside it). Shipping it, rather than building it on first use, saves every new machine the
-pre-training run (about 22 minutes on a 2-core CPU)."""
+pre-training run (the README says how long it takes)."""
 
 
 def default_weights_path() -> Path:
