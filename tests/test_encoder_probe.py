@@ -61,3 +61,18 @@ def test_diagnose_encoder_refuses_a_state_only_env(capsys):
 
     assert main(["diagnose", "encoder", "--set", "env.state_only=true"]) == 2
     assert "needs cameras" in capsys.readouterr().err
+
+
+def test_units_that_fire_on_a_frame_or_two_do_not_wreck_the_probe():
+    """Sparse ReLU maps have units that fire faintly on a fit frame and strongly on a held-out one: scaled
+    one by one, such a unit's held-out value became an outlier of thousands, and a real backbone's probe
+    read R^2 < 0 at one frame count and 0.99 at another."""
+    rng = np.random.default_rng(2)
+    pos = rng.uniform([0.16, -0.05], [0.26, 0.05], (200, 2))
+    dense = np.maximum(pos @ rng.normal(size=(2, 300)) + 0.001 * rng.normal(size=(200, 300)), 0.0)
+    sparse = np.zeros((200, 40))
+    for unit in range(40):
+        faint, strong = rng.choice(200, 2, replace=False)
+        sparse[faint, unit], sparse[strong, unit] = 1e-4, 1.0
+    r = linear_probe(np.concatenate([dense, sparse], axis=1), pos)
+    assert r.r2 > 0.95 and r.error_cm < 0.5

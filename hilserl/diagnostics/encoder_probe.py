@@ -23,7 +23,7 @@ from hilserl.config import EnvConfig
 from hilserl.envs.factory import make_env, require_sim
 
 RIDGE_PENALTIES = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
-"""Candidates for the probe's ridge penalty (on standardised features), chosen on a validation split."""
+"""Candidates for the probe's ridge penalty (features scaled to unit mean variance), chosen on a validation split."""
 TEST_SHARE = 0.25
 VALIDATION_SHARE = 0.2
 CM = 100.0
@@ -69,8 +69,11 @@ def linear_probe(features: np.ndarray, targets: np.ndarray, seed: int = 0) -> Pr
     order = np.random.default_rng(seed).permutation(n)
     n_test = max(2, int(n * TEST_SHARE))
     test, train = order[:n_test], order[n_test:]
-    mean, std = features[train].mean(0), features[train].std(0) + 1e-6
-    x = (features - mean) / std
+    # One scale for all features, not one each: a ReLU unit that fires on one fit frame has a tiny
+    # spread, and dividing by it turns its firing on a held-out frame into an outlier of thousands.
+    mean = features[train].mean(0)
+    scale = float(np.sqrt(features[train].var(0).mean())) + 1e-12
+    x = (features - mean) / scale
     n_val = max(2, int(len(train) * VALIDATION_SHARE))
     val, fit = train[:n_val], train[n_val:]
     scores = {}
