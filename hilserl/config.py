@@ -604,9 +604,10 @@ class ClassifierConfig:
 @dataclass(frozen=True)
 class PretrainConfig:
     """``hilserl pretrain-encoder``: the ResNet-10 backbone trained on rendered simulation frames to
-    regress the cube's and the gripper's pose. These defaults made the shipped weights; a backbone
-    trained on fewer frames or steps locates the cube and reads its yaw less well, and the policies
-    trained on it grasp less often (docs/experiments.md)."""
+    regress the cube's and the gripper's pose. These defaults made the shipped weights. A backbone
+    trained on fewer frames or steps reads the cube's yaw less well; one trained on more reads it
+    better; the policies trained on either grasp less often (docs/experiments.md), so the regression's
+    validation score alone does not choose a backbone."""
 
     frames: int = 6000
     steps: int = 1500
