@@ -15,15 +15,28 @@ SOURCE = SourceFingerprint.of_this_process()
 """The source this benchmark started with: its runs are checked against it, its result names it."""
 
 
+def cpu_model() -> str:
+    """The processor's name (Linux's /proc/cpuinfo), or '' where it is not told: a seeded training run
+    reproduces on one machine, and another processor's floating-point kernels can send it elsewhere."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
 def machine() -> dict:
+    import mujoco
     import torch
 
     return {
         "cpu": platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
         "date": time.strftime("%Y-%m-%d"),
         **SOURCE.describe(),
     }
