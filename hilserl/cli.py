@@ -343,8 +343,9 @@ def cmd_record_classifier_data(args: argparse.Namespace) -> int:
     if args.policy:
         from hilserl.training.trained_agent import load_agent
 
-        _, agent = load_agent(args.policy)
-        policy = lambda obs: agent.act(obs, deterministic=True)  # noqa: E731
+        trained, agent = load_agent(args.policy)
+        stream = agent.evaluation_stream(trained.seed)
+        policy = lambda obs: agent.act_trained(obs, stream)[0]  # noqa: E731
     if args.teleop:
         from hilserl.collect.classifier_data import SUCCESS_KEY, KeyLabels
         from hilserl.teleop.devices import KeyboardTeleop, PynputKeys

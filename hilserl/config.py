@@ -428,6 +428,12 @@ class AgentConfig:
     (HIL-SERL). A greedy grasp critic never tries a command it undervalues, so an early near-tie
     between staying open and closing at the object can stall for good; drawn commands try the
     near-ties and almost never one far worse (opening on a held object). Evaluation stays greedy."""
+    eval_actions: Literal["mean", "sample"] = "mean"
+    """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
+    report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
+    stream seeded per evaluation, as HIL-SERL's evaluation acts (``argmax=False``). The gripper takes the
+    grasp critic's best command either way. A mean that stalls a few millimetres from the object stays
+    stalled; a draw moves it on. Changeable at evaluation: ``hilserl eval --set agent.eval_actions=sample``."""
     soft_target_update_rate: float = 0.005
     critic_actor_ratio: int = 2
     """Critic updates per actor update (HIL-SERL 2)."""
@@ -467,6 +473,7 @@ class AgentConfig:
         for name in ("actor_lr", "critic_lr", "temperature_lr", "grasp_critic_lr"):
             _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
+        _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.critic_actor_ratio", self.critic_actor_ratio, 1, 1000)
         _check_range("agent.batch_size", self.batch_size, 2, 65536)

@@ -350,3 +350,24 @@ def test_grasp_temperature_tries_near_ties_and_not_far_worse_commands():
 def test_grasp_temperature_is_validated():
     with pytest.raises(ConfigError, match="grasp_temperature"):
         AgentConfig(grasp_temperature=-0.1).validate()
+
+
+def test_a_graded_policy_draws_its_arm_actions_from_its_own_stream_and_takes_the_best_gripper_command():
+    """``agent.eval_actions=sample``: arm actions drawn around the mean from a stream seeded per
+    evaluation, training's stream untouched; the gripper greedy even with a ``grasp_temperature``."""
+    stall = [0.54, 0.58, 0.08]
+    obs = {"state": np.zeros(STATE_DIM, np.float32)}
+    agent = grasp_agent_with_values(stall, grasp_temperature=0.02, eval_actions="sample")
+    training = agent.generator.get_state()
+    first = np.array([agent.act_trained(obs, agent.evaluation_stream(7))[0] for _ in range(3)])
+    stream = agent.evaluation_stream(7)
+    drawn = np.array([agent.act_trained(obs, stream)[0] for _ in range(200)])
+    assert np.array_equal(first, np.repeat(drawn[:1], 3, axis=0))  # the same seed, the same first draw
+    assert torch.equal(agent.generator.get_state(), training)
+    mean, value = agent.act_trained(obs, None)
+    assert np.array_equal(mean, agent.act(obs, deterministic=True)) and value == agent.value(obs)
+    assert np.all(drawn[:, :3].std(axis=0) > 0.05) and len(np.unique(drawn[:, 0])) == 200
+    assert set(drawn[:, 3]) == {0.0}  # "stay", the best; exploring would close about one time in nine
+    assert grasp_agent_with_values(stall).evaluation_stream(7) is None  # "mean", the default
+    with pytest.raises(ConfigError, match="eval_actions"):
+        AgentConfig(eval_actions="median").validate()

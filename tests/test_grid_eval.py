@@ -147,3 +147,27 @@ def test_eval_takes_config_and_set_over_the_runs_own_and_seed_moves_its_episodes
     err = capsys.readouterr().err
     assert f"hilserl eval --checkpoint {reach} --episodes 50" in err and "env.kind=sim" not in err
     assert json.loads((reach / "config.json").read_text())["env"]["kind"] == "hilserl/PlanarReach-v0"
+
+
+def test_eval_drawing_arm_actions_repeats_itself_and_says_how_it_acted(tmp_path, capsys):
+    """``--set agent.eval_actions=sample`` (HIL-SERL's evaluation): the arm's actions drawn from the
+    actor with a stream seeded per evaluation, so the same episodes twice and other ones than the
+    mean's; the lines and the outcome file say how the policy acted."""
+    from hilserl.cli import main
+    from hilserl.config import load_config
+    from hilserl.training.train import train
+
+    small = ["env.state_only=true", "train.env_steps=40", "train.learning_starts=20", "agent.hidden_dims=[16]",
+             "agent.batch_size=8", "env.episode_seconds=4", "train.demo_episodes=1"]
+    train(load_config(None, small), tmp_path, progress=False, tensorboard=False)
+    outcomes, lines = {}, {}
+    for name, extra in (("mean", []), ("sample", ["--set", "agent.eval_actions=sample"]),
+                        ("sample again", ["--set", "agent.eval_actions=sample"])):
+        assert main(["eval", "--checkpoint", str(tmp_path), "--episodes", "3", *extra]) == 0
+        lines[name] = capsys.readouterr().out
+        outcomes[name] = json.loads((tmp_path / "resets.json").read_text())
+    assert "(the actor's mean action, no interventions)" in lines["mean"]
+    assert "(arm actions drawn from the actor, no interventions)" in lines["sample"]
+    assert outcomes["sample"]["acting"] == "arm actions drawn from the actor"
+    assert outcomes["sample"] == outcomes["sample again"]
+    assert outcomes["sample"]["per_episode"] != outcomes["mean"]["per_episode"]

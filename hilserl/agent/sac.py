@@ -302,32 +302,50 @@ class SACAgent(nn.Module):
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """The action for one observation (images uint8 or features): the arm's values, then the grasp
-        critic's best gripper command when the layout has one."""
-        return self._action(self.latent(obs), deterministic)
+        critic's gripper command when the layout has one. Exploring (not ``deterministic``): drawn from
+        the actor and, with a ``grasp_temperature``, the gripper's too; ``deterministic``: the actor's
+        mean and the best gripper command."""
+        return self._action(self.latent(obs), not deterministic, not deterministic, self.generator)
 
     @torch.no_grad()
     def act_with_value(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> tuple[np.ndarray, float]:
         """``act`` and ``value`` from one pass of the encoder (the live view shows both every step)."""
         latent = self.latent(obs)
-        return self._action(latent, deterministic), self._value(latent)
+        return self._action(latent, not deterministic, not deterministic, self.generator), self._value(latent)
 
-    def _action(self, latent: torch.Tensor, deterministic: bool) -> np.ndarray:
-        arm = self.actor.mode(latent) if deterministic else self.actor.sample(latent, self.generator)[0]
+    def evaluation_stream(self, seed: int) -> torch.Generator | None:
+        """The random stream a graded or deployed policy draws its arm actions from (``agent.eval_actions``
+        "sample"), seeded for the evaluation and apart from training's; None: it acts by the mean."""
+        if self.config.eval_actions == "mean":
+            return None
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    @torch.no_grad()
+    def act_trained(self, obs: dict[str, np.ndarray], stream: torch.Generator | None) -> tuple[np.ndarray, float]:
+        """The trained policy's action without exploring, and its value: the arm's action drawn from the
+        actor with ``stream`` (from :meth:`evaluation_stream`), or its mean without one; the gripper's
+        best command either way."""
+        latent = self.latent(obs)
+        return self._action(latent, stream is not None, False, stream), self._value(latent)
+
+    def _action(self, latent: torch.Tensor, sample_arm: bool, explore_gripper: bool,
+                generator: torch.Generator | None) -> np.ndarray:
+        arm = self.actor.sample(latent, generator)[0] if sample_arm else self.actor.mode(latent)
         action = np.empty(self.action.dims, dtype=np.float32)
         action[:self.action.arm_dims] = arm[0].cpu().numpy()
         if self.grasp_critic is not None:
-            action[self.action.gripper_index] = gripper_value(self._gripper_class(latent, deterministic))
+            action[self.action.gripper_index] = gripper_value(self._gripper_class(latent, explore_gripper, generator))
         return action
 
-    def _gripper_class(self, latent: torch.Tensor, deterministic: bool) -> int:
+    def _gripper_class(self, latent: torch.Tensor, explore: bool, generator: torch.Generator | None) -> int:
         """The grasp critic's best command, or, while exploring with a ``grasp_temperature``, one drawn
         with probabilities softmax(Q / temperature)."""
         q = self.grasp_critic(latent)[0]
         temperature = self.config.grasp_temperature
-        if deterministic or temperature == 0:
+        if not explore or temperature == 0:
             return int(q.argmax())
         probs = torch.softmax(q / temperature, dim=-1)
-        return int(torch.multinomial(probs, 1, generator=self.generator)[0])
+        return int(torch.multinomial(probs, 1, generator=generator)[0])
 
     def _value(self, latent: torch.Tensor) -> float:
         return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())

@@ -24,10 +24,11 @@ class Watch:
         self.env_steps = 0
         self._value: float | None = None
 
-    def policy(self, agent: Any, deterministic: bool = True) -> Policy:
-        """The agent's policy, keeping the critic's value of each state it acts on for the view and videos."""
+    def policy(self, agent: Any, stream: Any = None) -> Policy:
+        """The agent's trained policy (``SACAgent.act_trained`` with ``stream``), keeping the critic's value
+        of each state it acts on for the view and videos."""
         def act(obs: dict[str, np.ndarray]) -> np.ndarray:
-            action, self._value = agent.act_with_value(obs, deterministic)
+            action, self._value = agent.act_trained(obs, stream)
             return action
         return act
 

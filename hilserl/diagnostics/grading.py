@@ -17,7 +17,7 @@ from hilserl.config import Config, from_dict
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, SO101, make_env, require_sim
 from hilserl.training.checkpoint import run_folder_of
-from hilserl.training.evaluate import EVAL_SEED_OFFSET, EvalResult, evaluate
+from hilserl.training.evaluate import EVAL_SEED_OFFSET, EvalResult, acting, evaluate
 from hilserl.training.grid_eval import Grid, GridResult, evaluate_grid, hardest_resets
 from hilserl.training.trained_agent import ConfigChanges, load_agent
 
@@ -45,7 +45,7 @@ def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progre
                      view: ViewTarget | None = None,
                      prepare: Callable[[gym.Env, Config], None] | None = None
                      ) -> tuple[Config, Grid, GridResult, Watch | None]:
-    """A checkpoint's deterministic policy, without interventions, over the fixed grid of ``cells``
+    """A checkpoint's trained policy (``agent.eval_actions``), without interventions, over the fixed grid of ``cells``
     (x positions, y positions, rotations) covering the reset range, ``seeds`` times per cell (the run's
     ``seed`` picks which: ``changes`` may move it). On the real arm the guided placement puts each
     cube. ``failures``: a folder for a video of each failed episode; ``view``: the live view;
@@ -61,7 +61,8 @@ def grade_checkpoint(path: Path, cells: tuple[int, int, int], seeds: int, progre
         if prepare is not None:
             prepare(env, cfg)
         watch = make_watch(cfg, env, failures, view)
-        policy = watch.policy(agent) if watch is not None else (lambda o: agent.act(o, deterministic=True))
+        stream = agent.evaluation_stream(EVAL_SEED_OFFSET + cfg.seed)
+        policy = watch.policy(agent, stream) if watch is not None else (lambda o: agent.act_trained(o, stream)[0])
         result = evaluate_grid(policy, cfg.env, grid, seeds=seeds, progress=progress, env=env,
                                first_seed=cfg.seed * seeds, watch=watch)
     finally:
@@ -89,12 +90,13 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
-             "deterministic policy, no interventions)", *(f"  {line}" for line in analysis.lines())]
+             f"{acting(cfg.agent.eval_actions)}, no interventions)", *(f"  {line}" for line in analysis.lines())]
     failures = result.failures()
     if modes := modes_line(failures):
         lines.append(f"  {modes}")
     lines.append(f"wrote {plot_success_map(result, split, out)}")
-    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds, **analysis.to_dict(),
+    summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds,
+               "acting": acting(cfg.agent.eval_actions), **analysis.to_dict(),
                "failures": failures}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     lines.append(f"wrote {out.with_suffix('.json')}")
@@ -105,7 +107,7 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
 def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None,
                     changes: ConfigChanges | None = None, progress: bool = True,
                     view: ViewTarget | None = None, hardest: bool = False) -> tuple[EvalResult, list[str]]:
-    """A checkpoint's deterministic policy, without interventions, over seeded resets of its run's env
+    """A checkpoint's trained policy (``agent.eval_actions``), without interventions, over seeded resets of its run's env
     (any env); ``prepare`` readies the env first (the real arm's label keys). ``hardest``: the
     simulated grasp's resets at the edge of its range (:func:`hardest_resets`) instead. A video of each
     failure goes to the run's ``failures/``, each episode's outcome to :func:`resets_file` and, where the
@@ -154,7 +156,7 @@ def outcome_lines(result: EvalResult, out: Path, cfg: Config) -> list[str]:
 def resets_line(result: EvalResult) -> str:
     regions = f" ({', '.join(f'{k} {v:.0%}' for k, v in result.by_region.items())})" if result.by_region else ""
     line = (f"success over {result.episodes} seeded resets: {result.success_rate:.0%}{regions}; mean length "
-            f"{result.mean_length:.1f} steps (deterministic policy, no interventions)")
+            f"{result.mean_length:.1f} steps ({result.acting}, no interventions)")
     details = [d for d in (modes_line(result.failures), first_close_line(result.per_episode)) if d]
     return "\n".join([line, *details])
 

@@ -1,4 +1,4 @@
-"""Evaluation of a policy without interventions, deterministic actions, over seeded resets."""
+"""Evaluation of a trained policy without interventions over seeded resets, acting as ``agent.eval_actions`` says."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class EvalResult:
     episodes: int
     by_region: dict[str, float] = field(default_factory=dict)
     mean_length: float = 0.0
+    acting: str = ""
+    """How the policy acted (:func:`acting`), for the lines that report the result."""
     per_episode: list[dict[str, Any]] = field(default_factory=list)
     """Each episode's reset seed, success, length and, where the env reports them, the object's start
     (``cube_start``, metres) and rotation (``cube_start_yaw``, radians): where the failures cluster; and
@@ -36,8 +38,13 @@ class EvalResult:
         return [e for e in self.per_episode if not e["success"]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"success_rate": self.success_rate, "episodes": self.episodes,
-                "by_region": self.by_region, "mean_length": self.mean_length, "per_episode": self.per_episode}
+        return {"success_rate": self.success_rate, "episodes": self.episodes, "by_region": self.by_region,
+                "mean_length": self.mean_length, "acting": self.acting, "per_episode": self.per_episode}
+
+
+def acting(eval_actions: str) -> str:
+    """How a graded policy moves the arm (``agent.eval_actions``), in words."""
+    return "arm actions drawn from the actor" if eval_actions == "sample" else "the actor's mean action"
 
 
 def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
@@ -64,7 +71,7 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
     """``by_region``: success per ``info["region"]``, empty where the env gives no region. ``watch``:
     each episode shown live and, when it fails, filmed. ``options``: each episode's reset options
     (``episodes`` of them), for resets chosen rather than drawn. ``policy``: instead of the agent's
-    deterministic one (a probe of its decisions)."""
+    trained one (``agent.eval_actions``; a probe of its decisions)."""
     if options is not None and len(options) != episodes:
         raise ValueError(f"{len(options)} reset options for {episodes} episodes")
     own = env is None
@@ -72,13 +79,15 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
     seeds = [EVAL_SEED_OFFSET + seed + i for i in range(episodes)]
     chosen = options or [None] * episodes
     bar = tqdm(list(zip(seeds, chosen)), desc="evaluation", unit="ep", disable=not progress)
+    stream = agent.evaluation_stream(EVAL_SEED_OFFSET + seed) if policy is None else None
+    how = acting(agent.config.eval_actions) if policy is None else "a given policy"
     if watch is not None:
         if policy is not None:
             raise ValueError("a watched evaluation shows the agent's own policy")
-        watched = watch.policy(agent)
+        watched = watch.policy(agent, stream)
         results = [watch.run_episode(env, watched, f"seed {s}", seed=s, options=o) for s, o in bar]
     else:
-        policy = policy or (lambda o: agent.act(o, deterministic=True))
+        policy = policy or (lambda o: agent.act_trained(o, stream)[0])
         results = [run_episode(env, policy, seed=s, options=opt) for s, opt in bar]
     if own:
         env.close()
@@ -91,5 +100,6 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
         episodes=episodes,
         by_region={k: float(np.mean(v)) for k, v in sorted(regions.items())},
         mean_length=float(np.mean([r.length for r in results])),
+        acting=how,
         per_episode=[episode_record(s, r) for s, r in zip(seeds, results)],
     )
