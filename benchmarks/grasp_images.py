@@ -14,6 +14,8 @@ takes on a 2-core CPU.
 Usage: python -m benchmarks.grasp_images --seeds 0 1 2
        python -m benchmarks.grasp_images --seeds 1 2 --add    (beside the seeds already in the result)
        python -m benchmarks.grasp_images --seeds 0 --set agent.augmentation=false --name grasp_images_nocrop
+       python -m benchmarks.grasp_images --seeds 0 --grade-set agent.eval_actions=sample --name NAME
+                                     (the same runs graded otherwise: arm actions drawn from the actor)
 Writes results/<name>.json and <name>.png (success against env steps, each seed).
 """
 
@@ -36,9 +38,10 @@ TARGET_RANDOM, TARGET_HARDEST = 95, 90
 TRAIN_FINISHED = "benchmark_trained.txt"
 """Written in a seed's run folder, with the training seconds, once its training returned: a later
 invocation does not train it again."""
-GRADED = "benchmark_graded_{checkpoint}_{resets}.json"
-"""Written in a seed's run folder with a checkpoint's grading: a later invocation reads it instead of
-grading again (seeded resets and a deterministic policy give the same figures)."""
+GRADED = "benchmark_graded_{checkpoint}_{resets}{changes}.json"
+"""Written in a seed's run folder with a checkpoint's grading (``changes``: the ``--grade-set`` overrides,
+if any): a later invocation reads it instead of grading again (seeded resets and a seeded policy give the
+same figures)."""
 
 
 def train_seed(job: tuple[int, list[str], str]) -> dict:
@@ -58,20 +61,25 @@ def train_seed(job: tuple[int, list[str], str]) -> dict:
     return {"seed": seed, "train_seconds": seconds}
 
 
-def grade(job: tuple[int, str, int, int]) -> dict:
-    """One checkpoint over ``resets`` seeded resets and as many of the hardest."""
+def grade(job: tuple[int, str, int, int, list[str]]) -> dict:
+    """One checkpoint over ``resets`` seeded resets and as many of the hardest, its run's config changed
+    by ``grade_set`` (how the policy acts, say)."""
     import hilserl  # noqa: F401
     from hilserl.diagnostics.grading import evaluate_resets
+    from hilserl.training.trained_agent import ConfigChanges
 
-    seed, checkpoint, env_steps, resets = job
-    saved = Path(checkpoint).parent.parent / GRADED.format(checkpoint=Path(checkpoint).name, resets=resets)
+    seed, checkpoint, env_steps, resets, grade_set = job
+    changes = "".join(f"_{o}" for o in grade_set)
+    saved = Path(checkpoint).parent.parent / GRADED.format(checkpoint=Path(checkpoint).name, resets=resets,
+                                                           changes=changes)
     if saved.exists():
         return json.loads(saved.read_text())
     start = time.perf_counter()
-    random, _ = evaluate_resets(Path(checkpoint), resets, progress=False)
-    hardest, _ = evaluate_resets(Path(checkpoint), resets, progress=False, hardest=True)
+    change = ConfigChanges(None, grade_set)
+    random, _ = evaluate_resets(Path(checkpoint), resets, progress=False, changes=change)
+    hardest, _ = evaluate_resets(Path(checkpoint), resets, progress=False, hardest=True, changes=change)
     figures = {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
-               "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
+               "acting": random.acting, "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
                "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
                "failures": random.failures,
                "hardest_failures": hardest.failures,
@@ -151,6 +159,9 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override, KEY=VALUE")
     parser.add_argument("--runs", type=Path, default=Path("runs/grasp_images"),
                         help="where each seed's run folder goes (seed_<s>); a finished one is graded again")
+    parser.add_argument("--grade-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for the grading only (agent.eval_actions=sample: arm actions drawn "
+                        "from the actor, as HIL-SERL evaluates); the training is the same")
     parser.add_argument("--resets", type=int, default=100, help="seeded resets per checkpoint, and as many hardest")
     parser.add_argument("--grade-from", type=int,
                         help="grade every checkpoint from this many env steps on (default: the last one only; "
@@ -164,6 +175,9 @@ def main() -> None:
     earlier = {"runs": [], "wall_seconds": 0.0}
     if args.add:
         earlier = earlier_result(args.name, {"recipe": [*RECIPE, *overrides], "resets": args.resets})
+        if earlier.get("grade_set", []) != args.grade_set:  # (results from before --grade-set have none)
+            raise SystemExit(f"--add: {args.name} was graded with --grade-set {earlier.get('grade_set', [])}, "
+                             f"not {args.grade_set}; run without --add")
     other_seeds = [r for r in earlier["runs"] if r["seed"] not in args.seeds]
     start = time.perf_counter()
     runner = executor(args)
@@ -175,7 +189,7 @@ def main() -> None:
         for s in args.seeds:
             steps_of = checkpoint_steps(args.runs / f"seed_{s}")
             chosen = steps_of[-1:] if args.grade_from is None else [(c, n) for c, n in steps_of if n >= args.grade_from]
-            gradings += [(s, str(ckpt), steps, args.resets) for ckpt, steps in chosen]
+            gradings += [(s, str(ckpt), steps, args.resets, args.grade_set) for ckpt, steps in chosen]
         graded = run_all(runner, gradings, grade, lambda g: print(
             f"seed {g['seed']} at {g['env_steps']} env steps: {g['success']:.0%} over {args.resets} resets, "
             f"{g['hardest_success']:.0%} over the hardest ({g['grade_seconds']:.0f} s)", flush=True))
@@ -183,7 +197,7 @@ def main() -> None:
         runner.close()
     runs = seed_runs(other_seeds, trained, graded)
     final = [r["checkpoints"][-1] for r in runs if r["checkpoints"]]
-    figures = {"recipe": [*RECIPE, *overrides], "resets": args.resets, "runs": runs,
+    figures = {"recipe": [*RECIPE, *overrides], "resets": args.resets, "grade_set": args.grade_set, "runs": runs,
                "final_success_mean": float(np.mean([c["success"] for c in final])) if final else None,
                "final_hardest_mean": float(np.mean([c["hardest_success"] for c in final])) if final else None,
                "jobs": args.jobs,
