@@ -79,7 +79,8 @@ def grade(job: tuple[int, str, int, int, list[str]]) -> dict:
     random, _ = evaluate_resets(Path(checkpoint), resets, progress=False, changes=change)
     hardest, _ = evaluate_resets(Path(checkpoint), resets, progress=False, hardest=True, changes=change)
     figures = {"seed": seed, "checkpoint": Path(checkpoint).name, "env_steps": env_steps,
-               "acting": random.acting, "success": random.success_rate, "by_region": random.by_region, "mean_length": random.mean_length,
+               "acting": random.acting, "success": random.success_rate, "by_region": random.by_region,
+               "mean_length": random.mean_length,
                "hardest_success": hardest.success_rate, "hardest_by_region": hardest.by_region,
                "failures": random.failures,
                "hardest_failures": hardest.failures,

@@ -107,8 +107,8 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
 def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Config], None] | None = None,
                     changes: ConfigChanges | None = None, progress: bool = True,
                     view: ViewTarget | None = None, hardest: bool = False) -> tuple[EvalResult, list[str]]:
-    """A checkpoint's trained policy (``agent.eval_actions``), without interventions, over seeded resets of its run's env
-    (any env); ``prepare`` readies the env first (the real arm's label keys). ``hardest``: the
+    """A checkpoint's trained policy (``agent.eval_actions``), without interventions, over seeded resets of
+    its run's env (any env); ``prepare`` readies the env first (the real arm's label keys). ``hardest``: the
     simulated grasp's resets at the edge of its range (:func:`hardest_resets`) instead. A video of each
     failure goes to the run's ``failures/``, each episode's outcome to :func:`resets_file` and, where the
     env reports the object's start, a map of them beside it. Returns the result and the lines that say
