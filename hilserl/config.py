@@ -433,7 +433,7 @@ class AgentConfig:
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
     stream seeded per evaluation, as HIL-SERL's evaluation acts (``argmax=False``). The gripper takes the
     grasp critic's best command either way. A mean that stalls a few millimetres from the object stays
-    stalled; a draw moves it on. Changeable at evaluation: ``hilserl eval --set agent.eval_actions=sample``."""
+    stalled; a draw can move it on. Changeable at evaluation: ``hilserl eval --set agent.eval_actions=sample``."""
     soft_target_update_rate: float = 0.005
     critic_actor_ratio: int = 2
     """Critic updates per actor update (HIL-SERL 2)."""
