@@ -567,10 +567,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ValueError("--hardest draws the resets of --episodes N: give both (e.g. --episodes 100 --hardest)")
     if ckpt.exists() and args.episodes:  # seeded resets instead of the grid (any env; on the arm a person labels)
         return _eval_resets(ckpt, args.episodes, changes, view, args.hardest)
-    out = args.out or run_dir / "success_map.png"
     if ckpt.exists():  # (a missing one is reported by the evaluation's loading)
-        writable_folder(out.parent, "the output folder")  # before the evaluation, not after it
-    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, out, changes=changes, view=view,
+        writable_folder(args.out.parent if args.out else run_dir, "the output folder")  # before, not after it
+    _, lines = grid_report(ckpt, (args.nx, args.ny, args.nyaw), args.seeds, args.out, changes=changes, view=view,
                            prepare=_label_keys)
     print("\n".join(lines))
     return 0
@@ -976,8 +975,9 @@ def _analysis_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--nyaw", type=_int_in(1, 100), default=3, help="cube rotations (default 3)")
     p.add_argument("--seeds", type=_int_in(1, 1000), default=2,
                    help="repeats per cell, with other EE offsets (default 2)")
-    p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png); a video of each failed "
-                   "episode and a contact sheet go to failures/ beside it")
+    p.add_argument("--out", type=Path, help="heatmap PNG (default <run>/success_map.png, success_map_sampled.png with "
+                   "agent.eval_actions=sample); a video of each failed episode and a contact sheet go to failures/ "
+                   "beside it")
     p.add_argument("--episodes", type=_int_in(1, 100000),
                    help="seeded resets instead of the grid: any env, the real arm included (a person labels "
                    "each episode there: l success, f failure)")

@@ -152,7 +152,8 @@ def test_eval_takes_config_and_set_over_the_runs_own_and_seed_moves_its_episodes
 def test_eval_drawing_arm_actions_repeats_itself_and_says_how_it_acted(tmp_path, capsys):
     """``--set agent.eval_actions=sample`` (HIL-SERL's evaluation): the arm's actions drawn from the
     actor with a stream seeded per evaluation, so the same episodes twice and other ones than the
-    mean's; the lines and the outcome file say how the policy acted."""
+    mean's; the lines and the outcome file say how the policy acted, and the file is named so that
+    the mean's grading of the same checkpoint is kept beside it."""
     from hilserl.cli import main
     from hilserl.config import load_config
     from hilserl.training.train import train
@@ -165,9 +166,20 @@ def test_eval_drawing_arm_actions_repeats_itself_and_says_how_it_acted(tmp_path,
                         ("sample again", ["--set", "agent.eval_actions=sample"])):
         assert main(["eval", "--checkpoint", str(tmp_path), "--episodes", "3", *extra]) == 0
         lines[name] = capsys.readouterr().out
-        outcomes[name] = json.loads((tmp_path / "resets.json").read_text())
+        outcomes[name] = json.loads((tmp_path / ("resets.json" if name == "mean" else "resets_sampled.json"))
+                                    .read_text())
+    assert json.loads((tmp_path / "resets.json").read_text()) == outcomes["mean"]  # not overwritten
     assert "(the actor's mean action, no interventions)" in lines["mean"]
     assert "(arm actions drawn from the actor, no interventions)" in lines["sample"]
     assert outcomes["sample"]["acting"] == "arm actions drawn from the actor"
     assert outcomes["sample"] == outcomes["sample again"]
     assert outcomes["sample"]["per_episode"] != outcomes["mean"]["per_episode"]
+    # The grid's success map too, by default in the run folder, each way under its own name.
+    grid = ["--nx", "1", "--ny", "1", "--nyaw", "1", "--seeds", "1"]
+    assert main(["eval", "--checkpoint", str(tmp_path), *grid, "--set", "agent.eval_actions=sample"]) == 0
+    assert f"wrote {tmp_path / 'success_map_sampled.png'}" in capsys.readouterr().out
+    assert not (tmp_path / "success_map.png").exists()
+    assert main(["eval", "--checkpoint", str(tmp_path), *grid]) == 0
+    maps = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("success_map", "success_map_sampled")}
+    assert maps["success_map"]["acting"] == "the actor's mean action"
+    assert maps["success_map_sampled"]["acting"] == "arm actions drawn from the actor"

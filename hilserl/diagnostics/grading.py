@@ -75,18 +75,21 @@ GRID_CELLS = (3, 3, 3)
 positions, y positions and rotations over the reset range."""
 
 
-def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path,
+def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path | None = None,
                 progress: bool = True, changes: ConfigChanges | None = None,
                 view: ViewTarget | None = None,
                 prepare: Callable[[gym.Env, Config], None] | None = None) -> tuple[dict, list[str]]:
     """Grade a checkpoint on the grid (``grade_checkpoint``), flag a local optimum (success by region,
-    cube tracking), and write the success map ``out`` (PNG) with its figures (JSON beside it) and a
-    video of each failed episode (``failures/`` beside it). Returns the figures and the lines that say them."""
+    cube tracking), and write the success map ``out`` (PNG; by default the run folder's, named by how the
+    policy acted: :func:`acting_file`) with its figures (JSON beside it) and a video of each failed episode
+    (``failures/`` beside it). Returns the figures and the lines that say them."""
     from hilserl.diagnostics.local_optimum import analyse
     from hilserl.diagnostics.success_map import plot_success_map
 
+    folder = out.parent if out is not None else run_folder_of(path)
     cfg, grid, result, watch = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes,
-                                                failures=out.parent / FAILURES, view=view, prepare=prepare)
+                                                failures=folder / FAILURES, view=view, prepare=prepare)
+    out = out or acting_file(folder / "success_map.png", cfg.agent.eval_actions)
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
@@ -129,15 +132,23 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
                           options=options)
     finally:
         env.close()
-    return result, [*outcome_lines(result, resets_file(path, hardest), cfg), *failure_lines(watch)]
+    out = resets_file(path, hardest, cfg.agent.eval_actions)
+    return result, [*outcome_lines(result, out, cfg), *failure_lines(watch)]
 
 
-def resets_file(path: Path, hardest: bool) -> Path:
+def resets_file(path: Path, hardest: bool, eval_actions: str = "mean") -> Path:
     """Where :func:`evaluate_resets` writes each episode's outcome: in the run folder, named by the
-    checkpoint when one other than the latest was asked for (gradings of several can run at once)."""
+    checkpoint when one other than the latest was asked for (gradings of several can run at once) and
+    by how the policy acted (:func:`acting_file`)."""
     run_dir = run_folder_of(path)
     which = "hardest_resets" if hardest else "resets"
-    return run_dir / (f"{which}.json" if path == run_dir else f"{which}_{path.stem}.json")
+    return acting_file(run_dir / (f"{which}.json" if path == run_dir else f"{which}_{path.stem}.json"), eval_actions)
+
+
+def acting_file(path: Path, eval_actions: str) -> Path:
+    """``path``, or beside it ``*_sampled`` where the arm's actions were drawn: one checkpoint graded
+    both ways keeps both gradings."""
+    return path if eval_actions == "mean" else path.with_stem(f"{path.stem}_sampled")
 
 
 def outcome_lines(result: EvalResult, out: Path, cfg: Config) -> list[str]:
@@ -168,7 +179,7 @@ def closing_report(run_dir: Path, seeds: int) -> tuple[dict | None, list[str]]:
     cfg = from_dict(Config, json.loads((run_dir / "config.json").read_text()))
     sim = cfg.env.kind == SIM
     if seeds and sim:
-        figures, lines = grid_report(run_dir, GRID_CELLS, seeds, run_dir / "success_map.png")
+        figures, lines = grid_report(run_dir, GRID_CELLS, seeds)
     elif seeds and cfg.env.kind == SO101:
         lines = ["closing evaluation skipped: on the real arm, successes need a person's labels"]
     elif seeds:  # an env whose start the grid cannot place: seeded resets instead
