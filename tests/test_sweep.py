@@ -132,7 +132,7 @@ import json
 from edited_pkg.work import work
 from hilserl.source import SourceFingerprint
 from hilserl.sweep.executors import LocalProcesses
-runner = LocalProcesses(1, SourceFingerprint.of_this_process())
+runner = LocalProcesses(1, source=SourceFingerprint.of_this_process())
 outcomes = {item: [type(out).__name__, str(out)] for item, out in runner.run(work, ["edits", "after the edit"])}
 runner.close()
 print(json.dumps(outcomes))
@@ -181,3 +181,25 @@ def test_a_result_names_the_commit_its_source_is_at():
     described = SourceFingerprint.of().describe()
     assert described["commit"] == head and isinstance(described["uncommitted_changes"], bool)
     assert described["source_digest"] == SourceFingerprint.of().digest
+
+
+
+THREADS_OF_A_RUN = """
+import json
+from hilserl.sweep.executors import LocalProcesses
+asked = "(__import__('torch').get_num_threads(), __import__('os').environ['OMP_NUM_THREADS'])"
+found = {}
+for cpus in (1, 3):
+    runner = LocalProcesses(1, cpus)
+    [(_, found[cpus])] = list(runner.run(eval, [asked]))
+    runner.close()
+print(json.dumps(found))
+"""
+
+
+def test_each_run_of_local_processes_computes_on_the_threads_it_was_given():
+    """A run that sets no thread count of its own (a benchmark's grading) took torch's default, one
+    per core: two of them side by side on two cores graded four times slower than as Ray tasks."""
+    out = subprocess.run([sys.executable, "-c", THREADS_OF_A_RUN], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[-1]) == {"1": [1, "1"], "3": [3, "3"]}

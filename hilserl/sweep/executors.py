@@ -35,15 +35,14 @@ def ray_installed() -> bool:
 
 class LocalProcesses:
     """``jobs`` spawned processes, a fresh one per run (nothing a run leaves in memory reaches the
-    next); each asks the kernel for SIGTERM when the sweep dies, as ``hilserl train``'s learner does."""
+    next), each of ``cpus`` threads (as a Ray task of ``cpus`` CPUs has); each asks the kernel for
+    SIGTERM when the sweep dies, as ``hilserl train``'s learner does."""
 
-    def __init__(self, jobs: int, source: SourceFingerprint | None = None):
-        from hilserl.distributed.launch import die_with_parent
-
+    def __init__(self, jobs: int, cpus: int = 1, source: SourceFingerprint | None = None):
         self.jobs = jobs
         self.source = source or SourceFingerprint.of_this_process()
-        self._pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=die_with_parent,
-                                         initargs=(os.getpid(),), max_tasks_per_child=1)
+        self._pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_start_run,
+                                         initargs=(os.getpid(), cpus), max_tasks_per_child=1)
         self._pending: dict[Any, Any] = {}
 
     def where(self) -> str:
@@ -63,6 +62,19 @@ class LocalProcesses:
         the pool is waited for: its manager thread, replacing a worker that just ended (one run per
         process), would otherwise find the pool gone and raise in the background."""
         self._pool.shutdown(wait=not self._pending, cancel_futures=True)
+
+
+def _start_run(parent_pid: int, cpus: int) -> None:
+    """A run's process, first thing: dies with the sweep, and computes on ``cpus`` threads. A run that
+    sets no thread count of its own (a grading) would take torch's default, one per core: ``jobs`` such
+    runs side by side would wait on each other's threads many times over (``hilserl.threads``)."""
+    from hilserl.distributed.launch import die_with_parent
+
+    die_with_parent(parent_pid)
+    os.environ["OMP_NUM_THREADS"] = str(cpus)  # before any library starts its OpenMP pool
+    import torch
+
+    torch.set_num_threads(cpus)
 
 
 class RayTasks:
@@ -116,10 +128,10 @@ def make_executor(backend: str, jobs: int, cpus: int = 1, address: str | None = 
     if backend == "processes":
         if address:
             raise ValueError("--address names a Ray cluster: it needs the ray backend, not processes")
-        return LocalProcesses(jobs, source)
+        return LocalProcesses(jobs, cpus, source)
     if not ray_installed():
         if backend == "ray" or address:
             raise BackendUnavailable('Ray is not installed: pip install -e ".[sweep]" (or run on this machine\'s '
                                      "processes with --backend processes)")
-        return LocalProcesses(jobs, source)
+        return LocalProcesses(jobs, cpus, source)
     return RayTasks(jobs, cpus, address, source)
