@@ -16,13 +16,16 @@ not tuned on) with the default config, from state for 6,000 env steps and from t
 (``bash scripts/setup.sh --gym-hil``).
 
 A seed of the image task is hours of a 2-core CPU: ``--runs DIR`` keeps its run folder and resumes it,
-and ``--grade-latest`` grades each seed's latest checkpoint there, for seeds stopped short.
+and ``--grade-latest`` grades each seed's latest checkpoint there, for seeds stopped short, or graded
+otherwise (``--grade-set agent.eval_actions=sample --name NAME``: the same runs, arm actions drawn).
 
 Usage: python -m benchmarks.learning_seeds --task reach --seeds 0 1 2 3 4 5 6 7 --jobs 2
        .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda --seeds 0 1 2 --jobs 2
        .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda-images --seeds 0 1 --runs runs/panda
        .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda-images --seeds 0 1 --runs runs/panda \
            --grade-latest
+       python -m benchmarks.learning_seeds --task reach --seeds 0 1 --runs runs/reach --grade-latest \
+           --grade-set agent.eval_actions=sample --name learning_seeds_reach_sample
 """
 
 from __future__ import annotations
@@ -108,28 +111,29 @@ def run_seed(seed: int, task: str = "grasp", runs: Path | None = None) -> dict:
     return {"seed": seed, **{k: result[k] for k in keep}}
 
 
-def grade_latest(seed: int, task: str, runs: Path) -> dict:
+def grade_latest(seed: int, task: str, runs: Path, grade_set: tuple[str, ...] = ()) -> dict:
     """A seed's run in ``runs`` graded as :func:`run_seed` grades a finished one, from its latest
-    checkpoint and without training further: a long seed stopped short of the recipe's steps."""
+    checkpoint and without training further (a long seed stopped short of the recipe's steps), its
+    config changed by ``grade_set`` (how the policy acts, say)."""
     import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
     from hilserl.diagnostics.grading import evaluate_resets
-    from hilserl.threads import torch_threads
     from hilserl.training.checkpoint import latest_checkpoint, read_checkpoint
+    from hilserl.training.trained_agent import ConfigChanges
 
     folder = Path(runs) / f"{task}_seed{seed}"
     checkpoint = latest_checkpoint(folder)
     if checkpoint is None:
         raise FileNotFoundError(f"no checkpoint in {folder}: train the seed first (--runs {runs})")
     start = time.perf_counter()
-    with torch_threads(1):  # as the runs trained: --jobs of them at a time, none spinning on another's core
-        result, _ = evaluate_resets(checkpoint, eval_episodes(task), progress=False)
-    return {"seed": seed, "success_rate": result.success_rate, "by_region": result.by_region,
+    result, _ = evaluate_resets(checkpoint, eval_episodes(task), progress=False,
+                                changes=ConfigChanges(None, list(grade_set)))
+    return {"seed": seed, "success_rate": result.success_rate, "acting": result.acting, "by_region": result.by_region,
             "env_steps": int(read_checkpoint(checkpoint)["actor"]["env_steps"]), "checkpoint": checkpoint.name,
             "failures": result.failures,
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def grade_job(job: tuple[int, str, Path]) -> dict:
+def grade_job(job: tuple[int, str, Path, tuple[str, ...]]) -> dict:
     """``grade_latest`` for an executor, which passes one item."""
     return grade_latest(*job)
 
@@ -139,11 +143,14 @@ def run_job(job: tuple[int, str, Path | None]) -> dict:
     return run_seed(*job)
 
 
-def earlier_runs(task: str, seeds: list[int]) -> dict:
-    """The runs of other seeds in ``task``'s result file, refused if it holds another recipe."""
+def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str]) -> dict:
+    """The runs of other seeds in the result file ``name``, refused if it holds another recipe or grading."""
     from benchmarks.common import earlier_result
 
-    earlier = earlier_result(RESULT_NAMES[task], {"recipe": TASKS[task]})
+    earlier = earlier_result(name, {"recipe": TASKS[task]})
+    if earlier.get("grade_set", []) != grade_set:  # (results from before --grade-set have none)
+        raise SystemExit(f"--add: {name} was graded with --grade-set {earlier.get('grade_set', [])}, not {grade_set}; "
+                         "run without --add")
     return {"runs": [r for r in earlier["runs"] if r["seed"] not in seeds],
             "wall_seconds": float(earlier.get("wall_seconds", 0.0))}
 
@@ -165,17 +172,28 @@ def main() -> None:
     parser.add_argument("--grade-latest", action="store_true",
                         help="with --runs: grade each seed's latest checkpoint there instead of training (seeds "
                              "stopped short of the recipe's env steps); the result says each seed's env steps")
+    parser.add_argument("--grade-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="with --grade-latest: config override for the grading only (agent.eval_actions=sample: "
+                             "arm actions drawn from the actor, as HIL-SERL evaluates); give --name too")
+    parser.add_argument("--name", help="result file name (results/NAME.json; default: the task's, "
+                                       "learning_seeds_reach.json for the reach...)")
     args = parser.parse_args()
     if args.grade_latest and args.runs is None:
         parser.error("--grade-latest grades the seeds' runs in --runs DIR: give it")
-    earlier = earlier_runs(args.task, args.seeds) if args.add else {"runs": [], "wall_seconds": 0.0}
+    if args.grade_set and not args.grade_latest:
+        parser.error("--grade-set changes how trained runs are graded: give --runs DIR --grade-latest")
+    name = args.name or RESULT_NAMES[args.task]
+    earlier = earlier_runs(args.task, args.seeds, name, args.grade_set) if args.add \
+        else {"runs": [], "wall_seconds": 0.0}
     runs = []
     start = time.perf_counter()
     runner = executor(args)
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
         work = grade_job if args.grade_latest else run_job
-        for run in outcomes(runner, work, [(seed, args.task, args.runs) for seed in args.seeds]):
+        jobs = [(seed, args.task, args.runs, *((tuple(args.grade_set),) if args.grade_latest else ()))
+                for seed in args.seeds]
+        for run in outcomes(runner, work, jobs):
             runs.append(run)
             left = len(args.seeds) - len(runs)
             # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
@@ -188,14 +206,15 @@ def main() -> None:
         runner.close()
     runs = sorted(runs + earlier["runs"], key=lambda r: r["seed"])
     rates = np.array([r["success_rate"] for r in runs])
-    figures = {"task": args.task, "recipe": TASKS[args.task], "eval_episodes": eval_episodes(args.task),
+    figures = {"task": args.task, "recipe": TASKS[args.task], "grade_set": args.grade_set,
+               "eval_episodes": eval_episodes(args.task),
                "graded": "each seed's latest checkpoint, stopped short (--grade-latest)" if args.grade_latest
                else "each seed's closing evaluation", "runs": runs,
                "jobs": args.jobs, "wall_seconds": round(earlier["wall_seconds"] + time.perf_counter() - start, 1),
                "success_min": float(rates.min()), "success_mean": float(rates.mean()),
                "success_max": float(rates.max()), "success_std": float(rates.std(ddof=1)) if len(rates) > 1 else 0.0}
     print(f"{len(runs)} seeds: min {rates.min():.0%}, mean {rates.mean():.0%}, max {rates.max():.0%}")
-    write_result(RESULT_NAMES[args.task], figures)
+    write_result(name, figures)
 
 
 if __name__ == "__main__":
