@@ -136,7 +136,7 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
     return result, [*outcome_lines(result, out, cfg), *failure_lines(watch)]
 
 
-def resets_file(path: Path, hardest: bool, eval_actions: str = "mean") -> Path:
+def resets_file(path: Path, hardest: bool, eval_actions: str) -> Path:
     """Where :func:`evaluate_resets` writes each episode's outcome: in the run folder, named by the
     checkpoint when one other than the latest was asked for (gradings of several can run at once) and
     by how the policy acted (:func:`acting_file`)."""
