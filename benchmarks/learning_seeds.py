@@ -138,9 +138,11 @@ def grade_job(job: tuple[int, str, Path, tuple[str, ...]]) -> dict:
     return grade_latest(*job)
 
 
-def run_job(job: tuple[int, str, Path | None]) -> dict:
-    """``run_seed`` for an executor, which passes one item."""
-    return run_seed(*job)
+def run_job(job: tuple[int, str, Path | None, tuple[str, ...]]) -> dict:
+    """``run_seed`` for an executor, which passes one item (its ``grade_set`` empty: the parser refuses
+    one without ``--grade-latest``)."""
+    seed, task, runs, _ = job
+    return run_seed(seed, task, runs)
 
 
 def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str]) -> dict:
@@ -191,8 +193,7 @@ def main() -> None:
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
         work = grade_job if args.grade_latest else run_job
-        jobs = [(seed, args.task, args.runs, *((tuple(args.grade_set),) if args.grade_latest else ()))
-                for seed in args.seeds]
+        jobs = [(seed, args.task, args.runs, tuple(args.grade_set)) for seed in args.seeds]
         for run in outcomes(runner, work, jobs):
             runs.append(run)
             left = len(args.seeds) - len(runs)

@@ -183,7 +183,6 @@ def test_a_result_names_the_commit_its_source_is_at():
     assert described["source_digest"] == SourceFingerprint.of().digest
 
 
-
 THREADS_OF_A_RUN = """
 import json
 from hilserl.sweep.executors import LocalProcesses
