@@ -64,14 +64,15 @@ def main() -> None:
     import torch
 
     import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
+    from hilserl.training.checkpoint import run_folder_of
     from hilserl.training.trained_agent import ConfigChanges, load_agent
 
+    runs = {run_folder_of(path).resolve() for path in args.checkpoints}
+    if len(runs) != 1:
+        raise SystemExit(f"checkpoints of several runs ({', '.join(map(str, sorted(runs)))}): give one run's")
     torch.set_num_threads(1)
     changes = ConfigChanges(overrides=args.grade_set)
     loaded = [load_agent(path, changes) for path in args.checkpoints]
-    seeds = {cfg.seed for cfg, _ in loaded}
-    if len(seeds) != 1:
-        raise SystemExit(f"checkpoints of several runs (seeds {sorted(seeds)}): give one run's")
     snapshots = []
     for path, (cfg, agent) in zip(args.checkpoints, loaded):
         if args.average_only:
