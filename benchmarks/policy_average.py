@@ -82,7 +82,7 @@ def main() -> None:
         print(f"{path.name}: {figures['success']:.0%} / {figures['hardest_success']:.0%}", flush=True)
         snapshots.append(figures)
     cfg, agent = loaded[-1]
-    agent.load_policy_state_dict(averaged([a.policy_state_dict() for _, a in loaded]))
+    agent.load_policy_state_dict(averaged([a.trained_policy_state_dict() for _, a in loaded]))
     average = grade(agent, cfg, args.resets)
     print(f"average of {len(loaded)}: {average['success']:.0%} / {average['hardest_success']:.0%}", flush=True)
     write_result(args.name, {"seed": cfg.seed, "resets": args.resets, "grade_set": args.grade_set,

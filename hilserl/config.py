@@ -435,6 +435,13 @@ class AgentConfig:
     grasp critic's best command either way. A mean that stalls a few millimetres from the object stays
     stalled; a draw can move it on. Changeable at evaluation: ``hilserl eval --set agent.eval_actions=sample``."""
     soft_target_update_rate: float = 0.005
+    policy_average_rate: float = 0.001
+    """Rate of the policy's weight average (encoder heads, actor, grasp critic, critic ensemble), moved
+    towards the live weights by this much after every update: the policy that is graded, deployed and
+    exported; training acts with the live weights. Late in training the live policy swings between
+    updates, so that one snapshot's grade is a draw (docs/experiments.md); the average, over about
+    1 / rate updates, swings less. 0: no average (at evaluation, ``--set agent.policy_average_rate=0``
+    grades a checkpoint's live weights)."""
     critic_actor_ratio: int = 2
     """Critic updates per actor update (HIL-SERL 2)."""
     batch_size: int = 256
@@ -475,6 +482,7 @@ class AgentConfig:
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
         _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
+        _check_range("agent.policy_average_rate", self.policy_average_rate, 0.0, 1.0)
         _check_range("agent.critic_actor_ratio", self.critic_actor_ratio, 1, 1000)
         _check_range("agent.batch_size", self.batch_size, 2, 65536)
         _check_range("agent.crop_padding", self.crop_padding, 0, 32)

@@ -326,6 +326,7 @@ def grasp_agent_with_values(values: list[float], **kw) -> SACAgent:
     torch.nn.init.zeros_(last.weight)
     with torch.no_grad():
         last.bias.copy_(torch.tensor(values))
+    agent.reset_average()
     return agent
 
 
@@ -371,3 +372,50 @@ def test_a_graded_policy_draws_its_arm_actions_from_its_own_stream_and_takes_the
     assert grasp_agent_with_values(stall).evaluation_stream(7) is None  # "mean", the default
     with pytest.raises(ConfigError, match="eval_actions"):
         AgentConfig(eval_actions="median").validate()
+
+
+def test_the_policy_average_follows_the_live_weights_at_its_rate_and_is_the_graded_policy():
+    """After each update every averaged parameter moves ``policy_average_rate`` of the way to the live
+    one; grading (``act_trained``) and export act by the average, training (``act``) by the live."""
+    rate = 0.25
+    agent = SACAgent(small_config(policy_average_rate=rate), STATE_DIM, {}, action=ACTION, seed=0)
+    obs = {"state": np.random.default_rng(0).normal(size=STATE_DIM).astype(np.float32)}
+    assert np.array_equal(agent.act_trained(obs, None)[0], agent.act(obs, deterministic=True))  # starts at the live
+    for i in range(3):
+        before = {k: v.clone() for k, v in agent.trained_policy_state_dict().items()}
+        agent.update([batch(8, seed=10 * i + j) for j in range(2)])
+        live = agent.policy_state_dict()
+        for key, value in agent.trained_policy_state_dict().items():
+            assert torch.allclose(value, before[key] + rate * (live[key] - before[key]), atol=1e-6), key
+    trained, live = agent.trained_policy_state_dict(), agent.policy_state_dict()
+    assert set(trained) == set(live) and any(not torch.equal(trained[k], live[k]) for k in live)
+    assert not np.array_equal(agent.act_trained(obs, None)[0][:3], agent.act(obs, deterministic=True)[:3])
+    plain = SACAgent(small_config(policy_average_rate=0.0), STATE_DIM, {}, action=ACTION, seed=0)
+    plain.update([batch(8, seed=j) for j in range(2)])
+    assert plain.averaged is None and np.array_equal(plain.act_trained(obs, None)[0], plain.act(obs, deterministic=True))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ConfigError, match="policy_average_rate"):
+            AgentConfig(policy_average_rate=bad).validate()
+
+
+def test_the_policy_average_is_saved_and_loads_into_agents_with_or_without_one():
+    obs = {"state": np.random.default_rng(1).normal(size=STATE_DIM).astype(np.float32)}
+    agent = SACAgent(small_config(policy_average_rate=0.3), STATE_DIM, {}, action=ACTION, seed=0)
+    agent.set_state_normalizer(np.random.default_rng(0).normal(5.0, 3.0, (100, STATE_DIM)).astype(np.float32))
+    assert torch.equal(agent.averaged["encoder"].state_mean, agent.critic.encoder.state_mean)
+    for i in range(3):
+        agent.update([batch(8, seed=10 * i + j) for j in range(2)])
+    same = SACAgent(small_config(policy_average_rate=0.3), STATE_DIM, {}, action=ACTION, seed=5)
+    same.load_state_dict(agent.state_dict())  # a resume: the average exactly as it was
+    assert all(torch.equal(v, agent.trained_policy_state_dict()[k]) for k, v in same.trained_policy_state_dict().items())
+    live_only = SACAgent(small_config(policy_average_rate=0.0), STATE_DIM, {}, action=ACTION, seed=5)
+    live_only.load_state_dict(agent.state_dict())  # grading a checkpoint's live weights
+    assert np.array_equal(live_only.act_trained(obs, None)[0], agent.act(obs, deterministic=True))
+    fresh = SACAgent(small_config(policy_average_rate=0.3), STATE_DIM, {}, action=ACTION, seed=5)
+    fresh.load_state_dict(live_only.state_dict())  # a state kept without an average: it starts at the live
+    assert all(torch.equal(v, live_only.policy_state_dict()[k]) for k, v in fresh.trained_policy_state_dict().items())
+    with pytest.raises(RuntimeError, match="does not fit"):
+        fresh.load_state_dict({k: v for k, v in live_only.state_dict().items() if not k.startswith("actor.")})
+    exported = SACAgent(small_config(policy_average_rate=0.3), STATE_DIM, {}, action=ACTION, seed=5)
+    exported.load_policy_state_dict(agent.trained_policy_state_dict())  # an exported policy acts as graded
+    assert np.array_equal(exported.act_trained(obs, None)[0], agent.act_trained(obs, None)[0])

@@ -8,6 +8,7 @@ from hilserl.data.episodes import DatasetMismatch, read_meta
 from hilserl.training.run import TrainingDiverged
 from hilserl.training.run_log import read_jsonl
 from hilserl.training.train import train
+from hilserl.training.trained_agent import load_agent
 
 SMALL_AGENT = ["agent.hidden_dims=[32,32]", "agent.batch_size=16", "agent.encoder.image_latent_dim=32"]
 
@@ -25,6 +26,11 @@ def test_image_training_with_feature_cache_runs_end_to_end(tmp_path):
     assert len(episodes) == result.episodes and {"intervention_rate", "success", "q_start"} <= set(episodes[0])
     assert read_meta(tmp_path / "demos")["episodes"] == 2  # recorded because none existed
     assert (tmp_path / "checkpoints" / "policy.safetensors").exists() and len(list((tmp_path / "checkpoints").glob("ckpt_*/state.pt"))) >= 1
+    _, checkpointed = load_agent(tmp_path)
+    _, exported = load_agent(tmp_path / "checkpoints" / "policy.safetensors")
+    averaged, live = checkpointed.trained_policy_state_dict(), checkpointed.policy_state_dict()
+    assert all(torch.equal(v, averaged[k]) for k, v in exported.policy_state_dict().items())  # the average exported
+    assert any(not torch.equal(averaged[k], live[k]) for k in live)
     summary = json.loads((tmp_path / "summary.json").read_text())
     # each frame once: two cameras x 2 crops x 512x4x4 float16 features and the frame ring's slack
     # (a sixteenth), under what storing obs and next obs apart would take

@@ -8,6 +8,9 @@ updates, then one actor and temperature update).
   Q(s', a'), a' ~ pi(s'); minus alpha * log pi(a'|s') only with ``backup_entropy``.
 - Actor: alpha * log pi(a|s) - mean over the ensemble of Q(s, a), on the encoder's output detached.
 - Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
+- Policy average: after every update, a copy of the policy's weights (encoder heads, actor, grasp
+  critic, critic ensemble) moves ``policy_average_rate`` of the way to the live ones. Training acts
+  with the live weights; grading, deployment and export with the average.
 - Grasp critic (only for an action layout with a discrete gripper): double DQN over (close, stay,
   open), the argmax from the online net and its value from the target net, on the reward plus the
   batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state). It acts by
@@ -62,6 +65,15 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     with torch.no_grad():
         for t, s in zip(target.parameters(), source.parameters()):
             t.lerp_(s, tau)
+
+
+def blend(average: nn.Module, live: nn.Module, rate: float) -> None:
+    """Move ``average``'s parameters ``rate`` of the way to ``live``'s; its buffers (the state
+    normaliser's statistics) become ``live``'s."""
+    soft_update(average, live, rate)
+    with torch.no_grad():
+        for a, b in zip(average.buffers(), live.buffers()):
+            a.copy_(b)
 
 
 def gripper_classes(actions: torch.Tensor, index: int) -> torch.Tensor:
@@ -167,6 +179,9 @@ class SACAgent(nn.Module):
         self.grasp_critic = GraspCritic(encoder.out_dim, GRIPPER_CLASSES, config) if action.gripper else None
         self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False) if action.gripper else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.temperature_init)))
+        self.averaged = (nn.ModuleDict(copy.deepcopy(self.policy_parts())).requires_grad_(False)
+                         if config.policy_average_rate > 0 else None)
+        """The policy's weight average (see ``AgentConfig.policy_average_rate``); None without one."""
         self.device = torch.device(device) if device is not None else resolve_device(config.device)
         self.to(self.device)  # the backbone, a submodule, with the rest
 
@@ -191,7 +206,10 @@ class SACAgent(nn.Module):
         statistics are buffers of the encoder, so they are saved and restored with the agent."""
         mean = torch.as_tensor(states.mean(0), dtype=torch.float32)
         std = torch.as_tensor(states.std(0), dtype=torch.float32).clamp_min(STATE_STD_FLOOR)
-        for enc in (self.critic.encoder, self.target_critic.encoder):
+        encoders = [self.critic.encoder, self.target_critic.encoder]
+        if self.averaged is not None:
+            encoders.append(self.averaged["encoder"])
+        for enc in encoders:
             enc.state_mean.copy_(mean)
             enc.state_std.copy_(std)
 
@@ -275,8 +293,34 @@ class SACAgent(nn.Module):
         info.update(info_a)
         info["temperature_loss"] = t_loss.item()
         info["alpha"] = self.alpha.item()
+        if self.averaged is not None:
+            live = self.policy_parts()
+            for name, average in self.averaged.items():
+                blend(average, live[name], cfg.policy_average_rate)
         self.updates += 1
         return info
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True, assign: bool = False):
+        """As ``nn.Module``'s, for the states of agents with or without a policy average: one without
+        starts this agent's average at its live weights; one with, loaded by an agent without (rate 0),
+        gives its live weights."""
+        averaged = {k for k in state if k.startswith("averaged.")}
+        if self.averaged is None:
+            return super().load_state_dict({k: v for k, v in state.items() if k not in averaged}, strict, assign)
+        if averaged:
+            return super().load_state_dict(state, strict, assign)
+        result = super().load_state_dict(state, strict=False, assign=assign)
+        if strict and (result.unexpected_keys or any(not k.startswith("averaged.") for k in result.missing_keys)):
+            raise RuntimeError(f"agent state does not fit: missing {result.missing_keys}, "
+                               f"unexpected {result.unexpected_keys}")
+        self.reset_average()
+        return result
+
+    def reset_average(self) -> None:
+        """Start the policy average again at the live weights."""
+        if self.averaged is not None:
+            for name, module in self.policy_parts().items():
+                self.averaged[name].load_state_dict(module.state_dict())
 
     def rng_state(self) -> dict[str, Any]:
         """The agent's random streams (sampling and crops; dropout), for an exact resume."""
@@ -291,13 +335,27 @@ class SACAgent(nn.Module):
         self.dropout_rng.bit_generator.state = state["dropout"]
 
     # -------------------------------------------------------------------------------- acting
+    def policy_parts(self) -> dict[str, nn.Module]:
+        """The live networks an actor acts with, by name: encoder heads, actor, critic ensemble (the
+        value shown beside an action) and the grasp critic when the layout has a gripper."""
+        parts = {"encoder": self.critic.encoder, "actor": self.actor, "critic": self.critic.ensemble}
+        if self.grasp_critic is not None:
+            parts["grasp_critic"] = self.grasp_critic
+        return parts
+
+    def trained_parts(self) -> dict[str, nn.Module]:
+        """The networks of the trained policy: the weight average where the agent keeps one, else the live."""
+        return dict(self.averaged) if self.averaged is not None else self.policy_parts()
+
     @torch.no_grad()
-    def latent(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
-        """Encoder output for one observation (images uncropped), as a batch of one."""
+    def latent(self, obs: dict[str, np.ndarray], parts: dict[str, nn.Module] | None = None) -> torch.Tensor:
+        """Encoder output for one observation (images uncropped), as a batch of one; ``parts``: the
+        networks to use (default the live)."""
         self.eval()
         batch = {k: torch.as_tensor(np.asarray(v), device=self.device)[None] for k, v in obs.items()}
         batch["state"] = batch["state"].float()
-        return self.critic.encoder(self.featurize(batch, augment=False, encode=self.frame_features))
+        encoder = (parts or self.policy_parts())["encoder"]
+        return encoder(self.featurize(batch, augment=False, encode=self.frame_features))
 
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
@@ -322,33 +380,39 @@ class SACAgent(nn.Module):
 
     @torch.no_grad()
     def act_trained(self, obs: dict[str, np.ndarray], stream: torch.Generator | None) -> tuple[np.ndarray, float]:
-        """The trained policy's action without exploring, and its value: the arm's action drawn from the
-        actor with ``stream`` (from :meth:`evaluation_stream`), or its mean without one; the gripper's
-        best command either way."""
-        latent = self.latent(obs)
-        return self._action(latent, stream is not None, False, stream), self._value(latent)
+        """The trained policy's action without exploring, and its value, by the trained networks
+        (:meth:`trained_parts`): the arm's action drawn from the actor with ``stream`` (from
+        :meth:`evaluation_stream`), or its mean without one; the gripper's best command either way."""
+        parts = self.trained_parts()
+        latent = self.latent(obs, parts)
+        return self._action(latent, stream is not None, False, stream, parts), self._value(latent, parts)
 
     def _action(self, latent: torch.Tensor, sample_arm: bool, explore_gripper: bool,
-                generator: torch.Generator | None) -> np.ndarray:
-        arm = self.actor.sample(latent, generator)[0] if sample_arm else self.actor.mode(latent)
+                generator: torch.Generator | None, parts: dict[str, nn.Module] | None = None) -> np.ndarray:
+        parts = parts or self.policy_parts()
+        actor = parts["actor"]
+        arm = actor.sample(latent, generator)[0] if sample_arm else actor.mode(latent)
         action = np.empty(self.action.dims, dtype=np.float32)
         action[:self.action.arm_dims] = arm[0].cpu().numpy()
         if self.grasp_critic is not None:
-            action[self.action.gripper_index] = gripper_value(self._gripper_class(latent, explore_gripper, generator))
+            command = self._gripper_class(parts["grasp_critic"], latent, explore_gripper, generator)
+            action[self.action.gripper_index] = gripper_value(command)
         return action
 
-    def _gripper_class(self, latent: torch.Tensor, explore: bool, generator: torch.Generator | None) -> int:
+    def _gripper_class(self, grasp_critic: nn.Module, latent: torch.Tensor, explore: bool,
+                       generator: torch.Generator | None) -> int:
         """The grasp critic's best command, or, while exploring with a ``grasp_temperature``, one drawn
         with probabilities softmax(Q / temperature)."""
-        q = self.grasp_critic(latent)[0]
+        q = grasp_critic(latent)[0]
         temperature = self.config.grasp_temperature
         if not explore or temperature == 0:
             return int(q.argmax())
         probs = torch.softmax(q / temperature, dim=-1)
         return int(torch.multinomial(probs, 1, generator=generator)[0])
 
-    def _value(self, latent: torch.Tensor) -> float:
-        return float(self.critic.ensemble(latent, self.actor.mode(latent)).mean())
+    def _value(self, latent: torch.Tensor, parts: dict[str, nn.Module] | None = None) -> float:
+        parts = parts or self.policy_parts()
+        return float(parts["critic"](latent, parts["actor"].mode(latent)).mean())
 
     @torch.no_grad()
     def value(self, obs: dict[str, np.ndarray]) -> float:
@@ -356,13 +420,15 @@ class SACAgent(nn.Module):
         return self._value(self.latent(obs))
 
     def policy_state_dict(self) -> dict[str, torch.Tensor]:
-        """What an actor needs to act: encoder heads, actor, grasp critic (not the backbone)."""
-        parts = {"encoder": self.critic.encoder, "actor": self.actor, "critic": self.critic.ensemble}
-        if self.grasp_critic is not None:
-            parts["grasp_critic"] = self.grasp_critic
-        return {f"{name}.{k}": v for name, module in parts.items() for k, v in module.state_dict().items()}
+        """What an actor needs to act while training: the live :meth:`policy_parts` (not the backbone)."""
+        return _flat_state(self.policy_parts())
+
+    def trained_policy_state_dict(self) -> dict[str, torch.Tensor]:
+        """The trained policy to export and deploy: :meth:`trained_parts`, keyed as :meth:`policy_state_dict`."""
+        return _flat_state(self.trained_parts())
 
     def load_policy_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Load an actor's or an exported policy into the live networks; the average starts there."""
         parts: dict[str, dict[str, torch.Tensor]] = {"encoder": {}, "actor": {}, "grasp_critic": {}, "critic": {}}
         for key, value in state.items():
             head, _, rest = key.partition(".")
@@ -372,3 +438,8 @@ class SACAgent(nn.Module):
         if self.grasp_critic is not None:
             self.grasp_critic.load_state_dict(parts["grasp_critic"])
         self.critic.ensemble.load_state_dict(parts["critic"])
+        self.reset_average()
+
+
+def _flat_state(parts: dict[str, nn.Module]) -> dict[str, torch.Tensor]:
+    return {f"{name}.{k}": v for name, module in parts.items() for k, v in module.state_dict().items()}

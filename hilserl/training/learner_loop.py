@@ -94,7 +94,7 @@ class LearnerLoop:
         content = self.content()
         learner, train = self.learner, self.cfg.train
         path = write_checkpoint(self.run_dir, content.state, int(content.state["updates"]),
-                                learner.agent.policy_state_dict(), self.cfg, buffers=learner.buffers(),
+                                learner.agent.trained_policy_state_dict(), self.cfg, buffers=learner.buffers(),
                                 keep=train.keep_checkpoints, leave_newest=content.leave_newest)
         if self.after_checkpoint is not None:
             self.after_checkpoint(content, path)
