@@ -12,6 +12,9 @@ and CUDA or Apple's MPS when torch sees them) and writes ``results/learner_devic
 ``--uint8`` adds the feature cache stored in uint8 (``agent.cache_dtype=uint8``): its bytes per
 transition and what decoding the maps costs each update, against float16's in the same run.
 
+``--average`` adds cached updates without the policy's weight average (``agent.policy_average_rate=0``):
+what keeping the average costs each update, against the default's in the same run.
+
 ``--bf16`` adds an experiment: cached updates under bfloat16 autocast (matmul inputs in bf16, weights
 and optimiser in fp32). It is not an agent setting: lower precision has not been shown to learn here.
 """
@@ -102,6 +105,7 @@ def main() -> None:
     ap.add_argument("--encoded-updates", type=int, default=2)
     ap.add_argument("--bf16", action="store_true", help="also time cached updates under bfloat16 autocast")
     ap.add_argument("--uint8", action="store_true", help="also time cached updates with the maps stored in uint8")
+    ap.add_argument("--average", action="store_true", help="also time cached updates without the policy average")
     ap.add_argument("--devices", action="store_true", help="time the cached update on every device present")
     args = ap.parse_args()
     if args.devices:
@@ -109,15 +113,16 @@ def main() -> None:
         return
     rng = np.random.default_rng(0)
     figures = {}
-    modes = [("feature_cache", True, args.cached_updates, False, "float16"),
-             ("per_batch_encoding", False, args.encoded_updates, False, "float16")]
+    modes = [("feature_cache", args.cached_updates, False, []),
+             ("per_batch_encoding", args.encoded_updates, False, ["agent.feature_cache=false"])]
     if args.bf16:
-        modes.append(("feature_cache_bf16_autocast", True, args.cached_updates, True, "float16"))
+        modes.append(("feature_cache_bf16_autocast", args.cached_updates, True, []))
     if args.uint8:
-        modes.append(("feature_cache_uint8", True, args.cached_updates, False, "uint8"))
-    for mode, cache, updates, bf16, dtype in modes:
-        cfg = load_config(None, [f"agent.feature_cache={str(cache).lower()}", "train.learning_starts=1", "agent.device=cpu",
-                                 f"agent.cache_dtype={dtype}"])
+        modes.append(("feature_cache_uint8", args.cached_updates, False, ["agent.cache_dtype=uint8"]))
+    if args.average:
+        modes.append(("feature_cache_no_average", args.cached_updates, False, ["agent.policy_average_rate=0"]))
+    for mode, updates, bf16, overrides in modes:
+        cfg = load_config(None, ["train.learning_starts=1", "agent.device=cpu", *overrides])
         learner = Learner(cfg)
         insert_s = fill(learner, args.transitions, rng)
         ups = updates_per_second(learner, updates, bf16)
@@ -148,6 +153,10 @@ def main() -> None:
         extra["uint8_bytes_ratio"] = round(u8["bytes_per_transition"] / f16["bytes_per_transition"], 3)
         print(f"uint8 feature maps: {extra['uint8_speed_ratio']:.2f}x float16's updates/s at "
               f"{extra['uint8_bytes_ratio']:.2f}x its bytes per transition")
+    if args.average:
+        extra["average_speed_ratio"] = round(figures["feature_cache"]["updates_per_second"]
+                                             / figures["feature_cache_no_average"]["updates_per_second"], 3)
+        print(f"with the policy average: {extra['average_speed_ratio']:.3f}x the updates/s without it")
     write_result("learner_speed", {**figures, "speedup": round(ratio, 1), "flop_ratio": round(bound, 1), **extra,
                                    "lerobot_bytes_per_transition": LEROBOT_BYTES_PER_TRANSITION})
 

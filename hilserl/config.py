@@ -437,7 +437,8 @@ class AgentConfig:
     soft_target_update_rate: float = 0.005
     policy_average_rate: float = 0.001
     """Rate of the policy's weight average (encoder heads, actor, grasp critic, critic ensemble), moved
-    towards the live weights by this much after every update: the policy that is graded, deployed and
+    towards the live weights by this much after every update (more in a run's first updates:
+    ``hilserl.agent.sac.AVERAGE_WARMUP``): the policy that is graded, deployed and
     exported; training acts with the live weights. Late in training the live policy swings between
     updates, so that one snapshot's grade is a draw (docs/experiments.md); the average, over about
     1 / rate updates, swings less. 0: no average (at evaluation, ``--set agent.policy_average_rate=0``

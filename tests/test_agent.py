@@ -8,6 +8,7 @@ from hilserl.agent.augment import crop_with_offsets, random_crop
 from hilserl.agent.networks import SpatialLearnedEmbeddings, dropout_mask, tanh_gaussian_log_prob
 from hilserl.agent.resnet import ResNet10, WeightsMismatch, convert_hf_state_dict, feature_shape, load_weights
 from hilserl.agent.sac import (
+    AVERAGE_WARMUP,
     Latents,
     SACAgent,
     actor_loss,
@@ -376,13 +377,15 @@ def test_a_graded_policy_draws_its_arm_actions_from_its_own_stream_and_takes_the
 
 def test_the_policy_average_follows_the_live_weights_at_its_rate_and_is_the_graded_policy():
     """After each update every averaged parameter moves ``policy_average_rate`` of the way to the live
-    one; grading (``act_trained``) and export act by the average, training (``act``) by the live."""
-    rate = 0.25
-    agent = SACAgent(small_config(policy_average_rate=rate), STATE_DIM, {}, action=ACTION, seed=0)
+    one (more in the first updates); grading (``act_trained``) and export act by the average, training
+    (``act``) by the live."""
+    agent = SACAgent(small_config(policy_average_rate=0.3), STATE_DIM, {}, action=ACTION, seed=0)
     obs = {"state": np.random.default_rng(0).normal(size=STATE_DIM).astype(np.float32)}
     assert np.array_equal(agent.act_trained(obs, None)[0], agent.act(obs, deterministic=True))  # starts at the live
-    for i in range(3):
+    for i in range(20):
         before = {k: v.clone() for k, v in agent.trained_policy_state_dict().items()}
+        rate = max(0.3, AVERAGE_WARMUP / (agent.updates + AVERAGE_WARMUP))
+        assert rate == (0.3 if i >= 10 else pytest.approx(4 / (i + 4)))
         agent.update([batch(8, seed=10 * i + j) for j in range(2)])
         live = agent.policy_state_dict()
         for key, value in agent.trained_policy_state_dict().items():

@@ -9,7 +9,8 @@ updates, then one actor and temperature update).
 - Actor: alpha * log pi(a|s) - mean over the ensemble of Q(s, a), on the encoder's output detached.
 - Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
 - Policy average: after every update, a copy of the policy's weights (encoder heads, actor, grasp
-  critic, critic ensemble) moves ``policy_average_rate`` of the way to the live ones. Training acts
+  critic, critic ensemble) moves ``policy_average_rate`` of the way to the live ones (more early on:
+  ``AVERAGE_WARMUP``). Training acts
   with the live weights; grading, deployment and export with the average.
 - Grasp critic (only for an action layout with a discrete gripper): double DQN over (close, stay,
   open), the argmax from the online net and its value from the target net, on the reward plus the
@@ -45,6 +46,10 @@ from hilserl.envs.contract import GRIPPER_CLASSES, ActionLayout, gripper_value
 Batch = dict[str, Any]
 STATE_STD_FLOOR = 1e-2
 """Smallest std used to standardise a state dimension (constant dimensions are left near as is)."""
+AVERAGE_WARMUP = 4
+"""The policy average moves at AVERAGE_WARMUP / (updates + AVERAGE_WARMUP) where that is above
+``policy_average_rate``: early in a run it spans about the last quarter of the updates so far, so that
+a short run's average does not keep its untrained start."""
 
 
 class NonFiniteLoss(FloatingPointError):
@@ -294,9 +299,10 @@ class SACAgent(nn.Module):
         info["temperature_loss"] = t_loss.item()
         info["alpha"] = self.alpha.item()
         if self.averaged is not None:
+            rate = max(cfg.policy_average_rate, AVERAGE_WARMUP / (self.updates + AVERAGE_WARMUP))
             live = self.policy_parts()
             for name, average in self.averaged.items():
-                blend(average, live[name], cfg.policy_average_rate)
+                blend(average, live[name], rate)
         self.updates += 1
         return info
 
