@@ -174,6 +174,11 @@ def test_eval_drawing_arm_actions_repeats_itself_and_says_how_it_acted(tmp_path,
     assert outcomes["sample"]["acting"] == "arm actions drawn from the actor"
     assert outcomes["sample"] == outcomes["sample again"]
     assert outcomes["sample"]["per_episode"] != outcomes["mean"]["per_episode"]
+    # The live weights instead of the policy average (the trained policy): said, and kept apart too.
+    assert main(["eval", "--checkpoint", str(tmp_path), "--episodes", "3", "--set", "agent.policy_average_rate=0"]) == 0
+    assert "(the actor's mean action, live weights, no interventions)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "resets_live.json").read_text())["acting"] == "the actor's mean action, live weights"
+    assert json.loads((tmp_path / "resets.json").read_text()) == outcomes["mean"]
     # The grid's success map too, by default in the run folder, each way under its own name.
     grid = ["--nx", "1", "--ny", "1", "--nyaw", "1", "--seeds", "1"]
     assert main(["eval", "--checkpoint", str(tmp_path), *grid, "--set", "agent.eval_actions=sample"]) == 0

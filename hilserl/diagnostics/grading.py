@@ -13,7 +13,7 @@ from hilserl.collect.episode_video import FAILURES, FailureVideos, failure_listi
 from hilserl.collect.failure_modes import first_close_line, modes_line
 from hilserl.collect.live_view import LiveView, ViewTarget
 from hilserl.collect.watch import Watch
-from hilserl.config import Config, from_dict
+from hilserl.config import AgentConfig, Config, from_dict
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, SO101, make_env, require_sim
 from hilserl.training.checkpoint import run_folder_of
@@ -89,17 +89,17 @@ def grid_report(path: Path, cells: tuple[int, int, int], seeds: int, out: Path |
     folder = out.parent if out is not None else run_folder_of(path)
     cfg, grid, result, watch = grade_checkpoint(path, cells, seeds, progress=progress, changes=changes,
                                                 failures=folder / FAILURES, view=view, prepare=prepare)
-    out = out or acting_file(folder / "success_map.png", cfg.agent.eval_actions)
+    out = out or acting_file(folder / "success_map.png", cfg.agent)
     split = cfg.env.front_back_split_x
     analysis = analyse(result, split)
     lines = [f"success over the grid: {result.success_rate:.0%} ({len(grid.cells())} cells x {seeds} seeds, "
-             f"{acting(cfg.agent.eval_actions)}, no interventions)", *(f"  {line}" for line in analysis.lines())]
+             f"{acting(cfg.agent)}, no interventions)", *(f"  {line}" for line in analysis.lines())]
     failures = result.failures()
     if modes := modes_line(failures):
         lines.append(f"  {modes}")
     lines.append(f"wrote {plot_success_map(result, split, out)}")
     summary = {"success_rate": result.success_rate, "cells": len(grid.cells()), "seeds": seeds,
-               "acting": acting(cfg.agent.eval_actions), **analysis.to_dict(),
+               "acting": acting(cfg.agent), **analysis.to_dict(),
                "failures": failures}
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     lines.append(f"wrote {out.with_suffix('.json')}")
@@ -132,23 +132,25 @@ def evaluate_resets(path: Path, episodes: int, prepare: Callable[[gym.Env, Confi
                           options=options)
     finally:
         env.close()
-    out = resets_file(path, hardest, cfg.agent.eval_actions)
+    out = resets_file(path, hardest, cfg.agent)
     return result, [*outcome_lines(result, out, cfg), *failure_lines(watch)]
 
 
-def resets_file(path: Path, hardest: bool, eval_actions: str) -> Path:
+def resets_file(path: Path, hardest: bool, agent: AgentConfig) -> Path:
     """Where :func:`evaluate_resets` writes each episode's outcome: in the run folder, named by the
     checkpoint when one other than the latest was asked for (gradings of several can run at once) and
     by how the policy acted (:func:`acting_file`)."""
     run_dir = run_folder_of(path)
     which = "hardest_resets" if hardest else "resets"
-    return acting_file(run_dir / (f"{which}.json" if path == run_dir else f"{which}_{path.stem}.json"), eval_actions)
+    return acting_file(run_dir / (f"{which}.json" if path == run_dir else f"{which}_{path.stem}.json"), agent)
 
 
-def acting_file(path: Path, eval_actions: str) -> Path:
-    """``path``, or beside it ``*_sampled`` where the arm's actions were drawn: one checkpoint graded
-    both ways keeps both gradings."""
-    return path if eval_actions == "mean" else path.with_stem(f"{path.stem}_sampled")
+def acting_file(path: Path, agent: AgentConfig) -> Path:
+    """``path``, or beside it ``*_sampled`` where the arm's actions were drawn and ``*_live`` where the
+    live weights acted, not the average (:func:`acting`): one checkpoint graded several ways keeps
+    every grading."""
+    stem = path.stem + ("_sampled" if agent.eval_actions == "sample" else "")
+    return path.with_stem(stem + ("_live" if agent.policy_average_rate == 0 else ""))
 
 
 def outcome_lines(result: EvalResult, out: Path, cfg: Config) -> list[str]:

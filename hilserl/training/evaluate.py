@@ -12,7 +12,7 @@ from tqdm import tqdm
 from hilserl.agent.sac import SACAgent
 from hilserl.collect.rollout import EpisodeResult, Policy, run_episode
 from hilserl.collect.watch import Watch
-from hilserl.config import EnvConfig
+from hilserl.config import AgentConfig, EnvConfig
 from hilserl.envs.factory import make_env
 
 EVAL_SEED_OFFSET = 10**7
@@ -42,9 +42,11 @@ class EvalResult:
                 "mean_length": self.mean_length, "acting": self.acting, "per_episode": self.per_episode}
 
 
-def acting(eval_actions: str) -> str:
-    """How a graded policy moves the arm (``agent.eval_actions``), in words."""
-    return "arm actions drawn from the actor" if eval_actions == "sample" else "the actor's mean action"
+def acting(agent: AgentConfig) -> str:
+    """How a graded policy moves the arm (``agent.eval_actions``), in words, and with which weights where
+    not the trained policy's average (``agent.policy_average_rate`` 0)."""
+    how = "arm actions drawn from the actor" if agent.eval_actions == "sample" else "the actor's mean action"
+    return how if agent.policy_average_rate > 0 else f"{how}, live weights"
 
 
 def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
@@ -80,7 +82,7 @@ def evaluate(agent: SACAgent, env_cfg: EnvConfig, episodes: int, seed: int = 0, 
     chosen = options or [None] * episodes
     bar = tqdm(list(zip(seeds, chosen)), desc="evaluation", unit="ep", disable=not progress)
     stream = agent.evaluation_stream(EVAL_SEED_OFFSET + seed) if policy is None else None
-    how = acting(agent.config.eval_actions) if policy is None else "a given policy"
+    how = acting(agent.config) if policy is None else "a given policy"
     if watch is not None:
         if policy is not None:
             raise ValueError("a watched evaluation shows the agent's own policy")
