@@ -10,8 +10,8 @@ updates, then one actor and temperature update).
 - Temperature: a Lagrange multiplier, loss alpha * (entropy - target_entropy).
 - Policy average: after every update, a copy of the policy's weights (encoder heads, actor, grasp
   critic, critic ensemble) moves ``policy_average_rate`` of the way to the live ones (more early on:
-  ``AVERAGE_WARMUP``). Training acts
-  with the live weights; grading, deployment and export with the average.
+  ``AVERAGE_WARMUP``). Training acts with the live weights; grading, deployment and export with the
+  average.
 - Grasp critic (only for an action layout with a discrete gripper): double DQN over (close, stay,
   open), the argmax from the online net and its value from the target net, on the reward plus the
   batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state). It acts by
