@@ -46,10 +46,10 @@ from hilserl.envs.contract import GRIPPER_CLASSES, ActionLayout, gripper_value
 Batch = dict[str, Any]
 STATE_STD_FLOOR = 1e-2
 """Smallest std used to standardise a state dimension (constant dimensions are left near as is)."""
-AVERAGE_WARMUP = 4
+AVERAGE_WARMUP = 8
 """The policy average moves at AVERAGE_WARMUP / (updates + AVERAGE_WARMUP) where that is above
-``policy_average_rate``: early in a run it spans about the last quarter of the updates so far, so that
-a short run's average does not keep its untrained start."""
+``policy_average_rate``: early in a run it spans about the last eighth of the updates so far, so that
+a run still improving is not held back by its own past (docs/experiments.md)."""
 
 
 class NonFiniteLoss(FloatingPointError):
