@@ -470,6 +470,11 @@ class AgentConfig:
     the CPU. Actors act on the CPU. Runs on different devices do not repeat each other exactly."""
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
+    @property
+    def keeps_policy_average(self) -> bool:
+        """Whether the agent keeps a weight average, which then acts as the trained policy."""
+        return self.policy_average_rate > 0
+
     def validate(self) -> None:
         _check_range("agent.discount", self.discount, 0.0, 1.0, lo_open=True)
         _check_range("agent.temperature_init", self.temperature_init, 0.0, 100.0, lo_open=True)

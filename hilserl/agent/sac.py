@@ -185,7 +185,7 @@ class SACAgent(nn.Module):
         self.target_grasp_critic = copy.deepcopy(self.grasp_critic).requires_grad_(False) if action.gripper else None
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.temperature_init)))
         self.averaged = (nn.ModuleDict(copy.deepcopy(self.policy_parts())).requires_grad_(False)
-                         if config.policy_average_rate > 0 else None)
+                         if config.keeps_policy_average else None)
         """The policy's weight average (see ``AgentConfig.policy_average_rate``); None without one."""
         self.device = torch.device(device) if device is not None else resolve_device(config.device)
         self.to(self.device)  # the backbone, a submodule, with the rest

@@ -150,7 +150,7 @@ def acting_file(path: Path, agent: AgentConfig) -> Path:
     live weights acted, not the average (:func:`acting`): one checkpoint graded several ways keeps
     every grading."""
     stem = path.stem + ("_sampled" if agent.eval_actions == "sample" else "")
-    return path.with_stem(stem + ("_live" if agent.policy_average_rate == 0 else ""))
+    return path.with_stem(stem + ("" if agent.keeps_policy_average else "_live"))
 
 
 def outcome_lines(result: EvalResult, out: Path, cfg: Config) -> list[str]:

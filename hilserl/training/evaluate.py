@@ -46,7 +46,7 @@ def acting(agent: AgentConfig) -> str:
     """How a graded policy moves the arm (``agent.eval_actions``), in words, and with which weights where
     not the trained policy's average (``agent.policy_average_rate`` 0)."""
     how = "arm actions drawn from the actor" if agent.eval_actions == "sample" else "the actor's mean action"
-    return how if agent.policy_average_rate > 0 else f"{how}, live weights"
+    return how if agent.keeps_policy_average else f"{how}, live weights"
 
 
 def episode_record(seed: int, result: EpisodeResult) -> dict[str, Any]:
