@@ -107,7 +107,7 @@ def run(episodes: int, cache_dtype: str | None) -> dict:
 def main() -> None:
     from benchmarks.common import write_result
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=6)
     args = parser.parse_args()
     figures = {"episodes": args.episodes}

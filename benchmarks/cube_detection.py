@@ -39,7 +39,7 @@ def summary(values: np.ndarray) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--poses", type=int, default=120)
     parser.add_argument("--click-noise", type=float, default=1.0, help="pixels, standard deviation (default 1)")
     parser.add_argument("--seed", type=int, default=0)

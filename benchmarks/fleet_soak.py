@@ -288,7 +288,7 @@ def earlier_soaks(args) -> list[dict]:
 def main() -> None:
     from benchmarks.common import write_result
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=list(KINDS))
     parser.add_argument("--seconds", type=float, default=120.0, help="each soak's length (default 120)")

@@ -70,7 +70,7 @@ def trains(count: int) -> tuple[dict[int, int], list[float], list[str]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=50, help="hilserl train launches (default 50)")
     ap.add_argument("--forks", type=int, default=200, help="bare forks per way of starting (default 200)")
     ap.add_argument("--busy", type=int, default=3, help="CPU-bound processes beside it (default 3)")

@@ -160,7 +160,7 @@ def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str]) -
 def main() -> None:
     from benchmarks.common import add_executor_args, executor, outcomes, write_result
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
     add_executor_args(parser)
     parser.add_argument("--task", choices=sorted(TASKS), default="grasp", help="which learning test's recipe")

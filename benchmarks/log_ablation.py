@@ -100,7 +100,7 @@ def main() -> None:
     from benchmarks.common import add_executor_args, earlier_result, executor, outcomes, write_result
 
     every = {**SETTINGS, **SMALL_BUFFER, **UTD20}
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", nargs="+", choices=list(every), default=list(SETTINGS))
     parser.add_argument("--with-utd20", action="store_true", help="add the log's UTD 20 (five times the updates)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -55,7 +55,7 @@ def measure(learner: Learner, threads: int, busy: bool, seconds: float, repeats:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=8.0, help="length of one timed window (default 8)")
     ap.add_argument("--repeats", type=int, default=3, help="windows per figure; the median is kept (default 3)")
     args = ap.parse_args()
