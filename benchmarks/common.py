@@ -15,14 +15,26 @@ SOURCE = SourceFingerprint.of_this_process()
 """The source this benchmark started with: its runs are checked against it, its result names it."""
 
 
-def cpu_model() -> str:
-    """The processor's name (Linux's /proc/cpuinfo), or '' where it is not told: a seeded training run
-    reproduces on one machine, and another processor's floating-point kernels can send it elsewhere."""
+def _cpuinfo(field: str) -> str:
+    """The first value of ``field`` in Linux's /proc/cpuinfo, or '' where it is not told."""
     try:
         lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
         return ""
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":", 1)[0].strip() == field), "")
+
+
+def cpu_model() -> str:
+    """The processor's name: a seeded training run reproduces on one machine, and another processor's
+    floating-point kernels can send it elsewhere."""
+    return _cpuinfo("model name")
+
+
+def cpu_generation() -> str:
+    """Family, model and stepping: a virtual machine may name every generation of its vendor's servers
+    alike ("AMD EPYC"), and their floating-point kernels can differ."""
+    parts = [(name, _cpuinfo(name)) for name in ("cpu family", "model", "stepping")]
+    return " ".join(f"{name} {value}" for name, value in parts if value)
 
 
 def machine() -> dict:
@@ -32,6 +44,8 @@ def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),
         "cpu_model": cpu_model(),
+        "cpu_generation": cpu_generation(),
+        "torch_cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
