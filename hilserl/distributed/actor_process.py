@@ -448,7 +448,9 @@ def _run_actor(client: LearnerClient, actor_index: int, env_steps: int | None, r
     cfg = dataclasses.replace(cfg, seed=cfg.seed + actor_index * ACTOR_SEED_STRIDE)
     actor_id = f"actor-{actor_index}-{uuid.uuid4().hex[:6]}"  # a restarted actor is a new one to the learner
     env = make_rewarded_env(cfg.env)
-    agent = build_agent(cfg, layout_of(env[0]), device="cpu")  # acting: one frame at a time
+    # acting: one frame at a time, with the live weights the learner sends (the policy average is the learner's)
+    live = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, policy_average_rate=0.0))
+    agent = build_agent(live, layout_of(env[0]), device="cpu")
     queue = TransitionQueue(cfg.train.actor_queue)
     inbox = ParameterInbox(client, agent)
     inbox.wait_first(stop, patience_s)
