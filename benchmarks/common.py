@@ -83,9 +83,15 @@ def outcomes(runner, fn, items):
         yield out
 
 
+PROCESSOR = ("cpu_model", "cpu_generation", "torch_cpu_kernels")
+"""The machine fields that decide a seeded run's path: the same source and seed take another on another."""
+
+
 def earlier_result(name: str, same: dict) -> dict:
     """The result file ``name`` of an earlier invocation, for ``--add``: refused when it is missing or
-    when it differs from ``same`` (the recipe, the number of resets...), since its runs would not compare."""
+    when it differs from ``same`` (the recipe, the number of resets...), since its runs would not compare.
+    Each earlier run keeps the machine and source it was made with (``run["machine"]``), since the file's
+    own ``machine`` will be this invocation's; one made on another processor is said."""
     path = RESULTS / f"{name}.json"
     if not path.exists():
         raise SystemExit(f"--add: no earlier result {path} to add to")
@@ -93,6 +99,17 @@ def earlier_result(name: str, same: dict) -> dict:
     differ = {key: earlier.get(key) for key, value in same.items() if earlier.get(key) != value}
     if differ:
         raise SystemExit(f"--add: {path} was made with {differ}, not {same}; run without --add")
+    for run in earlier.get("runs", []):
+        run.setdefault("machine", earlier.get("machine", {}))
+    here = {key: machine().get(key) for key in PROCESSOR}
+    elsewhere = sorted({json.dumps({k: run["machine"].get(k) for k in PROCESSOR}) for run in earlier.get("runs", [])
+                        if any(run["machine"].get(k) != v for k, v in here.items())})
+    def said(fields: dict) -> str:
+        return ", ".join(str(v) if v else "unrecorded" for v in fields.values())
+
+    for where in elsewhere:
+        print(f"--add: runs of {path.name} made on another processor ({said(json.loads(where))}; here {said(here)}): "
+              "each keeps its machine in the result", flush=True)
     return earlier
 
 
