@@ -101,16 +101,16 @@ def earlier_result(name: str, same: dict) -> dict:
         raise SystemExit(f"--add: {path} was made with {differ}, not {same}; run without --add")
     for run in earlier.get("runs", []):
         run.setdefault("machine", earlier.get("machine", {}))
-    here = {key: machine().get(key) for key in PROCESSOR}
-    elsewhere = sorted({json.dumps({k: run["machine"].get(k) for k in PROCESSOR}) for run in earlier.get("runs", [])
-                        if any(run["machine"].get(k) != v for k, v in here.items())})
-    def said(fields: dict) -> str:
-        return ", ".join(str(v) if v else "unrecorded" for v in fields.values())
-
-    for where in elsewhere:
-        print(f"--add: runs of {path.name} made on another processor ({said(json.loads(where))}; here {said(here)}): "
+    here = tuple(machine().get(key) for key in PROCESSOR)
+    for where in sorted({tuple(run["machine"].get(key) for key in PROCESSOR) for run in earlier.get("runs", [])}
+                        - {here}, key=str):
+        print(f"--add: runs of {path.name} made on another processor ({_said(where)}; here {_said(here)}): "
               "each keeps its machine in the result", flush=True)
     return earlier
+
+
+def _said(values: tuple) -> str:
+    return ", ".join(str(v) if v else "unrecorded" for v in values)
 
 
 def write_result(name: str, figures: dict) -> Path:
