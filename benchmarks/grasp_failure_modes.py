@@ -19,7 +19,7 @@ from collections import Counter
 import numpy as np
 
 from benchmarks.common import RESULTS, write_result
-from hilserl.collect.failure_modes import MODES, NEVER_GRASPED
+from hilserl.collect.failure_modes import MODES, NEVER_GRASPED, PUSHED_DISTANCE
 from hilserl.config import EnvConfig
 from hilserl.envs.grasp_env import GraspCubeEnv
 from hilserl.training.evaluate import EVAL_SEED_OFFSET
@@ -27,6 +27,8 @@ from hilserl.training.grid_eval import hardest_resets
 
 RESETS = {"random": "failures", "hardest": "hardest_failures"}
 NEVER_CLOSED = "never grasped, jaws never commanded shut"
+PUSHED = "never grasped, object pushed away"
+"""Counted only in results that record how far the object moved (``object_moved``); None before."""
 YAW_EDGES = (0.0, 0.2, 0.4, 0.6, math.pi / 4)
 """Bins of the cube's start yaw, absolute, in radians: 0 is square to the jaws, pi/4 the worst."""
 YAW_MATCH = 0.05
@@ -39,6 +41,9 @@ def modes_of(failures: list[dict]) -> dict[str, int]:
     out = {mode: counts.get(mode, 0) for mode in MODES}
     out[NEVER_CLOSED] = sum(1 for f in failures if f["failure"]["mode"] == NEVER_GRASPED
                             and not f["failure"].get("close_commands"))
+    never = [f["failure"] for f in failures if f["failure"]["mode"] == NEVER_GRASPED]
+    out[PUSHED] = (sum(1 for f in never if f["object_moved"] >= PUSHED_DISTANCE)
+                   if never and all("object_moved" in f for f in never) else None)
     return out
 
 
@@ -62,7 +67,7 @@ def tally(paths) -> tuple[list[dict], dict[str, Counter]]:
                "success": last["success"], "hardest_success": last["hardest_success"]}
         for kind, key in RESETS.items():
             row[kind] = modes_of(last.get(key, []))
-            totals[kind].update(row[kind])
+            totals[kind].update({mode: n for mode, n in row[kind].items() if n is not None})
         rows.append(row)
     return rows, totals
 
@@ -121,15 +126,18 @@ def main() -> None:
     rows, totals = tally(RESULTS.glob(args.pattern))
     if not rows:
         raise SystemExit(f"no result with recorded failures matches {RESULTS / args.pattern}")
-    short = {NEVER_GRASPED: "never", MODES[1]: "unlifted", MODES[2]: "dropped", MODES[3]: "late", NEVER_CLOSED: "no close"}
+    short = {NEVER_GRASPED: "never", MODES[1]: "unlifted", MODES[2]: "dropped", MODES[3]: "late",
+             NEVER_CLOSED: "no close", PUSHED: "pushed"}
     print(f"{'result':<34}{'seed':>5}{'success':>9}  failures by mode, random | hardest ({', '.join(short.values())})")
     for r in rows:
-        cells = " | ".join(" ".join(f"{r[k][m]:>3}" for m in short) for k in RESETS)
+        cells = " | ".join(" ".join("  -" if r[k][m] is None else f"{r[k][m]:>3}" for m in short) for k in RESETS)
         print(f"{r['result']:<34}{r['seed']:>5}{r['success']:>6.0%}/{r['hardest_success']:.0%}  {cells}")
     for kind in RESETS:
         all_failures = sum(totals[kind][m] for m in MODES)
+        recording = sum(1 for r in rows if r[kind][PUSHED] is not None)
         print(f"{kind} resets, {len(rows)} runs: {all_failures} failures, " + ", ".join(
-            f"{m} {totals[kind][m]} ({totals[kind][m] / max(all_failures, 1):.0%})" for m in short))
+            f"{m} {totals[kind][m]} ({totals[kind][m] / max(all_failures, 1):.0%})" for m in short if m != PUSHED)
+            + f"; {PUSHED} {totals[kind][PUSHED]} in the {recording} runs that record it")
     yaw_runs, yaw_table = by_yaw(RESULTS.glob(args.pattern), ResetYaws())
     print(f"success by the cube's start yaw (|rad|), over {yaw_runs} runs:")
     for kind, cells in yaw_table.items():

@@ -11,6 +11,7 @@ from hilserl.collect.failure_modes import (
     JAWS_SHUT,
     NEVER_GRASPED,
     NEVER_LIFTED,
+    PUSHED_DISTANCE,
     failure_mode,
     first_close_line,
     modes_line,
@@ -117,6 +118,32 @@ def test_a_policy_that_reaches_the_cube_and_never_closes_is_told_from_one_that_c
     assert blind["mode"] == NEVER_GRASPED and blind["close_commands"] == 80 and blind["closest_distance"] > 0.02
     line = modes_line([{"failure": stalled}, {"failure": blind}])
     assert "2 never grasped (1 never commanded a close, within " in line
+
+
+def test_an_approach_that_pushes_the_cube_away_is_told_from_one_that_stops_short(state_env):
+    """A policy that reaches the cube with its jaws open and sweeps on (the arm's approach to fix) moves
+    the cube its whole way; one that stands still moves nothing; the line counts the first."""
+    expert = expert_policy(state_env)
+    swept = []
+
+    def sweeps_through(obs):
+        action = np.array(expert(obs), np.float32)
+        action[GRIPPER_INDEX] = 0.0  # never close
+        if swept or state_env.unwrapped.true_state().distance < 0.01:
+            swept.append(None)
+            action[:] = 0.0
+            action[1] = 1.0  # sideways, through where the cube stands
+        return action
+
+    pushed = run_episode(state_env, sweeps_through, seed=0, options=CUBE).failure()
+    assert pushed["mode"] == NEVER_GRASPED and pushed["close_commands"] == 0
+    assert pushed["object_moved"] > 2 * PUSHED_DISTANCE
+    idle = run_episode(state_env, lambda obs: np.zeros(state_env.action_space.shape, np.float32), seed=0,
+                       options=CUBE).failure()
+    assert idle["object_moved"] < 1e-3
+    line = modes_line([{"failure": pushed}, {"failure": idle}])
+    assert line.endswith(f"; 1 pushed the object 2 cm or more, {pushed['object_moved'] * 1000:.0f} mm median)")
+    assert "pushed" not in modes_line([{"failure": idle}])  # said only of cubes that were pushed
 
 
 def test_where_the_first_close_was_commanded_tells_an_early_grasp_from_one_at_the_cube(state_env):

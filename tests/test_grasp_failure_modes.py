@@ -3,7 +3,7 @@ results written before modes were recorded."""
 
 import json
 
-from benchmarks.grasp_failure_modes import NEVER_CLOSED, tally
+from benchmarks.grasp_failure_modes import NEVER_CLOSED, PUSHED, tally
 from hilserl.collect.failure_modes import DROPPED, NEVER_GRASPED
 
 
@@ -25,6 +25,18 @@ def test_tally_counts_modes_and_skips_unrecorded_results(tmp_path):
     assert rows[0]["random"][NEVER_GRASPED] == 2 and rows[0]["random"][NEVER_CLOSED] == 1
     assert rows[0]["random"][DROPPED] == 1 and rows[0]["hardest"][DROPPED] == 1
     assert totals["hardest"][NEVER_GRASPED] == 0
+    assert rows[0]["random"][PUSHED] is None  # not recorded then: unknown, not zero
+
+
+def test_tally_counts_pushed_cubes_where_recorded(tmp_path):
+    failures = [_failure(NEVER_GRASPED, close_commands=0, object_moved=0.05),
+                _failure(NEVER_GRASPED, close_commands=2, object_moved=0.004), _failure(DROPPED)]
+    run = {"seed": 3, "checkpoints": [{"env_steps": 4000, "success": 0.97, "hardest_success": 0.9,
+                                        "failures": failures, "hardest_failures": []}]}
+    (tmp_path / "grasp_images_b.json").write_text(json.dumps({"runs": [run]}))
+    rows, totals = tally(tmp_path.glob("*.json"))
+    assert rows[0]["random"][PUSHED] == 1 and totals["random"][PUSHED] == 1
+    assert rows[0]["hardest"][PUSHED] is None  # no failure there to say
 
 
 def test_success_by_yaw_counts_every_graded_reset_and_refuses_other_resets(tmp_path):

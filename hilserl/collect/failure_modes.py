@@ -3,7 +3,8 @@ keys of the env contract): a policy that never closes on the object, one that cl
 and one that lifts and then drops it before the success rule counts it, need different fixes (aim,
 the grasp decision, the grasp itself), and a success rate alone does not tell them apart. A policy
 that never grasped is told apart further by whether it ever commanded a close and how near it came:
-one that sits at the object with its jaws open has a grasp decision to fix, not its aim. Where and
+one that sits at the object with its jaws open has a grasp decision to fix, not its aim, and one that
+pushed the object away (the arm ran into it) has its approach to fix. Where and
 when the first close was commanded, in successes against failures, tells a grasp decided too early
 (on the way down, away from the object) from one decided at the object that missed. A drop is told
 apart by the jaws' command at the drop: opened (the grasp decision let go) or still shut (the grasp
@@ -26,6 +27,9 @@ JAWS_OPENED = "opened"
 """A drop with the jaws commanded open at the drop step."""
 JAWS_SHUT = "shut"
 """A drop with the jaws commanded shut at the drop step."""
+PUSHED_DISTANCE = 0.02
+"""How far (m) an object never grasped must have moved from its start to count as pushed by the arm:
+well past a nudge of the jaws brushing it, short of the 4 to 6 cm a sweeping approach carries it."""
 
 
 def _median(values: Sequence[float]) -> float:
@@ -36,12 +40,14 @@ def _median(values: Sequence[float]) -> float:
 
 def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None = None,
                  closest_distance: float | None = None,
-                 jaws_shut: Sequence[bool] | None = None) -> dict[str, Any] | None:
+                 jaws_shut: Sequence[bool] | None = None,
+                 object_moved: float | None = None) -> dict[str, Any] | None:
     """The mode of a failed episode from its per-step (grasped, lifted), with the steps that place it
     (1-based): the first grasp and, once lifted, the longest hold and the step the object was dropped;
-    a "never grasped" one with its close commands and closest approach (m), a dropped one with the jaws'
-    command at the drop (``JAWS_OPENED`` or ``JAWS_SHUT``, from ``jaws_shut``: per step, whether the
-    last open-or-close command was "close"), where known. None without the per-step keys."""
+    a "never grasped" one with its close commands, closest approach (m) and the farthest the object was
+    moved from its start (m, ``object_moved``), a dropped one with the jaws' command at the drop
+    (``JAWS_OPENED`` or ``JAWS_SHUT``, from ``jaws_shut``: per step, whether the last open-or-close
+    command was "close"), where known. None without the per-step keys."""
     if not holds:
         return None
     grasped = [i + 1 for i, (g, _) in enumerate(holds) if g]
@@ -51,6 +57,8 @@ def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None 
             record["close_commands"] = close_commands
         if closest_distance is not None:
             record["closest_distance"] = round(closest_distance, 4)
+        if object_moved is not None:
+            record["object_moved"] = round(object_moved, 4)
         return record
     held = [g and lifted for g, lifted in holds]
     if not any(held):
@@ -72,8 +80,8 @@ def failure_mode(holds: Sequence[tuple[bool, bool]], close_commands: int | None 
 def modes_line(failures: Sequence[dict[str, Any]]) -> str | None:
     """How many failed episodes (``failure_mode`` records under ``"failure"``) fell in each mode, with
     the median step of the drops and how many had the jaws shut or opened, and, of those never
-    grasped, how many never commanded a close and their median closest approach; None when no
-    failure has a mode."""
+    grasped, how many never commanded a close and their median closest approach, and how many pushed
+    the object away; None when no failure has a mode."""
     modes = [f["failure"] for f in failures if f.get("failure")]
     if not modes:
         return None
@@ -100,15 +108,21 @@ def _drop_detail(records: Sequence[dict[str, Any]]) -> str:
 
 
 def _never_grasped_detail(records: Sequence[dict[str, Any]]) -> str:
-    """" (18 never commanded a close, within 3 mm of the object at the closest, median)", as far as known."""
-    if not any("close_commands" in r for r in records):
-        return ""
-    idle = [r for r in records if r.get("close_commands") == 0]
-    detail = f"{len(idle)} never commanded a close"
-    nearest = [r["closest_distance"] for r in idle if "closest_distance" in r]
-    if nearest:
-        detail += f", within {_median(nearest) * 1000:.0f} mm of the object at the closest, median"
-    return f" ({detail})"
+    """" (18 never commanded a close, within 3 mm of the object at the closest, median; 5 pushed the
+    object 2 cm or more, 56 mm median)", as far as known."""
+    details = []
+    if any("close_commands" in r for r in records):
+        idle = [r for r in records if r.get("close_commands") == 0]
+        detail = f"{len(idle)} never commanded a close"
+        nearest = [r["closest_distance"] for r in idle if "closest_distance" in r]
+        if nearest:
+            detail += f", within {_median(nearest) * 1000:.0f} mm of the object at the closest, median"
+        details.append(detail)
+    pushed = [r["object_moved"] for r in records if r.get("object_moved", 0.0) >= PUSHED_DISTANCE]
+    if pushed:
+        details.append(f"{len(pushed)} pushed the object {PUSHED_DISTANCE * 100:.0f} cm or more, "
+                       f"{_median(pushed) * 1000:.0f} mm median")
+    return f" ({'; '.join(details)})" if details else ""
 
 
 def _count(n: int, noun: str) -> str:

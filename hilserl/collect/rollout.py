@@ -67,6 +67,9 @@ class EpisodeResult:
     first_close_distance: float | None = None
     """``true_state().distance`` (m) when the first "close" was commanded: a grasp decided away from
     the object (on the way down, say) shows here, successes and failures alike."""
+    object_moved: float | None = None
+    """The farthest (m) ``info["cube_pos"]`` went from where the reset put it; None when the env does
+    not report it."""
 
     @property
     def intervention_rate(self) -> float:
@@ -75,7 +78,7 @@ class EpisodeResult:
     def failure(self) -> dict[str, Any] | None:
         """Why it failed (:func:`~hilserl.collect.failure_modes.failure_mode`), where the env reports it."""
         return None if self.success else failure_mode(self.holds, self.close_commands, self.closest_distance,
-                                                    self.jaws_shut)
+                                                    self.jaws_shut, self.object_moved)
 
 
 def run_episode(
@@ -96,6 +99,8 @@ def run_episode(
     frames = [env.render()] if record_frames else []
     total, steps, interventions = 0.0, 0, 0
     path = [np.asarray(info["ee_pos"]).copy()] if "ee_pos" in info else []
+    object_start = np.asarray(info["cube_pos"], np.float64).copy() if "cube_pos" in info else None
+    moved = 0.0
     holds = []
     gripper = bool(env.metadata.get(GRIPPER_FLAG, False))
     truth = getattr(env.unwrapped, "true_state", None)
@@ -122,6 +127,8 @@ def run_episode(
             path.append(np.asarray(info["ee_pos"]).copy())
         if "grasped" in info and "lifted" in info:
             holds.append((bool(info["grasped"]), bool(info["lifted"])))
+        if object_start is not None and "cube_pos" in info:
+            moved = max(moved, float(np.linalg.norm(np.asarray(info["cube_pos"]) - object_start)))
         closes += int(closing)
         if truth is not None:
             distance = float(truth().distance)
@@ -156,4 +163,5 @@ def run_episode(
         closest_distance=closest if truth is not None else None,
         first_close_step=first_close[0] if first_close else None,
         first_close_distance=first_close[1] if first_close else None,
+        object_moved=moved if object_start is not None else None,
     )

@@ -46,6 +46,7 @@ DIAGNOSTIC_KEYS = {
     "ee_pos": "the end effector's paths in the diagnostics",
     "grasped": "why a failed episode failed, with ``lifted`` (never grasped, never lifted, lifted then dropped)",
     "lifted": "the object held above its resting height (with ``grasped``)",
+    "cube_pos": "how far a failed episode pushed an object it never grasped (x, y, z in metres, now)",
 }
 """Optional ``info`` keys and what the diagnostics do with them."""
 
