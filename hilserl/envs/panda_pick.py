@@ -11,6 +11,8 @@ contract needs:
 - the gripper as a discrete close / stay / open command (gym-hil's -1 / 0 / +1 step on its 0..1
   command, inverted: gym-hil closes on +1);
 - ``true_state`` and ``scripted_expert``, so that demos and the simulated human work;
+- ``grasped``, ``lifted`` and ``cube_pos`` in ``info``, so that a failed episode's record says why
+  (``hilserl.collect.failure_modes``), as on our own grasp;
 - the cameras rendered without shadows or multisampling: on a CPU (Mesa's software EGL) gym-hil's
   shadow maps make the two 128x128 views about ten times slower to draw than the rest of a step.
 
@@ -55,6 +57,11 @@ LIFT_FOR_SUCCESS = 0.1
 """gym-hil's success: the cube 10 cm above its start, within 5 cm of the fingertip."""
 IMAGE_SIZE = 128
 """Camera images (square, pixels): gym-hil's default render size."""
+LIFTED = 0.01
+"""Height (m) above its start from which the cube counts as off the table (``info["lifted"]``): a
+failure record's "lifted", not gym-hil's success height."""
+PAD_BODIES = ("left_pad", "right_pad")
+"""The Robotiq 2F-85's finger pads: the cube is grasped when both touch it."""
 GRIPPER_MAX = 255.0
 """gym-hil's gripper command range is 0 (open) .. 255 (closed)."""
 INSTALL_HINT = ("gym-hil needs mujoco<3.9, so it has an environment of its own: bash scripts/setup.sh --gym-hil, "
@@ -176,6 +183,9 @@ class PandaPickCubeEnv(gym.Env):
                 spaces[name] = gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8)
         self.observation_space = gym.spaces.Dict(spaces)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+        model, obj = self._task._model, self._mujoco.mjtObj
+        self._block_geom = self._mujoco.mj_name2id(model, obj.mjOBJ_GEOM, "block")
+        self._pads = frozenset(self._mujoco.mj_name2id(model, obj.mjOBJ_BODY, name) for name in PAD_BODIES)
         self._steps = 0
         self._cube_start = np.zeros(3)
 
@@ -258,5 +268,18 @@ class PandaPickCubeEnv(gym.Env):
             return out
         return {"state": np.concatenate([obs["agent_pos"], obs["environment_state"]]).astype(np.float32)}
 
+    def _grasped(self) -> bool:
+        """Both finger pads in contact with the cube."""
+        model, data = self._task._model, self._task._data
+        touching = set()
+        for contact in data.contact[:data.ncon]:
+            if self._block_geom in (contact.geom1, contact.geom2):
+                other = contact.geom2 if contact.geom1 == self._block_geom else contact.geom1
+                touching.add(int(model.geom_bodyid[other]))
+        return self._pads <= touching
+
     def _info(self, success: bool) -> dict[str, Any]:
-        return {"is_success": success, "cube_start": self._cube_start.copy(), "ee_pos": self._fingertip().copy()}
+        cube = self._cube().copy()
+        return {"is_success": success, "cube_start": self._cube_start.copy(), "ee_pos": self._fingertip().copy(),
+                "cube_pos": cube, "grasped": self._grasped(),
+                "lifted": bool(cube[2] > self._task._z_init + LIFTED)}
