@@ -428,6 +428,13 @@ class AgentConfig:
     (HIL-SERL). A greedy grasp critic never tries a command it undervalues, so an early near-tie
     between staying open and closing at the object can stall for good; drawn commands try the
     near-ties and almost never one far worse (opening on a held object). Evaluation stays greedy."""
+    grasp_demo_margin: float = 0.0
+    """DQfD's large-margin loss on the grasp critic, in reward units: on rows from the demo buffer
+    (demos and interventions), every other command's value plus this margin is pushed below the
+    demonstrated command's; 0: none (HIL-SERL). Where the task's reward cannot tell two commands apart
+    (closing at the object now or a few steps later succeeds at the same step under a success rule that
+    waits), the grasp critic's near-tie is otherwise settled by its noise and the penalty, which favours
+    waiting: the margin settles it as the demonstrator did."""
     eval_actions: Literal["mean", "sample"] = "mean"
     """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
@@ -486,6 +493,7 @@ class AgentConfig:
         for name in ("actor_lr", "critic_lr", "temperature_lr", "grasp_critic_lr"):
             _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
+        _check_range("agent.grasp_demo_margin", self.grasp_demo_margin, 0.0, 100.0)
         _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.policy_average_rate", self.policy_average_rate, 0.0, 1.0)

@@ -147,6 +147,55 @@ def test_grasp_critic_double_q_target_by_hand():
     assert loss.item() == pytest.approx(((q - target) ** 2).mean().item(), rel=1e-5)
 
 
+def test_grasp_demo_margin_by_hand():
+    """DQfD's margin: on demonstrated rows, max over commands of Q + margin (none for the shown one)
+    minus Q of the shown one, averaged over those rows; online rows and a margin of 0 add nothing."""
+    def loss_of(margin, demonstrated):
+        agent = SACAgent(small_config(grasp_demo_margin=margin), STATE_DIM, {}, action=ACTION, seed=0)
+        for last in (agent.grasp_critic.net[-1], agent.target_grasp_critic.net[-1]):
+            torch.nn.init.zeros_(last.weight)
+            with torch.no_grad():
+                last.bias.copy_(torch.tensor([0.50, 0.52, 0.30]))  # stay just ahead of close, as at a stall
+        actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 1.0], [0, 0, 0, -1.0]])  # close, open, close
+        b = {**batch(3, actions=actions, reward=torch.zeros(3)), "demonstrated": demonstrated}
+        return grasp_critic_loss(agent, b, Latents.of(agent, b))
+
+    td, _ = loss_of(0.0, torch.tensor([1.0, 1.0, 0.0]))
+    loss, info = loss_of(0.05, torch.tensor([1.0, 1.0, 0.0]))
+    # row 0 shows close: max(0.50, 0.52 + 0.05, 0.30 + 0.05) - 0.50 = 0.07; row 1 shows open:
+    # max(0.55, 0.57, 0.30) - 0.30 = 0.27; row 2 is online.
+    assert info["grasp_margin_loss"] == pytest.approx((0.07 + 0.27) / 2, abs=1e-6)
+    assert loss.item() == pytest.approx(td.item() + (0.07 + 0.27) / 2, abs=1e-6)
+    online, info = loss_of(0.05, torch.zeros(3))
+    assert online.item() == pytest.approx(td.item()) and "grasp_margin_loss" not in info
+
+
+def test_grasp_demo_margin_lifts_the_demonstrated_command_over_a_stall():
+    """Trained on one state where the demonstrator closes and the reward cannot tell closing from
+    staying (both worth the same), the margin puts close ahead; without it stay keeps its lead."""
+    def train(margin):
+        agent = SACAgent(small_config(grasp_demo_margin=margin), STATE_DIM, {}, action=ACTION, seed=0)
+        with torch.no_grad():
+            agent.grasp_critic.net[-1].bias.copy_(torch.tensor([0.0, 0.1, 0.0]))
+        state = torch.randn(1, STATE_DIM, generator=torch.Generator().manual_seed(3)).expand(8, -1)
+        actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 0.0]]).repeat(4, 1)  # close, stay
+        b = {"obs": {"state": state}, "next_obs": {"state": state}, "action": actions,
+             "reward": torch.ones(8), "terminated": torch.ones(8), "grasp_penalty": torch.zeros(8),
+             "demonstrated": torch.tensor([1.0, 0.0] * 4)}  # the closes shown, the stays the policy's
+        for _ in range(300):
+            loss, _ = grasp_critic_loss(agent, b, Latents.of(agent, b))
+            agent.grasp_opt.zero_grad()
+            loss.backward()
+            agent.grasp_opt.step()
+        with torch.no_grad():
+            return agent.grasp_critic(Latents.of(agent, b).obs)[0]
+
+    q = train(0.05)
+    assert q[0] > q[1] + 0.02, q  # close leads stay
+    q = train(0.0)
+    assert abs(q[0] - q[1]) < 0.02, q  # a tie, settled by noise
+
+
 def test_update_runs_the_critic_actor_ratio_and_reports_metrics():
     agent = SACAgent(small_config(critic_actor_ratio=3), STATE_DIM, {}, action=ACTION, seed=0)
     before = [p.clone() for p in agent.critic.parameters()]

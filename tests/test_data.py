@@ -78,6 +78,7 @@ def test_sampling_is_half_demo_half_online():
         demo.add({"x": np.int64(1000 + i), "v": np.zeros(2, np.float32)})
     b = sample_mixed(online, demo, 256, 0.5)
     assert (b["x"] >= 1000).sum() == 128 and (b["x"] < 1000).sum() == 128
+    assert np.array_equal(b["demonstrated"], (b["x"] >= 1000).astype(np.float32))  # flagged by buffer
     b = sample_mixed(online, demo, 100, 0.25)
     assert (b["x"] >= 1000).sum() == 25
     empty = scalar_buffer(10)

@@ -16,11 +16,14 @@ updates, then one actor and temperature update).
   open), the argmax from the online net and its value from the target net, on the reward plus the
   batch's ``grasp_penalty`` (the env's, for commands that change the gripper's state). It acts by
   its argmax, or while exploring with ``grasp_temperature`` by a draw from softmax(Q / temperature).
+  With ``grasp_demo_margin``, DQfD's large-margin loss on the batch's ``demonstrated`` rows keeps the
+  demonstrated command ahead of the others by that margin.
 
 The agent knows no task: it is sized from an observation layout (state length, camera feature
 shapes) and an :class:`ActionLayout`. A batch is a dict: ``obs`` and ``next_obs`` (dicts of
 tensors: ``state`` and, per camera, backbone features or uint8 images), ``action`` (B, action dims),
-``reward``, ``grasp_penalty`` and ``terminated`` (B,). The losses take the batch's encoder outputs
+``reward``, ``grasp_penalty``, ``terminated`` and ``demonstrated`` (B,; optional: 1 for a row from the
+demo buffer). The losses take the batch's encoder outputs
 (:class:`Latents`), computed once per batch and shared.
 """
 
@@ -143,9 +146,18 @@ def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torc
         next_q = agent.target_grasp_critic(z.target_next_obs).gather(-1, best_next).squeeze(-1)
         classes = gripper_classes(batch["action"], agent.action.gripper_index)
         target = batch["reward"] + batch["grasp_penalty"] + cfg.discount * (1.0 - batch["terminated"]) * next_q
-    q = agent.grasp_critic(latent).gather(-1, classes.unsqueeze(-1)).squeeze(-1)
+    all_q = agent.grasp_critic(latent)
+    q = all_q.gather(-1, classes.unsqueeze(-1)).squeeze(-1)
     loss = nn.functional.mse_loss(q, target)
-    return loss, {"grasp_critic_loss": loss.item()}
+    info = {"grasp_critic_loss": loss.item()}
+    demonstrated = batch.get("demonstrated")
+    if cfg.grasp_demo_margin > 0 and demonstrated is not None and bool(demonstrated.any()):
+        margin = cfg.grasp_demo_margin * (1.0 - nn.functional.one_hot(classes, all_q.shape[-1]).float())
+        excess = (all_q + margin).max(dim=-1).values - q  # 0 where the shown command leads by the margin
+        margin_loss = (excess * demonstrated).sum() / demonstrated.sum()
+        loss = loss + margin_loss
+        info["grasp_margin_loss"] = margin_loss.item()
+    return loss, info
 
 
 class SACAgent(nn.Module):

@@ -284,6 +284,10 @@ class ReplayBuffer:
         self._size, self._next = keep, keep % self.capacity
 
 
+DEMONSTRATED = "demonstrated"
+"""A sampled row's flag: 1 where it came from the demo buffer (a demo or a person's intervention)."""
+
+
 def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:
     """A sampled record as the agent's batch of tensors."""
     def obs(prefix: str) -> dict[str, torch.Tensor]:
@@ -292,6 +296,7 @@ def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:
             out[cam] = torch.from_numpy(record[f"{prefix}.{cam}"])
         return out
 
+    rows = len(record["reward"])
     return {
         "obs": obs("obs"),
         "next_obs": obs("next_obs"),
@@ -299,20 +304,22 @@ def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:
         "reward": torch.from_numpy(record["reward"]).float(),
         "grasp_penalty": torch.from_numpy(record["grasp_penalty"]).float(),
         "terminated": torch.from_numpy(record["terminated"]).float(),
+        "demonstrated": torch.from_numpy(record.get(DEMONSTRATED, np.zeros(rows, np.float32))).float(),
     }
 
 
 def sample_mixed(online: ReplayBuffer, demo: ReplayBuffer, batch_size: int, demo_ratio: float) -> dict[str, np.ndarray]:
     """RLPD sampling: ``demo_ratio`` of the batch from the demo buffer, the rest from the online one.
 
-    An empty demo buffer gives a batch from the online buffer alone, and vice versa.
+    An empty demo buffer gives a batch from the online buffer alone, and vice versa. Each row is
+    flagged ``DEMONSTRATED`` by the buffer it came from.
     """
     n_demo = int(round(batch_size * demo_ratio)) if len(demo) else 0
     if len(online) == 0:
         n_demo = batch_size
     parts = []
     if batch_size - n_demo:
-        parts.append(online.sample(batch_size - n_demo))
+        parts.append({**online.sample(batch_size - n_demo), DEMONSTRATED: np.zeros(batch_size - n_demo, np.float32)})
     if n_demo:
-        parts.append(demo.sample(n_demo))
+        parts.append({**demo.sample(n_demo), DEMONSTRATED: np.ones(n_demo, np.float32)})
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -12,7 +12,7 @@ from hilserl.agent.resnet import feature_shape
 from hilserl.agent.sac import SACAgent
 from hilserl.config import Config
 from hilserl.data.feature_cache import CropFeatureCache, FeatureCodec
-from hilserl.data.replay_buffer import ReplayBuffer, sample_mixed, to_batch
+from hilserl.data.replay_buffer import DEMONSTRATED, ReplayBuffer, sample_mixed, to_batch
 from hilserl.data.routing import route
 from hilserl.data.transition import Transition
 from hilserl.data.transition_store import TransitionStore, frame_specs, transition_specs
@@ -135,7 +135,8 @@ class Learner:
         agent, rng, a = copy.deepcopy(self.agent), np.random.default_rng(0), self.cfg.agent
 
         def batches() -> list[dict]:
-            return [self._batch(self.demo.buffer.gather(rng.integers(0, len(self.demo), a.batch_size)))
+            return [self._batch({**self.demo.buffer.gather(rng.integers(0, len(self.demo), a.batch_size)),
+                                 DEMONSTRATED: np.ones(a.batch_size, np.float32)})
                     for _ in range(a.critic_actor_ratio)]
 
         agent.update(batches())
