@@ -304,7 +304,7 @@ def to_batch(record: dict[str, np.ndarray], cameras: list[str]) -> dict:
         "reward": torch.from_numpy(record["reward"]).float(),
         "grasp_penalty": torch.from_numpy(record["grasp_penalty"]).float(),
         "terminated": torch.from_numpy(record["terminated"]).float(),
-        "demonstrated": torch.from_numpy(record.get(DEMONSTRATED, np.zeros(rows, np.float32))).float(),
+        DEMONSTRATED: torch.from_numpy(record.get(DEMONSTRATED, np.zeros(rows, np.float32))).float(),
     }
 
 
