@@ -18,6 +18,8 @@ not tuned on) with the default config, from state for 6,000 env steps and from t
 A seed of the image task is hours of a 2-core CPU: ``--runs DIR`` keeps its run folder and resumes it,
 and ``--grade-latest`` grades each seed's latest checkpoint there, for seeds stopped short, or graded
 otherwise (``--grade-set agent.eval_actions=sample --name NAME``: the same runs, arm actions drawn).
+``--set KEY=VALUE --name NAME`` trains a recipe changed by a lever, to hold it against the task's
+result file (the lever's effect on a task it was not measured on).
 
 Usage: python -m benchmarks.learning_seeds --task reach --seeds 0 1 2 3 4 5 6 7 --jobs 2
        .venv-gym-hil/bin/python -m benchmarks.learning_seeds --task panda --seeds 0 1 2 --jobs 2
@@ -26,6 +28,8 @@ Usage: python -m benchmarks.learning_seeds --task reach --seeds 0 1 2 3 4 5 6 7 
            --grade-latest
        python -m benchmarks.learning_seeds --task reach --seeds 0 1 --runs runs/reach --grade-latest \
            --grade-set agent.eval_actions=sample --name learning_seeds_reach_sample
+       python -m benchmarks.learning_seeds --seeds 0 1 2 --set agent.grasp_demo_margin=0.05 \
+           --name learning_seeds_margin05
 """
 
 from __future__ import annotations
@@ -94,16 +98,21 @@ def eval_episodes(task: str) -> int:
     return EVAL_EPISODES if task.startswith("grasp") else REACH_EVAL_SEEDS * int(np.prod(GRID_CELLS))
 
 
-def run_seed(seed: int, task: str = "grasp", runs: Path | None = None) -> dict:
-    """One seed of ``task``'s recipe, trained and evaluated as a ``hilserl sweep`` run is: in
-    ``runs/<task>_seed<seed>`` when given (kept, and resumed from its latest checkpoint when run
-    again), else in a folder deleted after."""
+def recipe(task: str, overrides: tuple[str, ...] = ()) -> list[str]:
+    """``task``'s learning-test recipe, changed by ``overrides`` (a lever measured on it)."""
+    return [*TASKS[task], *overrides]
+
+
+def run_seed(seed: int, task: str = "grasp", runs: Path | None = None, overrides: tuple[str, ...] = ()) -> dict:
+    """One seed of ``task``'s recipe (changed by ``overrides``), trained and evaluated as a ``hilserl
+    sweep`` run is: in ``runs/<task>_seed<seed>`` when given (kept, and resumed from its latest
+    checkpoint when run again), else in a folder deleted after."""
     from hilserl.sweep.plan import SweepRun
     from hilserl.sweep.sweep import train_run
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(runs) / f"{task}_seed{seed}" if runs else Path(tmp) / "run"
-        run = SweepRun(task, seed, tuple(TASKS[task]), None, folder, Path(tmp) / "result.json",
+        run = SweepRun(task, seed, tuple(recipe(task, overrides)), None, folder, Path(tmp) / "result.json",
                        eval_episodes(task), threads=1)
         result = train_run(run)
     assert result["success_rate"] is not None
@@ -139,17 +148,15 @@ def grade_job(job: tuple[int, str, Path, tuple[str, ...]]) -> dict:
 
 
 def run_job(job: tuple[int, str, Path | None, tuple[str, ...]]) -> dict:
-    """``run_seed`` for an executor, which passes one item (its ``grade_set`` empty: the parser refuses
-    one without ``--grade-latest``)."""
-    seed, task, runs, _ = job
-    return run_seed(seed, task, runs)
+    """``run_seed`` for an executor, which passes one item (its last field the ``--set`` overrides)."""
+    return run_seed(*job)
 
 
-def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str]) -> dict:
+def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str], overrides: list[str]) -> dict:
     """The runs of other seeds in the result file ``name``, refused if it holds another recipe or grading."""
     from benchmarks.common import earlier_result
 
-    earlier = earlier_result(name, {"recipe": TASKS[task]})
+    earlier = earlier_result(name, {"recipe": recipe(task, tuple(overrides))})
     if earlier.get("grade_set", []) != grade_set:  # (results from before --grade-set have none)
         raise SystemExit(f"--add: {name} was graded with --grade-set {earlier.get('grade_set', [])}, not {grade_set}; "
                          "run without --add")
@@ -177,6 +184,9 @@ def main() -> None:
     parser.add_argument("--grade-set", action="append", default=[], metavar="KEY=VALUE",
                         help="with --grade-latest: config override for the grading only (agent.eval_actions=sample: "
                              "arm actions drawn from the actor, as HIL-SERL evaluates); give --name too")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for the training, after the recipe's (a lever to measure); give "
+                             "--name too, so that the task's own result file keeps its recipe")
     parser.add_argument("--name", help="result file name (results/NAME.json; default: the task's, "
                                        "learning_seeds_reach.json for the reach...)")
     args = parser.parse_args()
@@ -184,8 +194,12 @@ def main() -> None:
         parser.error("--grade-latest grades the seeds' runs in --runs DIR: give it")
     if args.grade_set and not args.grade_latest:
         parser.error("--grade-set changes how trained runs are graded: give --runs DIR --grade-latest")
+    if args.overrides and args.grade_latest:
+        parser.error("--set changes the training; --grade-latest does not train (grade otherwise with --grade-set)")
+    if args.overrides and not args.name:
+        parser.error(f"--set changes the recipe: give --name, so that {RESULT_NAMES[args.task]}.json keeps its own")
     name = args.name or RESULT_NAMES[args.task]
-    earlier = earlier_runs(args.task, args.seeds, name, args.grade_set) if args.add \
+    earlier = earlier_runs(args.task, args.seeds, name, args.grade_set, args.overrides) if args.add \
         else {"runs": [], "wall_seconds": 0.0}
     runs = []
     start = time.perf_counter()
@@ -193,7 +207,8 @@ def main() -> None:
     print(f"{args.task}: {len(args.seeds)} seeds on {runner.where()}, one thread each", flush=True)
     try:
         work = grade_job if args.grade_latest else run_job
-        jobs = [(seed, args.task, args.runs, tuple(args.grade_set)) for seed in args.seeds]
+        jobs = [(seed, args.task, args.runs, tuple(args.grade_set if args.grade_latest else args.overrides))
+                for seed in args.seeds]
         for run in outcomes(runner, work, jobs):
             runs.append(run)
             left = len(args.seeds) - len(runs)
@@ -207,7 +222,7 @@ def main() -> None:
         runner.close()
     runs = sorted(runs + earlier["runs"], key=lambda r: r["seed"])
     rates = np.array([r["success_rate"] for r in runs])
-    figures = {"task": args.task, "recipe": TASKS[args.task], "grade_set": args.grade_set,
+    figures = {"task": args.task, "recipe": recipe(args.task, tuple(args.overrides)), "grade_set": args.grade_set,
                "eval_episodes": eval_episodes(args.task),
                "graded": "each seed's latest checkpoint, stopped short (--grade-latest)" if args.grade_latest
                else "each seed's closing evaluation", "runs": runs,

@@ -43,3 +43,28 @@ def test_an_earlier_result_of_another_recipe_is_refused(tmp_path, monkeypatch):
     common.write_result("sweep", {"recipe": ["a=1"], "runs": []})
     with pytest.raises(SystemExit, match="run without --add"):
         common.earlier_result("sweep", {"recipe": ["a=2"]})
+
+
+def test_a_lever_set_on_a_learning_test_recipe_trains_last_and_keeps_apart(tmp_path, monkeypatch):
+    """``learning_seeds --set``: the lever comes after the recipe (so it wins), a result of the recipe
+    without it is refused for ``--add``, and the task's own result file is never overwritten."""
+    from benchmarks import learning_seeds
+    from hilserl.sweep import sweep
+
+    trained = []
+    monkeypatch.setattr(sweep, "train_run", lambda run: trained.append(run) or {
+        "success_rate": 1.0, "by_region": {}, "training_success_last_20": 1.0, "env_steps": 1, "seconds": 0.0})
+    learning_seeds.run_job((3, "reach", None, ("agent.grasp_demo_margin=0.05",)))
+    assert trained[0].seed == 3
+    assert list(trained[0].overrides) == [*learning_seeds.REACH_RECIPE, "agent.grasp_demo_margin=0.05"]
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    common.write_result("learning_seeds_reach", {"recipe": learning_seeds.recipe("reach"), "runs": []})
+    with pytest.raises(SystemExit, match="run without --add"):
+        learning_seeds.earlier_runs("reach", [0], "learning_seeds_reach", [], ["agent.grasp_demo_margin=0.05"])
+    assert learning_seeds.earlier_runs("reach", [0], "learning_seeds_reach", [], [])["runs"] == []
+
+    monkeypatch.setattr("sys.argv", ["learning_seeds", "--task", "reach", "--set", "agent.grasp_demo_margin=0.05"])
+    with pytest.raises(SystemExit):
+        learning_seeds.main()
+    assert json.loads((tmp_path / "learning_seeds_reach.json").read_text())["recipe"] == learning_seeds.REACH_RECIPE
