@@ -202,3 +202,35 @@ def test_each_run_of_local_processes_computes_on_the_threads_it_was_given():
     out = subprocess.run([sys.executable, "-c", THREADS_OF_A_RUN], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.splitlines()[-1]) == {"1": [1, "1"], "3": [3, "3"]}
+
+
+RUN_FAILS_BESIDE_A_LONG_ONE = """
+import sys, time
+from pathlib import Path
+from hilserl.sweep.executors import LocalProcesses
+PID = Path(sys.argv[1])
+LONG = f"import os, time; open({str(PID)!r}, 'w').write(str(os.getpid())); time.sleep(300)"
+FAILS = (f"import time; from pathlib import Path\\nwhile not Path({str(PID)!r}).exists(): time.sleep(0.05)\\n"
+         "raise ValueError('x')")
+runner = LocalProcesses(2)
+try:
+    for item, out in runner.run(exec, [LONG, FAILS]):
+        if isinstance(out, BaseException):
+            raise out
+finally:
+    runner.close()
+"""
+
+
+def test_a_failed_run_stops_the_benchmark_now_and_the_runs_beside_it(tmp_path):
+    """A benchmark raises its failed run's exception and closes its executor: the run still going beside
+    it is killed, so the benchmark ends now (Python's exit would wait for it), with no error of the
+    pool's manager thread after the run's own."""
+    pid_file = tmp_path / "worker.pid"
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", RUN_FAILS_BESIDE_A_LONG_ONE, str(pid_file)], capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode != 0 and "ValueError: x" in done.stderr
+    assert time.monotonic() - started < 200  # the long run sleeps 300 s
+    assert "Exception in thread" not in done.stderr, done.stderr
+    assert not alive(int(pid_file.read_text()))

@@ -58,10 +58,20 @@ class LocalProcesses:
                 yield item, exc if exc is not None else future.result()
 
     def close(self) -> None:
-        """Runs still going are cancelled, their processes left to die with the sweep. With none left,
-        the pool is waited for: its manager thread, replacing a worker that just ended (one run per
+        """Runs not started are cancelled and runs still going are killed (a benchmark whose run failed
+        stops now, not when the others end: Python's exit waits for the pool's workers); then the pool
+        is waited for, since its manager thread, replacing a worker that just ended (one run per
         process), would otherwise find the pool gone and raise in the background."""
-        self._pool.shutdown(wait=not self._pending, cancel_futures=True)
+        if self._pending:
+            for future in self._pending:
+                future.cancel()
+            kill = getattr(self._pool, "kill_workers", None)  # Python 3.14 on
+            if kill is not None:
+                kill()
+            else:
+                for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+                    process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_run(parent_pid: int, cpus: int) -> None:
