@@ -47,6 +47,7 @@ same figures)."""
 def train_seed(job: tuple[int, list[str], str]) -> dict:
     import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
     from hilserl.config import load_config
+    from hilserl.training.run import resume_or_start_over
     from hilserl.training.train import train
 
     seed, overrides, run_dir = job
@@ -55,7 +56,7 @@ def train_seed(job: tuple[int, list[str], str]) -> dict:
         return {"seed": seed, "train_seconds": float((run / TRAIN_FINISHED).read_text())}
     cfg = load_config(None, [*RECIPE, *overrides, f"seed={seed}"])
     start = time.perf_counter()
-    train(cfg, run, progress=False, tensorboard=False, resume=(run / "checkpoints").exists())
+    train(cfg, run, progress=False, tensorboard=False, resume=resume_or_start_over(run))
     seconds = round(time.perf_counter() - start, 1)
     (run / TRAIN_FINISHED).write_text(str(seconds))
     return {"seed": seed, "train_seconds": seconds}

@@ -424,3 +424,23 @@ def test_a_kill_while_a_checkpoint_is_being_removed_never_leaves_a_half_one_to_r
                    resume=True)
     assert result.env_steps >= 200
     assert not list((tmp_path / "checkpoints").glob("*.discarded"))  # the next write cleans it up
+
+
+def test_a_kept_run_resumes_from_its_checkpoint_and_one_stopped_before_any_begins_again(tmp_path):
+    """``benchmarks.grasp_images`` and ``hilserl sweep`` keep runs to resume: one stopped before its first
+    checkpoint (logs, demos, a half-written checkpoint) must start over, not be refused for want of one."""
+    from hilserl.training.run import resume_or_start_over
+
+    stopped = tmp_path / "stopped"
+    (stopped / "checkpoints" / "ckpt_00001512.tmp").mkdir(parents=True)
+    (stopped / "episodes.jsonl").write_text('{"episode": 0}\n')
+    assert resume_or_start_over(stopped) is False
+    assert not stopped.exists()
+    assert resume_or_start_over(tmp_path / "never started") is False
+
+    kept = tmp_path / "kept"
+    train(load_config(None, [*BASE, "train.env_steps=60"]), kept, progress=False, tensorboard=False)
+    newest = latest_checkpoint(kept)
+    assert newest is not None
+    assert resume_or_start_over(kept) is True
+    assert latest_checkpoint(kept) == newest and (kept / "episodes.jsonl").exists()

@@ -6,7 +6,6 @@ per seed."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -28,13 +27,11 @@ def train_run(run: SweepRun) -> dict:
     without interventions over ``run.eval_episodes`` seeded episodes."""
     import hilserl  # noqa: F401  (MUJOCO_GL before mujoco)
     from hilserl.config import load_config
-    from hilserl.training.checkpoint import latest_checkpoint
+    from hilserl.training.run import resume_or_start_over
     from hilserl.training.train import train
 
     cfg = load_config(run.config, [*run.overrides, f"seed={run.seed}", f"threads={run.threads}"])
-    resume = latest_checkpoint(run.run_dir) is not None
-    if not resume:
-        shutil.rmtree(run.run_dir, ignore_errors=True)  # a start that saved nothing: begin again
+    resume = resume_or_start_over(run.run_dir)
     start = time.perf_counter()
     result = train(cfg, run.run_dir, progress=False, eval_episodes=run.eval_episodes, tensorboard=False,
                    resume=resume)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import threading
 import time
@@ -18,7 +19,13 @@ from tqdm import tqdm
 from hilserl.collect.demos import record_demos
 from hilserl.config import Config, from_dict, load_config, save_json
 from hilserl.data.episodes import demo_steps, iter_transitions, read_meta
-from hilserl.training.checkpoint import check_resume, checkpoint_dir, complete_interrupted, usable_checkpoint
+from hilserl.training.checkpoint import (
+    check_resume,
+    checkpoint_dir,
+    complete_interrupted,
+    latest_checkpoint,
+    usable_checkpoint,
+)
 from hilserl.training.learner import Learner
 from hilserl.training.preflight import check_disk, check_memory, writable_folder
 from hilserl.training.run_log import truncate_logs
@@ -61,6 +68,18 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
     if states and cfg.agent.normalize_state:
         learner.agent.set_state_normalizer(np.stack(states))
     return len(states)
+
+
+def resume_or_start_over(run_dir: Path) -> bool:
+    """Whether a run kept by a benchmark or a sweep resumes: True where ``run_dir`` holds a checkpoint
+    (an interrupted one that was whole is put in place first); a start that saved none (stopped before
+    its first checkpoint: logs, demos, a half-written checkpoint) is cleared, to begin again."""
+    if Path(run_dir).exists():
+        complete_interrupted(run_dir)
+    if latest_checkpoint(run_dir) is not None:
+        return True
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return False
 
 
 def resume_state(cfg: Config, run_dir: Path) -> tuple[dict, list[str]]:
