@@ -63,8 +63,6 @@ class LocalProcesses:
         is waited for, since its manager thread, replacing a worker that just ended (one run per
         process), would otherwise find the pool gone and raise in the background."""
         if self._pending:
-            for future in self._pending:
-                future.cancel()
             kill = getattr(self._pool, "kill_workers", None)  # Python 3.14 on
             if kill is not None:
                 kill()
