@@ -74,8 +74,7 @@ def resume_or_start_over(run_dir: Path) -> bool:
     """Whether a run kept by a benchmark or a sweep resumes: True where ``run_dir`` holds a checkpoint
     (an interrupted one that was whole is put in place first); a start that saved none (stopped before
     its first checkpoint: logs, demos, a half-written checkpoint) is cleared, to begin again."""
-    if Path(run_dir).exists():
-        complete_interrupted(run_dir)
+    complete_interrupted(run_dir)
     if latest_checkpoint(run_dir) is not None:
         return True
     shutil.rmtree(run_dir, ignore_errors=True)
