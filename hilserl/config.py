@@ -435,6 +435,10 @@ class AgentConfig:
     (closing at the object now or a few steps later succeeds at the same step under a success rule that
     waits), the grasp critic's near-tie is otherwise settled by its noise and the penalty, which favours
     waiting: the margin settles it as the demonstrator did."""
+    grasp_demo_margin_rows: Literal["all", "changes"] = "all"
+    """Which demo-buffer rows the margin applies to: "all"; "changes", only those whose command changed
+    the gripper's state (the rows that paid the grasp penalty): the demonstrator's decisions to close and
+    to open, not the steps that keep the jaws as they are."""
     eval_actions: Literal["mean", "sample"] = "mean"
     """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
@@ -494,6 +498,7 @@ class AgentConfig:
             _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
         _check_range("agent.grasp_demo_margin", self.grasp_demo_margin, 0.0, 100.0)
+        _check_choice("agent.grasp_demo_margin_rows", self.grasp_demo_margin_rows, ("all", "changes"))
         _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.policy_average_rate", self.policy_average_rate, 0.0, 1.0)

@@ -150,14 +150,15 @@ def test_grasp_critic_double_q_target_by_hand():
 def test_grasp_demo_margin_by_hand():
     """DQfD's margin: on demonstrated rows, max over commands of Q + margin (none for the shown one)
     minus Q of the shown one, averaged over those rows; online rows and a margin of 0 add nothing."""
-    def loss_of(margin, demonstrated):
-        agent = SACAgent(small_config(grasp_demo_margin=margin), STATE_DIM, {}, action=ACTION, seed=0)
+    def loss_of(margin, demonstrated, rows="all", penalty=None):
+        agent = SACAgent(small_config(grasp_demo_margin=margin, grasp_demo_margin_rows=rows), STATE_DIM, {},
+                         action=ACTION, seed=0)
         for last in (agent.grasp_critic.net[-1], agent.target_grasp_critic.net[-1]):
             torch.nn.init.zeros_(last.weight)
             with torch.no_grad():
                 last.bias.copy_(torch.tensor([0.50, 0.52, 0.30]))  # stay just ahead of close, as at a stall
         actions = torch.tensor([[0, 0, 0, -1.0], [0, 0, 0, 1.0], [0, 0, 0, -1.0]])  # close, open, close
-        b = {**batch(3, actions=actions, reward=torch.zeros(3)), "demonstrated": demonstrated}
+        b = {**batch(3, actions=actions, reward=torch.zeros(3), penalty=penalty), "demonstrated": demonstrated}
         return grasp_critic_loss(agent, b, Latents.of(agent, b))
 
     td, _ = loss_of(0.0, torch.tensor([1.0, 1.0, 0.0]))
@@ -168,6 +169,10 @@ def test_grasp_demo_margin_by_hand():
     assert loss.item() == pytest.approx(td.item() + (0.07 + 0.27) / 2, abs=1e-6)
     online, info = loss_of(0.05, torch.zeros(3))
     assert online.item() == pytest.approx(td.item()) and "grasp_margin_loss" not in info
+    # "changes": only the demo rows whose command changed the gripper (paid the penalty: row 0, the
+    # close), still averaged over the demo rows; row 1's open kept the jaws open and adds nothing.
+    _, info = loss_of(0.05, torch.tensor([1.0, 1.0, 0.0]), rows="changes", penalty=torch.tensor([-0.02, 0.0, -0.02]))
+    assert info["grasp_margin_loss"] == pytest.approx(0.07 / 2, abs=1e-6)
 
 
 def test_grasp_demo_margin_lifts_the_demonstrated_command_over_a_stall():

@@ -154,7 +154,10 @@ def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torc
     if cfg.grasp_demo_margin > 0 and demonstrated is not None and bool(demonstrated.any()):
         margin = cfg.grasp_demo_margin * (1.0 - nn.functional.one_hot(classes, all_q.shape[-1]).float())
         excess = (all_q + margin).max(dim=-1).values - q  # 0 where the shown command leads by the margin
-        margin_loss = (excess * demonstrated).sum() / demonstrated.sum()
+        rows = demonstrated
+        if cfg.grasp_demo_margin_rows == "changes":
+            rows = demonstrated * (batch["grasp_penalty"] != 0).float()
+        margin_loss = (excess * rows).sum() / demonstrated.sum()
         loss = loss + margin_loss
         info["grasp_margin_loss"] = margin_loss.item()
     return loss, info
