@@ -435,10 +435,13 @@ class AgentConfig:
     (closing at the object now or a few steps later succeeds at the same step under a success rule that
     waits), the grasp critic's near-tie is otherwise settled by its noise and the penalty, which favours
     waiting: the margin settles it as the demonstrator did."""
-    grasp_demo_margin_rows: Literal["all", "changes"] = "all"
-    """Which demo-buffer rows the margin applies to: "all"; "changes", only those whose command changed
-    the gripper's state (the rows that paid the grasp penalty): the demonstrator's decisions to close and
-    to open, not the steps that keep the jaws as they are."""
+    grasp_demo_margin_rows: Literal["all", "changes", "effects"] = "all"
+    """Which commands the margin holds below the demonstrated one (``hilserl.agent.sac.margin_against``):
+    "all", every other command on every demo row; "changes", every other command on the rows whose
+    command changed the gripper's state (those that paid the grasp penalty: the demonstrator's decisions
+    to close and to open), none on the others; "effects", every row, against only the commands that
+    would leave the gripper otherwise than the demonstrated one does (close against an open that kept
+    the jaws open), so that two commands with the same effect are never set apart."""
     eval_actions: Literal["mean", "sample"] = "mean"
     """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
@@ -498,7 +501,7 @@ class AgentConfig:
             _check_range(f"agent.{name}", getattr(self, name), 0.0, 1.0, lo_open=True)
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
         _check_range("agent.grasp_demo_margin", self.grasp_demo_margin, 0.0, 100.0)
-        _check_choice("agent.grasp_demo_margin_rows", self.grasp_demo_margin_rows, ("all", "changes"))
+        _check_choice("agent.grasp_demo_margin_rows", self.grasp_demo_margin_rows, ("all", "changes", "effects"))
         _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.policy_average_rate", self.policy_average_rate, 0.0, 1.0)
@@ -696,6 +699,13 @@ class Config:
         self.buffer.validate()
         self.train.validate()
         self.classifier.validate()
+        reads_changes = self.agent.grasp_demo_margin > 0 and self.agent.grasp_demo_margin_rows != "all"
+        if reads_changes and (self.env.grasp_penalty == 0 or self.env.grasp_penalty_on != "change"):
+            raise ConfigError(
+                f"agent.grasp_demo_margin_rows = {self.agent.grasp_demo_margin_rows!r} tells a command that changed "
+                "the gripper by the grasp penalty it paid, which needs env.grasp_penalty < 0 and "
+                f"env.grasp_penalty_on = 'change' (got {self.env.grasp_penalty}, {self.env.grasp_penalty_on!r}); "
+                "set agent.grasp_demo_margin_rows=all or agent.grasp_demo_margin=0")
         if self.train.learning_starts > self.train.env_steps:
             raise ConfigError(f"train.learning_starts = {self.train.learning_starts} is above train.env_steps = "
                               f"{self.train.env_steps}: the run would end before its first update")

@@ -15,6 +15,7 @@ from hilserl.agent.sac import (
     critic_loss,
     grasp_critic_loss,
     gripper_classes,
+    margin_against,
     soft_update,
     temperature_loss,
 )
@@ -173,6 +174,28 @@ def test_grasp_demo_margin_by_hand():
     # close), still averaged over the demo rows; row 1's open kept the jaws open and adds nothing.
     _, info = loss_of(0.05, torch.tensor([1.0, 1.0, 0.0]), rows="changes", penalty=torch.tensor([-0.02, 0.0, -0.02]))
     assert info["grasp_margin_loss"] == pytest.approx(0.07 / 2, abs=1e-6)
+    # "effects": row 0's close changed the jaws, so it leads both others; row 1's open did not (the
+    # jaws were open: stay does the same), so it leads only close: max(0.30, 0.50 + 0.05) - 0.30 = 0.25.
+    _, info = loss_of(0.05, torch.tensor([1.0, 1.0, 0.0]), rows="effects", penalty=torch.tensor([-0.02, 0.0, -0.02]))
+    assert info["grasp_margin_loss"] == pytest.approx((0.07 + 0.25) / 2, abs=1e-6)
+
+
+def test_margin_against_sets_apart_only_commands_of_another_effect():
+    close, stay, opn = 0, 1, 2
+    classes = torch.tensor([close, close, opn, opn, stay, stay])
+    changed = torch.tensor([True, False, True, False, True, False])
+    assert margin_against(classes, changed, "effects").tolist() == [
+        [False, True, True],    # a close that closed: stay and open both keep the jaws open
+        [False, False, True],   # a close on closed jaws: only open lets go
+        [True, True, False],    # an open that opened
+        [True, False, False],   # an open on open jaws: only close differs
+        [True, False, True],    # a stay that paid: cannot happen, held against both
+        [False, False, False],  # a stay: open or closed jaws, not known from the row
+    ]
+    assert margin_against(classes, changed, "changes").tolist() == [
+        [False, True, True], [False, False, False], [True, True, False], [False, False, False],
+        [True, False, True], [False, False, False]]
+    assert margin_against(classes, changed, "all")[1].tolist() == [False, True, True]
 
 
 def test_grasp_demo_margin_lifts_the_demonstrated_command_over_a_stall():

@@ -151,3 +151,13 @@ def test_every_command_takes_config_and_set_or_the_help_names_it_as_taking_neith
             without.add(name)
     assert without == set(NO_CONFIG_COMMANDS)
     assert ", ".join(NO_CONFIG_COMMANDS) + " read and write files only" in " ".join(COMMON_HELP.split())
+
+
+@pytest.mark.parametrize("penalty", [["env.grasp_penalty=0"], ["env.grasp_penalty_on=release"]])
+def test_a_margin_that_reads_changes_from_the_penalty_needs_a_penalty_on_every_change(penalty):
+    """Under another penalty the rows that changed the gripper cannot be told: refused, not ignored."""
+    margin = ["agent.grasp_demo_margin=0.05", "agent.grasp_demo_margin_rows=effects"]
+    with pytest.raises(ConfigError, match="agent.grasp_demo_margin_rows"):
+        load_config(None, [*margin, *penalty])
+    load_config(None, [margin[0], "agent.grasp_demo_margin_rows=all", *penalty])
+    load_config(None, margin)

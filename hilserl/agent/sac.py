@@ -44,7 +44,7 @@ from hilserl.agent.frame_features import FrameFeatures
 from hilserl.agent.networks import Critic, Encoder, GraspCritic, TanhGaussianActor, channel_major
 from hilserl.agent.resnet import ResNet10
 from hilserl.config import AgentConfig
-from hilserl.envs.contract import GRIPPER_CLASSES, ActionLayout, gripper_value
+from hilserl.envs.contract import GRIPPER_CLASSES, GRIPPER_STAY, ActionLayout, gripper_value
 
 Batch = dict[str, Any]
 STATE_STD_FLOOR = 1e-2
@@ -138,6 +138,23 @@ def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entr
     return log_alpha.exp() * (entropy - target_entropy)
 
 
+def margin_against(classes: torch.Tensor, changed: torch.Tensor, rows: str) -> torch.Tensor:
+    """(B, 3) mask of the commands the demonstrated one (``classes``) must lead by the margin, under
+    ``AgentConfig.grasp_demo_margin_rows``. ``changed``: the command changed the gripper's state (it
+    paid the grasp penalty). "all": every other command; "changes": every other one on changed rows,
+    none elsewhere; "effects": only commands that would leave the gripper otherwise than the shown
+    one: all others on a changed row; on an unchanged one, open against close and close against open
+    (an open that changed nothing was shown on open jaws, a close on closed ones), none against stay."""
+    others = ~nn.functional.one_hot(classes, GRIPPER_CLASSES).bool()
+    if rows == "all":
+        return others
+    if rows == "changes":
+        return others & changed.unsqueeze(-1)
+    opposite = nn.functional.one_hot(GRIPPER_CLASSES - 1 - classes, GRIPPER_CLASSES).bool()
+    opposite &= (classes != GRIPPER_STAY).unsqueeze(-1)
+    return torch.where(changed.unsqueeze(-1), others, opposite)
+
+
 def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torch.Tensor, dict]:
     cfg = agent.config
     latent = z.obs.detach()
@@ -152,12 +169,11 @@ def grasp_critic_loss(agent: "SACAgent", batch: Batch, z: Latents) -> tuple[torc
     info = {"grasp_critic_loss": loss.item()}
     demonstrated = batch.get("demonstrated")
     if cfg.grasp_demo_margin > 0 and demonstrated is not None and bool(demonstrated.any()):
-        margin = cfg.grasp_demo_margin * (1.0 - nn.functional.one_hot(classes, all_q.shape[-1]).float())
-        excess = (all_q + margin).max(dim=-1).values - q  # 0 where the shown command leads by the margin
-        rows = demonstrated
-        if cfg.grasp_demo_margin_rows == "changes":
-            rows = demonstrated * (batch["grasp_penalty"] != 0).float()
-        margin_loss = (excess * rows).sum() / demonstrated.sum()
+        changed = batch["grasp_penalty"] != 0
+        against = margin_against(classes, changed, cfg.grasp_demo_margin_rows)
+        rival = all_q.masked_fill(~against, -math.inf).max(dim=-1).values + cfg.grasp_demo_margin
+        excess = (rival - q).clamp(min=0.0)  # 0 where the shown command leads its rivals by the margin
+        margin_loss = (excess * demonstrated).sum() / demonstrated.sum()
         loss = loss + margin_loss
         info["grasp_margin_loss"] = margin_loss.item()
     return loss, info
