@@ -190,7 +190,7 @@ def cmd_record_demos(args: argparse.Namespace) -> int:
         print(f"recorded {kept} successful demonstrations by {args.teleop} into {args.out}")
         return 0
     kept = record_demos(cfg.env, args.episodes, args.out, seed=cfg.seed, placement=cfg.train.demo_placement,
-                        view=_view(args, args.out, "demos"))
+                        view=_view(args, args.out, "demos"), detours=cfg.train.demo_detours)
     print(f"recorded {kept} successful expert episodes into {args.out} (format: docs/data_format.md)")
     return 0
 

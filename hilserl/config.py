@@ -537,6 +537,25 @@ class BufferConfig:
 
 
 @dataclass(frozen=True)
+class DetourConfig:
+    """Detours in the expert's demos (DART's noise injection, Laskey et al. 2017): now and then the
+    arm moves in a random direction at full speed for ``seconds`` while the gripper does what the
+    expert commands, then the expert recovers. Its own path only shows the commands it gives on that
+    path; after a detour the demos also show them from poses it never passes through by itself (low
+    beside the cube with the jaws open: rise, do not close), which a margin on the demonstrated
+    gripper command needs to set a close apart by position, not by height alone."""
+
+    rate: float = 0.0
+    """Detours started per second of a demo (each step's chance: rate / control rate); 0: none."""
+    seconds: float = 0.2
+    """How long a detour lasts (at least one step)."""
+
+    def validate(self) -> None:
+        _check_range("train.demo_detours.rate", self.rate, 0.0, 100.0)
+        _check_range("train.demo_detours.seconds", self.seconds, 0.0, 60.0, lo_open=True)
+
+
+@dataclass(frozen=True)
 class CurriculumConfig:
     """A reset-range curriculum (a fix for a policy stuck on easy cubes):
     cubes start in a narrow range around the centre of ``env.cube_region`` (and of the yaw range),
@@ -575,6 +594,7 @@ class TrainConfig:
     policy missed cubes there."""
     demo_dir: str = ""
     """Demonstrations to load; '' = ``<run_dir>/demos``, recorded with the scripted expert if absent."""
+    demo_detours: DetourConfig = field(default_factory=DetourConfig)
     log_every: int = 100
     """Learner updates between step-metric lines (the ``Step N: critic=...`` lines)."""
     checkpoint_every: int = 2_000
@@ -590,6 +610,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         self.curriculum.validate()
+        self.demo_detours.validate()
         _check_range("train.env_steps", self.env_steps, 1, 10**9)
         _check_range("train.learning_starts", self.learning_starts, 1, 10**9)
         _check_range("train.updates_per_env_step", self.updates_per_env_step, 0, 1000)

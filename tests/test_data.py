@@ -337,3 +337,57 @@ def test_an_interrupted_demo_recording_is_finished_not_appended_to(tmp_path, cap
     assert "finishing the interrupted recording" in capsys.readouterr().out
     assert _read_meta(tmp_path)["episodes"] == 3 and _read_meta(tmp_path)["complete"] is True
     assert len(list(iter_transitions(tmp_path, _read_meta(tmp_path)["state_dim"], {}, GRASP))) > 0
+
+
+def test_detours_hold_one_random_direction_then_hand_back_to_the_policy():
+    from hilserl.collect.demos import detoured
+    from hilserl.config import DetourConfig
+
+    calls = []
+
+    def policy(obs):
+        calls.append(obs)
+        return np.array([0.1, -0.2, 0.3, 2.0], np.float32)
+
+    rng = np.random.default_rng(0)
+    never = detoured(policy, 3, DetourConfig(rate=0.0), 10.0, rng)
+    assert all(np.array_equal(never({}), policy({})) for _ in range(20))
+
+    always = detoured(policy, 3, DetourConfig(rate=10.0, seconds=0.3), 10.0, rng)  # chance 1: detours back to back
+    calls.clear()
+    actions = np.stack([always({"step": i}) for i in range(9)])
+    assert len(calls) == 9  # the policy is asked every step, its bookkeeping runs on
+    assert (actions[:, 3] == 2.0).all()  # the gripper command stays the policy's
+    runs = actions[:, :3].reshape(3, 3, 3)  # three detours of 0.3 s at 10 Hz
+    for run in runs:
+        assert np.allclose(run, run[0]) and np.isclose(np.abs(run[0]).max(), 1.0)  # one direction, full speed
+    assert not np.allclose(runs[0, 0], runs[1, 0])
+
+    sometimes = detoured(policy, 3, DetourConfig(rate=1.0, seconds=0.1), 10.0, np.random.default_rng(1))
+    moved = sum(not np.allclose(sometimes({})[:3], [0.1, -0.2, 0.3]) for _ in range(10_000))
+    assert 850 < moved < 1150  # one step in ten (1 a second at 10 Hz, one step each)
+
+
+def test_demos_with_detours_show_the_expert_from_poses_its_own_path_misses(tmp_path):
+    from hilserl.collect.demos import record_demos
+    from hilserl.config import DetourConfig, EnvConfig
+    from hilserl.envs.factory import task_layout
+
+    env_cfg = EnvConfig(state_only=True)
+    state_dim = task_layout(env_cfg).observation.state_dim
+    record_demos(env_cfg, 6, tmp_path / "plain", progress=False)
+    detours = DetourConfig(rate=4.0, seconds=0.2)
+    assert record_demos(env_cfg, 6, tmp_path / "detours", progress=False, detours=detours) == 6
+    assert _read_meta(tmp_path / "detours")["env"]["demo_detours"] == {"rate": 4.0, "seconds": 0.2}
+    assert "demo_detours" not in _read_meta(tmp_path / "plain")["env"]
+
+    def low_beside_the_cube(folder):
+        """Rows with the fingertip within 2 cm of the cube's height, over 1.5 cm to its side."""
+        rel = np.stack([t.observation["state"][19:22]  # cube minus fingertip (state-only mode)
+                        for t in iter_transitions(tmp_path / folder, state_dim, {}, GRASP)])
+        return int(((rel[:, 2] > -0.02) & (np.linalg.norm(rel[:, :2], axis=1) > 0.015)).sum())
+
+    plain, detoured = low_beside_the_cube("plain"), low_beside_the_cube("detours")
+    assert detoured >= 2 * plain + 5, (plain, detoured)  # measured: 3 against 22
+    with pytest.raises(DatasetMismatch, match="demo_detours"):
+        record_demos(env_cfg, 6, tmp_path / "plain", progress=False, detours=detours)

@@ -3,8 +3,10 @@ teleop device (the real arm's leader arm or keyboard)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -12,7 +14,7 @@ from tqdm import tqdm
 
 from hilserl.collect.live_view import LiveView, ViewTarget
 from hilserl.collect.watch import Watch
-from hilserl.config import DemoPlacement, EnvConfig, applied_settings
+from hilserl.config import DemoPlacement, DetourConfig, EnvConfig, applied_settings
 from hilserl.data.episodes import EpisodeWriter
 from hilserl.envs.contract import layout_of
 from hilserl.envs.factory import SIM, make_env
@@ -46,6 +48,30 @@ def grid_placements(env: EnvConfig, episodes: int, rng: np.random.Generator) -> 
     return [(float(x), float(y), float(yaw)) for (x, y), yaw in zip(xy, yaws)]
 
 
+def detoured(policy: Callable[[dict], np.ndarray], arm_dims: int, detours: DetourConfig, control_hz: float,
+             rng: np.random.Generator) -> Callable[[dict], np.ndarray]:
+    """``policy`` with detours (``DetourConfig``): each step starts one with the chance rate / control
+    rate; during one, the first ``arm_dims`` action values hold a random direction at full speed (its
+    largest component +-1) and the rest (the gripper command) stay the policy's. The policy is asked
+    every step, so an expert's own bookkeeping (how long its jaws have been closed) runs on."""
+    chance = detours.rate / control_hz
+    length = max(1, round(detours.seconds * control_hz))
+    left, direction = 0, np.zeros(arm_dims, np.float32)
+
+    def act(obs: dict) -> np.ndarray:
+        nonlocal left, direction
+        action = np.array(policy(obs), np.float32)
+        if left == 0 and chance > 0 and rng.random() < chance:
+            d = rng.normal(size=arm_dims)
+            left, direction = length, (d / np.abs(d).max()).astype(np.float32)
+        if left > 0:
+            action[:arm_dims] = direction
+            left -= 1
+        return action
+
+    return act
+
+
 def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch:
     """The live view of a recording, if asked for; a person's runs in real time, so it drops steps
     rather than wait. Without a view the watch runs the episodes and shows nothing."""
@@ -58,7 +84,7 @@ def _watch(env: gym.Env, view: ViewTarget | None, who: str) -> Watch:
 
 def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, successful_only: bool = True,
                  placement: DemoPlacement = "grid", complete: bool = False, view: ViewTarget | None = None,
-                 progress: bool = True) -> int:
+                 progress: bool = True, detours: DetourConfig = DetourConfig()) -> int:
     """Record ``episodes`` episodes of the env's scripted expert (successful ones only, by default);
     returns the count. ``placement`` 'grid' (the simulated grasp task only) puts the cubes on
     ``grid_placements`` (a failed attempt retries the same
@@ -67,14 +93,19 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
     ``episodes`` and the recording goes on with the next cube placement, so an interrupted recording
     ends with the set an uninterrupted one gives (the arm's start may differ where an attempt had
     failed). Otherwise the episodes are appended. A folder recorded with another config is refused.
-    ``view``: every attempt shown live; ``progress``: a bar (from 5 episodes on)."""
+    ``view``: every attempt shown live; ``progress``: a bar (from 5 episodes on); ``detours``: the
+    expert's demos with detours (``detoured``), said in the folder's metadata so that a folder recorded
+    without them is not taken for one with them."""
     env = make_env(env_cfg)
     watch = _watch(env, view, "scripted expert")
-    layout = layout_of(env).observation
+    task = layout_of(env)
+    layout = task.observation
     policy = expert_policy(env)
     fps = env.metadata.get("render_fps", env_cfg.control_hz)
-    writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, fps, source="scripted expert",
-                           env=applied_settings(env_cfg))
+    settings = applied_settings(env_cfg)
+    if detours.rate > 0:
+        settings["demo_detours"] = dataclasses.asdict(detours)
+    writer = EpisodeWriter(out, layout.image_shapes, layout.state_dim, fps, source="scripted expert", env=settings)
     placements = grid_placements(env_cfg, episodes, np.random.default_rng(DEMO_SEED_OFFSET + seed)) \
         if placement == "grid" and env_cfg.kind == SIM else None
     if writer.meta["episodes"] and not writer.was_complete:
@@ -96,7 +127,9 @@ def record_demos(env_cfg: EnvConfig, episodes: int, out: Path, seed: int = 0, su
             if placements:
                 x, y, yaw = placements[kept]
                 options = {"cube_xy": (x, y), "cube_yaw": yaw}
-            result = watch.run_episode(env, policy, f"attempt {attempt}", seed=DEMO_SEED_OFFSET + seed + attempt,
+            acting = policy if detours.rate == 0 else detoured(
+                policy, task.action.arm_dims, detours, fps, np.random.default_rng(DEMO_SEED_OFFSET + seed + attempt))
+            result = watch.run_episode(env, acting, f"attempt {attempt}", seed=DEMO_SEED_OFFSET + seed + attempt,
                                        options=options, on_transition=steps.append)
             attempt += 1
             if successful_only and not result.success:

@@ -52,7 +52,7 @@ def load_demos(cfg: Config, learner: Learner, run_dir: Path, progress: bool = Tr
     meta = read_meta(root) if (root / "meta.json").exists() else {"episodes": 0, "complete": False}
     if not cfg.train.demo_dir and (meta["episodes"] < cfg.train.demo_episodes or not meta.get("complete", True)):
         record_demos(cfg.env, cfg.train.demo_episodes, root, seed=cfg.seed, placement=cfg.train.demo_placement,
-                     complete=True, progress=progress)
+                     complete=True, progress=progress, detours=cfg.train.demo_detours)
     steps = demo_steps(root)
     what = "encoding demo frames into the feature cache" if learner.cache is not None else "loading demos"
     states = []
