@@ -442,6 +442,12 @@ class AgentConfig:
     to close and to open), none on the others; "effects", every row, against only the commands that
     would leave the gripper otherwise than the demonstrated one does (close against an open that kept
     the jaws open), so that two commands with the same effect are never set apart."""
+    actor_demo_bc: float = 0.0
+    """Weight of behaviour cloning in the actor's loss: on rows from the demo buffer (demos and
+    interventions), the squared distance of the actor's mean from the shown arm action, kept only where
+    the critic values the shown action above the actor's draw (Nair et al. 2018's Q-filter); 0: none
+    (HIL-SERL). The critic's values tell a grasp centred on the object from one a few millimetres off
+    only after many updates; the demonstrator shows it from the first."""
     eval_actions: Literal["mean", "sample"] = "mean"
     """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
@@ -502,6 +508,7 @@ class AgentConfig:
         _check_range("agent.grasp_temperature", self.grasp_temperature, 0.0, 100.0)
         _check_range("agent.grasp_demo_margin", self.grasp_demo_margin, 0.0, 100.0)
         _check_choice("agent.grasp_demo_margin_rows", self.grasp_demo_margin_rows, ("all", "changes", "effects"))
+        _check_range("agent.actor_demo_bc", self.actor_demo_bc, 0.0, 1000.0)
         _check_choice("agent.eval_actions", self.eval_actions, ("mean", "sample"))
         _check_range("agent.soft_target_update_rate", self.soft_target_update_rate, 0.0, 1.0, lo_open=True)
         _check_range("agent.policy_average_rate", self.policy_average_rate, 0.0, 1.0)

@@ -76,7 +76,7 @@ def test_actor_loss_by_hand():
     agent = SACAgent(small_config(temperature_init=0.5), STATE_DIM, {}, action=ACTION, seed=0)
     b = batch(8)
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
-    loss, _ = actor_loss(agent, Latents.of(agent, b), g1)
+    loss, _ = actor_loss(agent, b, Latents.of(agent, b), g1)
     latent = agent.critic.encoder(b["obs"]).detach()
     a, logp = agent.actor.sample(latent, g2)
     expected = (0.5 * logp - agent.critic.ensemble(latent, a).mean(0)).mean()
@@ -86,10 +86,57 @@ def test_actor_loss_by_hand():
 def test_actor_loss_does_not_train_the_encoder():
     agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)
     b = batch(8)
-    loss, _ = actor_loss(agent, Latents.of(agent, b))
+    loss, _ = actor_loss(agent, b, Latents.of(agent, b))
     loss.backward()
     assert all(p.grad is None for p in agent.critic.encoder.parameters())
     assert any(p.grad is not None for p in agent.actor.parameters())
+
+
+def test_actor_demo_bc_by_hand():
+    """The cloning term: on demo rows whose shown action the critic values above the actor's draw,
+    the squared distance of the actor's mean from it, averaged over the demo rows; online rows, rows
+    the critic prefers the draw on, and a weight of 0 add nothing."""
+    b = {**batch(4, seed=5), "demonstrated": torch.tensor([1.0, 1.0, 1.0, 0.0])}
+    agent = SACAgent(small_config(actor_demo_bc=2.0), STATE_DIM, {}, action=ACTION, seed=0)
+    z = Latents.of(agent, b)
+    plain_agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)  # the same weights
+    plain, _ = actor_loss(plain_agent, b, z, torch.Generator().manual_seed(1))
+    loss, info = actor_loss(agent, b, z, torch.Generator().manual_seed(1))
+    latent = z.obs.detach()
+    draw, _ = agent.actor.sample(latent, torch.Generator().manual_seed(1))
+    shown = b["action"][:, :3]
+    kept = (agent.critic.ensemble(latent, shown).mean(0) > agent.critic.ensemble(latent, draw).mean(0)).float()
+    kept = kept * b["demonstrated"]
+    error = ((agent.actor.mode(latent) - shown) ** 2).sum(-1)
+    expected = (error * kept).sum() / 3
+    assert 0 < kept.sum() < 3  # the filter keeps some demo rows and drops others on this batch
+    assert info["actor_bc_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    assert info["actor_bc_kept"] == pytest.approx(kept.sum().item() / 3)
+    assert loss.item() == pytest.approx(plain.item() + 2.0 * expected.item(), rel=1e-5)
+    _, info = actor_loss(agent, {**b, "demonstrated": torch.zeros(4)}, z)
+    assert "actor_bc_loss" not in info
+
+
+def test_actor_demo_bc_pulls_the_mean_to_the_shown_action():
+    """Trained on one state with a critic that values the shown action highest, the cloned actor's
+    mean reaches it; the actor's gradient alone, at a small learning budget, stays farther."""
+    def train(weight):
+        agent = SACAgent(small_config(actor_demo_bc=weight), STATE_DIM, {}, action=ACTION, seed=0)
+        state = torch.randn(1, STATE_DIM, generator=torch.Generator().manual_seed(3)).expand(8, -1)
+        shown = torch.tensor([[0.5, -0.4, 0.3, -1.0]]).expand(8, -1)
+        b = {"obs": {"state": state}, "next_obs": {"state": state}, "action": shown, "reward": torch.ones(8),
+             "terminated": torch.ones(8), "grasp_penalty": torch.zeros(8), "demonstrated": torch.ones(8)}
+        for _ in range(150):
+            z = Latents.of(agent, b)
+            loss, _ = critic_loss(agent, b, z)
+            agent._step(agent.critic_opt, loss, "critic_loss")
+            loss, _ = actor_loss(agent, b, Latents.of(agent, b))
+            agent._step(agent.actor_opt, loss, "actor_loss")
+        with torch.no_grad():
+            return (agent.actor.mode(agent.critic.encoder(b["obs"]))[0] - shown[0, :3]).norm().item()
+
+    cloned, plain = train(1.0), train(0.0)
+    assert cloned < 0.1 and cloned < plain / 2, (cloned, plain)
 
 
 def test_tanh_gaussian_log_prob_matches_change_of_variables():

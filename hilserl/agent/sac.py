@@ -18,6 +18,8 @@ updates, then one actor and temperature update).
   its argmax, or while exploring with ``grasp_temperature`` by a draw from softmax(Q / temperature).
   With ``grasp_demo_margin``, DQfD's large-margin loss on the batch's ``demonstrated`` rows keeps the
   demonstrated command ahead of the others by that margin.
+- Demo cloning (``actor_demo_bc``): on the ``demonstrated`` rows, the actor's mean is also pulled to
+  the shown arm action where the critic values that action above the actor's draw (a Q-filter).
 
 The agent knows no task: it is sized from an observation layout (state length, camera feature
 shapes) and an :class:`ActionLayout`. A batch is a dict: ``obs`` and ``next_obs`` (dicts of
@@ -125,13 +127,34 @@ def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Ge
     return loss, {"critic_loss": loss.item(), "q_mean": q.mean().item(), "target_mean": target.mean().item()}
 
 
-def actor_loss(agent: "SACAgent", z: Latents, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+def actor_loss(agent: "SACAgent", batch: Batch, z: Latents,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     latent = z.obs.detach()
     action, log_prob = agent.actor.sample(latent, generator)
     q = agent.critic.ensemble(latent, action).mean(dim=0)
     loss = (agent.alpha.detach() * log_prob - q).mean()
     entropy = -log_prob.mean().detach()
-    return loss, {"actor_loss": loss.item(), "entropy": entropy.item(), "_entropy": entropy}
+    info = {"actor_loss": loss.item(), "entropy": entropy.item(), "_entropy": entropy}
+    demonstrated = batch.get("demonstrated")
+    if agent.config.actor_demo_bc > 0 and demonstrated is not None and bool(demonstrated.any()):
+        bc, share = demo_cloning_loss(agent, latent, batch["action"][:, :agent.action.arm_dims], demonstrated, q)
+        loss = loss + agent.config.actor_demo_bc * bc
+        info.update(actor_bc_loss=bc.item(), actor_bc_kept=share)
+    return loss, info
+
+
+def demo_cloning_loss(agent: "SACAgent", latent: torch.Tensor, shown: torch.Tensor, demonstrated: torch.Tensor,
+                      q_policy: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Behaviour cloning of the demonstrated arm actions by the actor's mean, Q-filtered (Nair et al.
+    2018): kept on a demo-buffer row only where the critic values the shown action above the actor's
+    own draw, so the demonstrator teaches the aim where the critic cannot yet tell it apart and stops
+    where the policy already does better. Returns the squared error summed over the arm's dimensions,
+    averaged over the demo rows, and the share of them kept."""
+    with torch.no_grad():
+        q_shown = agent.critic.ensemble(latent, shown).mean(dim=0)
+        kept = demonstrated * (q_shown > q_policy.detach()).to(demonstrated.dtype)
+    error = ((agent.actor.mode(latent) - shown) ** 2).sum(dim=-1)
+    return (error * kept).sum() / demonstrated.sum(), (kept.sum() / demonstrated.sum()).item()
 
 
 def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entropy: float) -> torch.Tensor:
@@ -322,7 +345,7 @@ class SACAgent(nn.Module):
             if self.grasp_critic is not None:
                 soft_update(self.target_grasp_critic, self.grasp_critic, cfg.soft_target_update_rate)
             info.update(info_c)
-        loss, info_a = actor_loss(self, z, self.generator)
+        loss, info_a = actor_loss(self, batch, z, self.generator)
         self._step(self.actor_opt, loss, "actor_loss")
         t_loss = temperature_loss(self.log_alpha, info_a.pop("_entropy"), self.target_entropy)
         self._step(self.temperature_opt, t_loss, "temperature_loss")
