@@ -442,12 +442,13 @@ class AgentConfig:
     to close and to open), none on the others; "effects", every row, against only the commands that
     would leave the gripper otherwise than the demonstrated one does (close against an open that kept
     the jaws open), so that two commands with the same effect are never set apart."""
-    actor_demo_bc: float = 0.0
+    actor_demo_bc: float = 1.0
     """Weight of behaviour cloning in the actor's loss: on rows from the demo buffer (demos and
     interventions), the squared distance of the actor's mean from the shown arm action, kept only where
     the critic values the shown action above the actor's draw (Nair et al. 2018's Q-filter); 0: none
     (HIL-SERL). The critic's values tell a grasp centred on the object from one a few millimetres off
-    only after many updates; the demonstrator shows it from the first."""
+    only after many updates; the demonstrator shows it from the first (measured on every task:
+    docs/experiments.md, 2026-12-06)."""
     eval_actions: Literal["mean", "sample"] = "mean"
     """How the trained policy moves the arm when it is graded or deployed (``hilserl eval``, the closing
     report): "mean", the actor's mean action; "sample", drawn from the actor as while training, with a
