@@ -99,7 +99,7 @@ def test_actor_demo_bc_by_hand():
     b = {**batch(4, seed=5), "demonstrated": torch.tensor([1.0, 1.0, 1.0, 0.0])}
     agent = SACAgent(small_config(actor_demo_bc=2.0), STATE_DIM, {}, action=ACTION, seed=0)
     z = Latents.of(agent, b)
-    plain_agent = SACAgent(small_config(), STATE_DIM, {}, action=ACTION, seed=0)  # the same weights
+    plain_agent = SACAgent(small_config(actor_demo_bc=0.0), STATE_DIM, {}, action=ACTION, seed=0)  # same weights
     plain, _ = actor_loss(plain_agent, b, z, torch.Generator().manual_seed(1))
     loss, info = actor_loss(agent, b, z, torch.Generator().manual_seed(1))
     latent = z.obs.detach()
