@@ -100,7 +100,8 @@ def test_actor_demo_bc_by_hand():
     agent = SACAgent(small_config(actor_demo_bc=2.0), STATE_DIM, {}, action=ACTION, seed=0)
     z = Latents.of(agent, b)
     plain_agent = SACAgent(small_config(actor_demo_bc=0.0), STATE_DIM, {}, action=ACTION, seed=0)  # same weights
-    plain, _ = actor_loss(plain_agent, b, z, torch.Generator().manual_seed(1))
+    plain, plain_info = actor_loss(plain_agent, b, z, torch.Generator().manual_seed(1))
+    assert "actor_bc_loss" not in plain_info  # a weight of 0: no term
     loss, info = actor_loss(agent, b, z, torch.Generator().manual_seed(1))
     latent = z.obs.detach()
     draw, _ = agent.actor.sample(latent, torch.Generator().manual_seed(1))
