@@ -428,20 +428,23 @@ class AgentConfig:
     (HIL-SERL). A greedy grasp critic never tries a command it undervalues, so an early near-tie
     between staying open and closing at the object can stall for good; drawn commands try the
     near-ties and almost never one far worse (opening on a held object). Evaluation stays greedy."""
-    grasp_demo_margin: float = 0.0
+    grasp_demo_margin: float = 0.05
     """DQfD's large-margin loss on the grasp critic, in reward units: on rows from the demo buffer
     (demos and interventions), every other command's value plus this margin is pushed below the
     demonstrated command's; 0: none (HIL-SERL). Where the task's reward cannot tell two commands apart
     (closing at the object now or a few steps later succeeds at the same step under a success rule that
     waits), the grasp critic's near-tie is otherwise settled by its noise and the penalty, which favours
-    waiting: the margin settles it as the demonstrator did."""
-    grasp_demo_margin_rows: Literal["all", "changes", "effects"] = "all"
+    waiting, and a greedy grasp critic can stall at the object for good: the margin settles it as the
+    demonstrator did (measured on every task with a gripper: docs/experiments.md, 2026-12-06)."""
+    grasp_demo_margin_rows: Literal["all", "changes", "effects"] = "changes"
     """Which commands the margin holds below the demonstrated one (``hilserl.agent.sac.margin_against``):
     "all", every other command on every demo row; "changes", every other command on the rows whose
     command changed the gripper's state (those that paid the grasp penalty: the demonstrator's decisions
     to close and to open), none on the others; "effects", every row, against only the commands that
     would leave the gripper otherwise than the demonstrated one does (close against an open that kept
-    the jaws open), so that two commands with the same effect are never set apart."""
+    the jaws open), so that two commands with the same effect are never set apart. On every row, the
+    margin also pushes "close" down all along the approach, and the policy learns to close wherever the
+    demos were at the object's height, beside it or not; on the decisions only it does not."""
     actor_demo_bc: float = 1.0
     """Weight of behaviour cloning in the actor's loss: on rows from the demo buffer (demos and
     interventions), the squared distance of the actor's mean from the shown arm action, kept only where

@@ -248,9 +248,11 @@ def test_margin_against_sets_apart_only_commands_of_another_effect():
 
 def test_grasp_demo_margin_lifts_the_demonstrated_command_over_a_stall():
     """Trained on one state where the demonstrator closes and the reward cannot tell closing from
-    staying (both worth the same), the margin puts close ahead; without it stay keeps its lead."""
+    staying (both worth the same), the margin puts close ahead; without it stay keeps its lead. On
+    every demo row: the shown closes here pay no penalty, so "changes" would see no decision."""
     def train(margin):
-        agent = SACAgent(small_config(grasp_demo_margin=margin), STATE_DIM, {}, action=ACTION, seed=0)
+        agent = SACAgent(small_config(grasp_demo_margin=margin, grasp_demo_margin_rows="all"), STATE_DIM, {},
+                         action=ACTION, seed=0)
         with torch.no_grad():
             agent.grasp_critic.net[-1].bias.copy_(torch.tensor([0.0, 0.1, 0.0]))
         state = torch.randn(1, STATE_DIM, generator=torch.Generator().manual_seed(3)).expand(8, -1)
