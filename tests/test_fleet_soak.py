@@ -27,30 +27,48 @@ def episodes_from(run_dir, index: int) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i.startswith(f"actor-{index}-")))
 
 
-def wait_for(what: str, condition, fleet: Fleet) -> None:
-    deadline = time.monotonic() + EVENT_TIMEOUT_S
-    while not condition():
-        assert fleet.learner.poll() is None, f"the learner ended while waiting for {what}"
-        assert time.monotonic() < deadline, f"no {what} within {EVENT_TIMEOUT_S} s"
-        time.sleep(0.2)
+LOG_TAIL_LINES = 8
+
+
+class Watch:
+    """Waits on a fleet's events, each for up to EVENT_TIMEOUT_S, timing each: a wait that times out on a
+    loaded machine says how long the earlier ones took and how each process's log ends."""
+
+    def __init__(self, fleet: Fleet):
+        self.fleet, self.timeline = fleet, []
+
+    def until(self, what: str, condition) -> None:
+        start = time.monotonic()
+        while not condition():
+            assert self.fleet.learner.poll() is None, f"the learner ended while waiting for {what}\n{self}"
+            assert time.monotonic() < start + EVENT_TIMEOUT_S, f"no {what} within {EVENT_TIMEOUT_S} s\n{self}"
+            time.sleep(0.2)
+        self.timeline.append((what, time.monotonic() - start))
+
+    def __str__(self) -> str:
+        stages = ", ".join(f"{what} after {seconds:.0f} s" for what, seconds in self.timeline)
+        tails = [f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-LOG_TAIL_LINES:])
+                 for log in sorted((self.fleet.run_dir / "logs").glob("*.log"))]
+        return f"stages: {stages or 'none'}\n" + "\n".join(tails)
 
 
 def test_actors_and_the_learner_killed_and_restarted_lose_nothing_and_repeat_nothing(tmp_path):
     save_json(load_config(None, QUICK), tmp_path / "soak_config.json")
     fleet = Fleet(tmp_path, free_port(), actors=2)
+    watch = Watch(fleet)
     try:
         fleet.start_learner(resume=False)
         fleet.start_actor(0)
         fleet.start_actor(1)
-        wait_for("episode from actor 1", lambda: episodes_from(tmp_path, 1), fleet)
+        watch.until("episode from actor 1", lambda: episodes_from(tmp_path, 1))
         fleet.kill("actor-1")
         # the learner dies holding what actor 1's first process delivered since its last checkpoint, or
         # as soon as there is one to resume from
-        wait_for("checkpoint", lambda: list_checkpoints(tmp_path), fleet)
+        watch.until("checkpoint", lambda: list_checkpoints(tmp_path))
         fleet.kill("learner")
-        wait_for("episode from actor 1's second process", lambda: len(episodes_from(tmp_path, 1)) >= 2, fleet)
+        watch.until("episode from actor 1's second process", lambda: len(episodes_from(tmp_path, 1)) >= 2)
         fleet.kill("actor-0")
-        wait_for("episode from actor 0's second process", lambda: len(episodes_from(tmp_path, 0)) >= 2, fleet)
+        watch.until("episode from actor 0's second process", lambda: len(episodes_from(tmp_path, 0)) >= 2)
         fleet.stop()
         assert fleet.actor_codes == [130, 130]  # SIGTERM taken as Ctrl-C: the queue delivered, then out
     finally:

@@ -240,7 +240,7 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: float,
                      actor_index: int = 0) -> tuple[Config, dict | None, tuple[float, float]]:
-    backoff, start = Backoff(), time.time()
+    backoff, start, told = Backoff(), time.time(), set()
     while True:
         try:
             return client.config(actor_index)
@@ -251,6 +251,9 @@ def wait_for_learner(client: LearnerClient, stop: threading.Event, patience_s: f
                 cause = diagnose(client.address, client.tls)  # None: nobody answers yet, worth waiting
                 if cause is not None:
                     raise TLSError(cause) from exc
+            if exc.details() not in told:  # each reason once: a wait for the learner's checkpoint, say
+                told.add(exc.details())
+                log.warning("waiting for the learner (%s: %s)", exc.code().name, exc.details())
             if time.time() - start > patience_s or stop.is_set():
                 raise ConnectionError(f"no learner answered within {patience_s:.0f} s ({exc.code().name}: "
                                       f"{exc.details()})") from exc
