@@ -200,7 +200,12 @@ class TanhGaussianActor(nn.Module):
 
     def sample(self, latent: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised tanh-squashed sample and its log-probability."""
-        mean, std = self.distribution(latent)
+        return self.draw(*self.distribution(latent), generator)
+
+    @staticmethod
+    def draw(mean: torch.Tensor, std: torch.Tensor,
+             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`sample` from a distribution already computed (whose mean a loss also uses)."""
         noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         pre = mean + std * noise
         action = torch.tanh(pre)

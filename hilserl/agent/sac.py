@@ -130,31 +130,35 @@ def critic_loss(agent: "SACAgent", batch: Batch, z: Latents, generator: torch.Ge
 def actor_loss(agent: "SACAgent", batch: Batch, z: Latents,
                generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     latent = z.obs.detach()
-    action, log_prob = agent.actor.sample(latent, generator)
+    mean, std = agent.actor.distribution(latent)
+    action, log_prob = agent.actor.draw(mean, std, generator)
     q = agent.critic.ensemble(latent, action).mean(dim=0)
     loss = (agent.alpha.detach() * log_prob - q).mean()
     entropy = -log_prob.mean().detach()
     info = {"actor_loss": loss.item(), "entropy": entropy.item(), "_entropy": entropy}
     demonstrated = batch.get("demonstrated")
     if agent.config.actor_demo_bc > 0 and demonstrated is not None and bool(demonstrated.any()):
-        bc, share = demo_cloning_loss(agent, latent, batch["action"][:, :agent.action.arm_dims], demonstrated, q)
+        bc, share = demo_cloning_loss(agent, latent, torch.tanh(mean), batch["action"][:, :agent.action.arm_dims],
+                                      demonstrated, q)
         loss = loss + agent.config.actor_demo_bc * bc
         info.update(actor_bc_loss=bc.item(), actor_bc_kept=share)
     return loss, info
 
 
-def demo_cloning_loss(agent: "SACAgent", latent: torch.Tensor, shown: torch.Tensor, demonstrated: torch.Tensor,
-                      q_policy: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Behaviour cloning of the demonstrated arm actions by the actor's mean, Q-filtered (Nair et al.
-    2018): kept on a demo-buffer row only where the critic values the shown action above the actor's
-    own draw, so the demonstrator teaches the aim where the critic cannot yet tell it apart and stops
-    where the policy already does better. Returns the squared error summed over the arm's dimensions,
-    averaged over the demo rows, and the share of them kept."""
+def demo_cloning_loss(agent: "SACAgent", latent: torch.Tensor, aim: torch.Tensor, shown: torch.Tensor,
+                      demonstrated: torch.Tensor, q_policy: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Behaviour cloning of the demonstrated arm actions by the actor's mean (``aim``: tanh of it, as the
+    policy acts), Q-filtered (Nair et al. 2018): kept on a demo-buffer row only where the critic values
+    the shown action above the actor's own draw (``q_policy``), so the demonstrator teaches the aim where
+    the critic cannot yet tell it apart and stops where the policy already does better. Returns the
+    squared error summed over the arm's dimensions, averaged over the demo rows, and the share of them
+    kept."""
+    rows = demonstrated.bool()
     with torch.no_grad():
-        q_shown = agent.critic.ensemble(latent, shown).mean(dim=0)
-        kept = demonstrated * (q_shown > q_policy.detach()).to(demonstrated.dtype)
-    error = ((agent.actor.mode(latent) - shown) ** 2).sum(dim=-1)
-    return (error * kept).sum() / demonstrated.sum(), (kept.sum() / demonstrated.sum()).item()
+        q_shown = agent.critic.ensemble(latent[rows], shown[rows]).mean(dim=0)
+        kept = (q_shown > q_policy.detach()[rows]).to(aim.dtype)
+    error = ((aim[rows] - shown[rows]) ** 2).sum(dim=-1)
+    return (error * kept).sum() / len(kept), kept.mean().item()
 
 
 def temperature_loss(log_alpha: torch.Tensor, entropy: torch.Tensor, target_entropy: float) -> torch.Tensor:
