@@ -83,6 +83,16 @@ def outcomes(runner, fn, items):
         yield out
 
 
+def time_left(seconds: list[float], total: int, jobs: int, elapsed: float) -> str:
+    """", about N min left" for a sweep of ``total`` runs ``jobs`` at a time, ``elapsed`` seconds in, whose
+    finished runs took ``seconds`` each: the waves of ``jobs`` runs, each as long as the mean so far, less
+    the time gone (the runs in flight started with the finished ones or as they ended); "" when done."""
+    if len(seconds) >= total:
+        return ""
+    waves = -(-total // jobs)
+    return f", about {max(0.0, waves * sum(seconds) / len(seconds) - elapsed) / 60:.0f} min left"
+
+
 PROCESSOR = ("cpu_model", "cpu_generation", "torch_cpu_kernels")
 """The machine fields that decide a seeded run's path: the same source and seed take another on another."""
 

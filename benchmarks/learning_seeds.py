@@ -165,7 +165,7 @@ def earlier_runs(task: str, seeds: list[int], name: str, grade_set: list[str], o
 
 
 def main() -> None:
-    from benchmarks.common import add_executor_args, executor, outcomes, write_result
+    from benchmarks.common import add_executor_args, executor, outcomes, time_left, write_result
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
@@ -211,10 +211,7 @@ def main() -> None:
                 for seed in args.seeds]
         for run in outcomes(runner, work, jobs):
             runs.append(run)
-            left = len(args.seeds) - len(runs)
-            # Seeds still to start run args.jobs at a time, each about as long as the mean so far.
-            mean = float(np.mean([r["seconds"] for r in runs]))
-            eta = f", about {mean * -(-left // args.jobs) / 60:.0f} min left" if left else ""
+            eta = time_left([r["seconds"] for r in runs], len(args.seeds), args.jobs, time.perf_counter() - start)
             print(f"seed {run['seed']}: {run['success_rate']:.0%} without interventions over {eval_episodes(args.task)} "
                   f"episodes after {run['env_steps']:,} env steps ({run['seconds']:.0f} s); "
                   f"{len(runs)}/{len(args.seeds)} done{eta}", flush=True)

@@ -97,7 +97,14 @@ def run_job(job: tuple) -> dict:
 
 
 def main() -> None:
-    from benchmarks.common import add_executor_args, earlier_result, executor, outcomes, write_result
+    from benchmarks.common import (
+        add_executor_args,
+        earlier_result,
+        executor,
+        outcomes,
+        time_left,
+        write_result,
+    )
 
     every = {**SETTINGS, **SMALL_BUFFER, **UTD20}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,9 +143,7 @@ def main() -> None:
         extra = [f"train.env_steps={args.env_steps}"] if args.env_steps else []
         for r in outcomes(runner, run_job, [(s, o, seed, args.grid_seeds, extra) for s, o, seed in jobs]):
             runs.append(r)
-            left = len(jobs) - len(runs)
-            mean = float(np.mean([x["seconds"] for x in runs]))
-            eta = f", about {mean * -(-left // args.jobs) / 60:.0f} min left" if left else ""
+            eta = time_left([x["seconds"] for x in runs], len(jobs), args.jobs, time.perf_counter() - start)
             print(f"{r['setting']} seed {r['seed']}: grid {r['success']:.0%}, region gap {r['region_gap']:+.0%}, "
                   f"tracking {r['tracking_gain']:.2f}, value gap {r['value_gap']:+.2f} ({r['seconds']:.0f} s); "
                   f"{len(runs)}/{len(jobs)} done{eta}", flush=True)

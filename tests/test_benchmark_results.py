@@ -68,3 +68,11 @@ def test_a_lever_set_on_a_learning_test_recipe_trains_last_and_keeps_apart(tmp_p
     with pytest.raises(SystemExit):
         learning_seeds.main()
     assert json.loads((tmp_path / "learning_seeds_reach.json").read_text())["recipe"] == learning_seeds.REACH_RECIPE
+
+
+def test_time_left_counts_the_runs_in_flight_as_started():
+    """Three seeds on three processes: the last one started with the first two, so once they end after
+    86 min it is nearly done, not 86 min away. Six seeds two at a time: two more waves."""
+    assert common.time_left([5163.0, 5163.0], 3, 3, 5170.0) == ", about 0 min left"
+    assert common.time_left([600.0, 600.0], 6, 2, 600.0) == ", about 20 min left"
+    assert common.time_left([600.0, 660.0], 2, 2, 660.0) == ""
