@@ -64,6 +64,41 @@ def test_resume_refused_on_the_command_line(tmp_path, capsys):
     assert "network" in capsys.readouterr().err
 
 
+def test_an_episodes_start_is_written_once_however_many_checkpoints_fall_in_the_episode(tmp_path, monkeypatch):
+    """A single-process checkpoint holds the run as its episode began, so every one that falls due in
+    an episode is the same state: it is written once (a rewrite costs the buffers' bytes again and
+    leaves a moment with only older checkpoints), and a resumed run does not write again the one it
+    was read from. The policy beside them still follows the networks."""
+    import hilserl.training.learner_loop as learner_loop
+    from hilserl.training.checkpoint import POLICY_FILE, checkpoint_dir
+
+    written, exported = [], []
+    write, export = learner_loop.write_checkpoint, learner_loop.export_policy
+
+    def write_and_count(run_dir, state, step, *args, **kwargs):
+        written.append(step)
+        return write(run_dir, state, step, *args, **kwargs)
+
+    def export_and_count(policy, cfg, path, *args):
+        exported.append(path)
+        return export(policy, cfg, path, *args)
+
+    monkeypatch.setattr(learner_loop, "write_checkpoint", write_and_count)
+    monkeypatch.setattr(learner_loop, "export_policy", export_and_count)
+    settings = [*BASE, "train.checkpoint_every=7", "env.episode_seconds=4"]
+    first = train(load_config(None, [*settings, "train.env_steps=120"]), tmp_path, progress=False, tensorboard=False)
+    assert len(written) == len(set(written)) >= 2
+    assert first.updates // 7 > len(written) and len(exported) == first.updates // 7 - len(written) + 1  # +1: the end
+    assert exported and all(path == checkpoint_dir(tmp_path) / POLICY_FILE for path in exported)
+
+    resumed_from = read_checkpoint(latest_checkpoint(tmp_path))["updates"]
+    written.clear()
+    second = train(load_config(None, [*settings, "train.env_steps=200"]), tmp_path, progress=False, tensorboard=False,
+                   resume=True)
+    assert second.updates > first.updates and written and resumed_from not in written
+    assert len(written) == len(set(written))
+
+
 KILL_DURING_WRITE = r"""
 import os, signal, sys, torch
 from hilserl.config import load_config
@@ -227,17 +262,25 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
                 "env.episode_seconds=4", "train.log_every=5"]
     args = hilserl_command("train", "--single-process", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds",
                            "0", *[a for o in settings for a in ("--set", o)])
+    def newer(found, than):
+        return found is not None and (than is None or found.name > than.name)  # ckpt_NNNNNNNN: by updates
+
     pick = random.Random(0)
-    for stop in [signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT]:
+    logs = tmp_path.parent / f"{tmp_path.name}_logs"
+    logs.mkdir()
+    for i, stop in enumerate([signal.SIGKILL, signal.SIGINT, signal.SIGKILL, signal.SIGINT]):
         before = latest_checkpoint(tmp_path)
-        proc = subprocess.Popen(args + (["--resume"] if before else []), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        with open(logs / f"run{i}.log", "w") as log:
+            proc = subprocess.Popen(args + (["--resume"] if before else []), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 120
-        while latest_checkpoint(tmp_path) == before and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)  # a new checkpoint: this run has trained
+        while not newer(latest_checkpoint(tmp_path), before) and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)  # a newer checkpoint: this run has trained
+        after = latest_checkpoint(tmp_path)
         time.sleep(pick.uniform(0.0, 1.5))  # then a random moment, most likely mid-episode
         proc.send_signal(stop)
         proc.wait(timeout=120)
+        told = (logs / f"run{i}.log").read_text()
+        assert newer(after, before), f"run {i} wrote no newer checkpoint (exit {proc.returncode}):\n{told[-3000:]}"
     done = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
 
@@ -248,7 +291,9 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
     assert [e["episode"] for e in episodes] == list(range(len(episodes)))
     assert summary["env_steps"] == sum(e["length"] for e in episodes) == rows >= 480
     assert composition["policy_steps"] + composition["intervention_steps"] == rows
-    assert len(read_jsonl(tmp_path / "resumes.jsonl")) == 4  # three resumed runs were stopped, the fourth ran to the end
+    told = "\n".join(f"--- run {i}\n{(logs / f'run{i}.log').read_text()[-1500:]}" for i in range(4))
+    resumes = read_jsonl(tmp_path / "resumes.jsonl")
+    assert len(resumes) == 4, f"{resumes}\n{told}\n--- last run\n{done.stdout[-1500:]}"  # 3 stopped, 1 to the end
 
 
 def test_results_that_could_not_be_kept_are_refused_before_the_work(tmp_path, capsys, monkeypatch):
@@ -298,8 +343,8 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one_and_says_so(
     monkeypatch.setattr(ckpt_module, "_write_checkpoint", disk_full)
     with pytest.raises(ckpt_module.CheckpointNotWritten, match=rf"No space left on device\); the previous one, "
                                                                 rf"{previous}, is kept"):
-        train(load_config(None, [*BASE, "train.env_steps=200"]), tmp_path, progress=True, tensorboard=False,
-              resume=True)
+        train(load_config(None, [*BASE, "train.env_steps=300"]), tmp_path, progress=True, tensorboard=False,
+              resume=True)  # past the resumed episode, whose start is on disk already
     assert "warning: checkpoint ckpt_" in capsys.readouterr().out  # the periodic ones warned, training went on
     assert latest_checkpoint(tmp_path) == previous and not list((tmp_path / "checkpoints").glob("*.tmp"))
     monkeypatch.setattr(ckpt_module, "_write_checkpoint", real)

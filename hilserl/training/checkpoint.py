@@ -63,6 +63,11 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
+def checkpoint_path(run_dir: Path, updates: int) -> Path:
+    """Where the checkpoint of a run at ``updates`` learner updates is (or would be) written."""
+    return checkpoint_dir(run_dir) / f"ckpt_{updates:08d}"
+
+
 def run_folder_of(path: Path) -> Path:
     """The run folder of what a user may name to evaluate: the run folder itself, one of its
     ``checkpoints/ckpt_*`` folders or its ``checkpoints/policy.safetensors``."""
@@ -100,7 +105,8 @@ def write_checkpoint(run_dir: Path, state: dict[str, Any], step: int, policy: di
     """``leave_newest``: per buffer, the rows added last that the checkpoint leaves out (those of
     episodes not finished yet, which a resumed actor runs again)."""
     folder = checkpoint_dir(run_dir)
-    final, tmp = folder / f"ckpt_{step:08d}", folder / f"ckpt_{step:08d}.tmp"
+    final = checkpoint_path(run_dir, step)
+    tmp = final.with_name(f"{final.name}.tmp")
     try:
         return _write_checkpoint(run_dir, folder, final, tmp, state, policy, cfg, buffers, keep, leave_newest)
     except OSError as exc:

@@ -17,7 +17,14 @@ from typing import Callable
 
 from hilserl.agent.sac import NonFiniteLoss
 from hilserl.config import Config
-from hilserl.training.checkpoint import CheckpointNotWritten, write_checkpoint
+from hilserl.training.checkpoint import (
+    POLICY_FILE,
+    CheckpointNotWritten,
+    checkpoint_dir,
+    checkpoint_path,
+    export_policy,
+    write_checkpoint,
+)
 from hilserl.training.learner import Learner
 from hilserl.training.run import STEP_LINE, TrainingDiverged
 from hilserl.training.run_log import RunLog
@@ -26,10 +33,13 @@ from hilserl.training.run_log import RunLog
 @dataclass
 class CheckpointContent:
     """What a checkpoint holds beyond the buffers' rows: the state to save, and per buffer the newest
-    rows to leave out (an episode not finished yet)."""
+    rows to leave out (an episode not finished yet). ``identity``: set where the same state is saved
+    for a while (a single-process run's episode start); a checkpoint of an identity already on disk is
+    not written again."""
 
     state: dict
     leave_newest: dict[str, int]
+    identity: tuple[int, int] | None = None
 
 
 class LearnerLoop:
@@ -44,6 +54,8 @@ class LearnerLoop:
         self.publish, self.after_checkpoint = publish, after_checkpoint
         self.env_steps = 0
         """Env steps taken into the buffers over the run (the feeder keeps it)."""
+        self.on_disk: tuple[int, int] | None = None
+        """The identity of the checkpoint written last, or resumed from (the feeder sets it then)."""
 
     @property
     def updates(self) -> int:
@@ -91,11 +103,21 @@ class LearnerLoop:
         return done
 
     def checkpoint(self) -> Path:
+        """A checkpoint of the mode's content. One whose identity is on disk already is not written again
+        (the buffers may be gigabytes, and a rewrite leaves a moment with only the older checkpoints);
+        the policy beside the checkpoints is exported all the same, since the networks have moved on."""
         content = self.content()
         learner, train = self.learner, self.cfg.train
-        path = write_checkpoint(self.run_dir, content.state, int(content.state["updates"]),
+        updates = int(content.state["updates"])
+        kept = checkpoint_path(self.run_dir, updates)
+        if content.identity is not None and content.identity == self.on_disk and kept.exists():
+            policy = checkpoint_dir(self.run_dir) / POLICY_FILE
+            export_policy(learner.agent.trained_policy_state_dict(), self.cfg, policy, content.state.get("layout"))
+            return kept
+        path = write_checkpoint(self.run_dir, content.state, updates,
                                 learner.agent.trained_policy_state_dict(), self.cfg, buffers=learner.buffers(),
                                 keep=train.keep_checkpoints, leave_newest=content.leave_newest)
+        self.on_disk = content.identity
         if self.after_checkpoint is not None:
             self.after_checkpoint(content, path)
         return path

@@ -61,9 +61,15 @@ class EpisodeBoundary:
         self.state = copy.deepcopy({**self.learner.state_dict(), "actor": self.actor.state_dict(), "rng": rng_state()})
 
     def content(self) -> CheckpointContent:
-        state = self.state if self.state is not None else \
-            {**self.learner.state_dict(), "actor": self.actor.state_dict(), "rng": rng_state()}
-        return CheckpointContent(state, self.learner.unfinished_rows())
+        if self.state is None:
+            live = {**self.learner.state_dict(), "actor": self.actor.state_dict(), "rng": rng_state()}
+            return CheckpointContent(live, self.learner.unfinished_rows())
+        return CheckpointContent(self.state, self.learner.unfinished_rows(), identity=self.identity(self.state))
+
+    @staticmethod
+    def identity(state: dict) -> tuple[int, int]:
+        """An episode's start is the same state however often it is saved: its index and the updates by then."""
+        return int(state["actor"]["episode"]), int(state["updates"])
 
 
 def train(cfg: Config, run_dir: Path, progress: bool = True, eval_episodes: int = 0,
@@ -97,6 +103,8 @@ def _train(cfg: Config, run_dir: Path, progress: bool, eval_episodes: int, tenso
     bar = tqdm(total=cfg.train.env_steps, initial=actor.env_steps, desc="training", unit="step", disable=not progress)
     boundary = EpisodeBoundary(learner, actor)
     loop = LearnerLoop(cfg, learner, run_dir, log, content=boundary.content, say=bar.write, progress=progress)
+    if state is not None and "actor_states" not in state:  # the resumed episode's start is the checkpoint read
+        loop.on_disk = boundary.identity(state)
 
     def on_transition(t: Transition) -> None:
         learner.add(t)
