@@ -111,8 +111,8 @@ class LearnerLoop:
         updates = int(content.state["updates"])
         kept = checkpoint_path(self.run_dir, updates)
         if content.identity is not None and content.identity == self.on_disk and kept.exists():
-            policy = checkpoint_dir(self.run_dir) / POLICY_FILE
-            export_policy(learner.agent.trained_policy_state_dict(), self.cfg, policy, content.state.get("layout"))
+            policy_file = checkpoint_dir(self.run_dir) / POLICY_FILE
+            export_policy(learner.agent.trained_policy_state_dict(), self.cfg, policy_file, content.state.get("layout"))
             return kept
         path = write_checkpoint(self.run_dir, content.state, updates,
                                 learner.agent.trained_policy_state_dict(), self.cfg, buffers=learner.buffers(),
