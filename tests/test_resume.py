@@ -262,6 +262,7 @@ def test_counters_buffers_and_logs_agree_after_kills_at_random_moments_and_resum
                 "env.episode_seconds=4", "train.log_every=5"]
     args = hilserl_command("train", "--single-process", "--run-dir", str(tmp_path), "--threads", "1", "--eval-seeds",
                            "0", *[a for o in settings for a in ("--set", o)])
+
     def newer(found, than):
         return found is not None and (than is None or found.name > than.name)  # ckpt_NNNNNNNN: by updates
 
