@@ -14,7 +14,7 @@ import pytest
 from cli_process import hilserl_command
 from process_guard import process_stat
 
-from hilserl.distributed.launch import Rate, duration, time_left, total_updates
+from hilserl.distributed.launch import Rate, TrainDisplay, duration, time_left, total_updates
 
 SMALL_IMAGE_RUN = ["env.episode_seconds=4", "train.learning_starts=40", "agent.hidden_dims=[32,32]",
                    "agent.batch_size=16", "agent.encoder.image_latent_dim=32", "agent.cache_crops=2"]
@@ -129,6 +129,29 @@ def test_time_left_is_set_by_the_slower_of_actor_and_learner():
     assert time_left(steps_left=600, steps_per_s=10, updates_left=100, updates_per_s=10) == 60  # the actor
     assert time_left(steps_left=600, steps_per_s=10, updates_left=1200, updates_per_s=2) == 600  # the learner
     assert time_left(steps_left=0, steps_per_s=10, updates_left=0, updates_per_s=0) == 0
+
+
+def test_the_time_left_counts_the_learners_pace_over_its_time_spent_updating():
+    """The learner takes in whole episodes: after its first updates it waits for the episode to end, doing
+    nothing for seconds. Over the wall clock that wait read as its pace (a 70 s run showed '1 h 37 min
+    left'); over its time spent updating, its pace is its speed. A restarted learner's clock starts again."""
+    from hilserl.config import load_config
+
+    cfg = load_config(None, ["train.learning_starts=100", "train.updates_per_env_step=2"])
+    display = TrainDisplay(cfg)
+    display.total, display.env_steps = 400, 200
+    display.acknowledged(1, 0.05)
+    for _ in range(5):  # the episode goes on; the learner waits for it
+        display.acknowledged(2, 0.10)
+    assert len(display.updates.points) == 2
+    # 600 updates owed at 20 a second; the actor's 200 steps at 10 Hz take 20 s
+    assert display.seconds_left() == pytest.approx(30.0)
+    display.intake_seconds = 0.05  # and the learner encodes each step's frames
+    assert display.seconds_left() == pytest.approx(30.0 + 200 * 0.05)
+    display.intake_seconds, display.env_steps = 0.0, 390
+    display.acknowledged(300, 0.02)  # a restarted learner, resumed at update 300: its clock from 0 again
+    display.acknowledged(320, 0.52)
+    assert display.seconds_left() == pytest.approx((602 - 320) / 40)
 
 
 def test_updates_owed_and_rates_and_durations():

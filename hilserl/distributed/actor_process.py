@@ -213,8 +213,9 @@ class ActorMonitor:
     def episode(self, stats: EpisodeStats, params_version: int, queued: int, dropped: int) -> None:
         pass
 
-    def acknowledged(self, learner_updates: int) -> None:
-        """The learner took a batch; it has done ``learner_updates`` updates."""
+    def acknowledged(self, learner_updates: int, learner_busy_seconds: float) -> None:
+        """The learner took a batch; it has done ``learner_updates`` updates, spending
+        ``learner_busy_seconds`` updating since its process started."""
 
 
 class EpisodeLines(ActorMonitor):
@@ -420,7 +421,7 @@ class Sender:
                     self._round_trips.append(time.perf_counter() - sent_at)
                 self.last_reached = time.monotonic()
                 self.queue.acknowledge(ack.accepted_sequence, ack.durable_sequence)
-                self.monitor.acknowledged(ack.learner_updates)
+                self.monitor.acknowledged(ack.learner_updates, ack.learner_busy_seconds)
                 self.sent += ack.received
                 backoff.ok()
             except grpc.RpcError as exc:

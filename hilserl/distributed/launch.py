@@ -63,16 +63,19 @@ def total_updates(cfg: Config, env_steps: int) -> int:
     return max(0, env_steps - cfg.train.learning_starts + 1) * cfg.train.updates_per_env_step
 
 
-def time_left(steps_left: int, steps_per_s: float, updates_left: int, updates_per_s: float) -> float:
-    """Seconds until the run ends: the actor's steps and the learner's updates go on side by side,
-    so the slower of the two decides."""
+def time_left(steps_left: int, steps_per_s: float, updates_left: int, updates_per_s: float,
+              intake_seconds: float = 0.0) -> float:
+    """Seconds until the run ends: the actor's steps and the learner's updates (and its
+    ``intake_seconds`` taking in the steps left) go on side by side, so the slower of the two decides."""
     actor = steps_left / steps_per_s if steps_per_s > 0 else 0.0
-    learner = updates_left / updates_per_s if updates_per_s > 0 else 0.0
+    learner = (updates_left / updates_per_s if updates_per_s > 0 else 0.0) + intake_seconds
     return max(actor, learner)
 
 
 class Rate:
-    """Events per second over the last ``window`` seconds of a running count."""
+    """Events per second over the last ``window`` seconds of a running count. The clock is this
+    process's, or one passed in ``now`` (the learner's time spent updating); a clock that goes back
+    (a restarted learner's) starts the count again."""
 
     def __init__(self, window: float = PACE_WINDOW_S):
         self.window = window
@@ -80,6 +83,10 @@ class Rate:
 
     def add(self, count: int, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
+        if self.points and now < self.points[-1][0]:
+            self.points.clear()
+        if self.points and now == self.points[-1][0]:  # a clock that stood still: one point, not many
+            self.points.pop()
         self.points.append((now, count))
         while len(self.points) > 2 and now - self.points[1][0] > self.window:
             self.points.popleft()
@@ -102,7 +109,10 @@ class TrainDisplay(ActorMonitor):
         self.intervention_rate = 0.0
         self.env_steps = self.total = 0
         self.learner_updates = 0
-        self.steps, self.updates = Rate(), Rate()
+        self.steps = Rate()
+        self.updates = Rate()
+        """Updates over the learner's time spent updating: a learner that waits for an episode to end
+        does nothing for seconds, and over the wall clock would look that much slower."""
         self.update_seconds = self.intake_seconds = 0.0
         self._refreshed = 0.0
 
@@ -149,16 +159,19 @@ class TrainDisplay(ActorMonitor):
         self.intervention_rate = stats.intervention_rate
         self.refresh()
 
-    def acknowledged(self, learner_updates: int) -> None:
+    def acknowledged(self, learner_updates: int, learner_busy_seconds: float) -> None:
         self.learner_updates = learner_updates
         if learner_updates > 0:  # the pace counts from the first update, not the wait for learning_starts
-            self.updates.add(learner_updates)
+            self.updates.add(learner_updates, now=learner_busy_seconds)
 
     def seconds_left(self) -> float:
+        """At the actor's pace and the learner's, each measured as the run goes (the learner's until
+        then: its update timed alone at start)."""
+        steps_left = self.total - self.env_steps
         steps_rate = self.steps.per_second() or self.cfg.env.control_hz
         updates_rate = self.updates.per_second() or (1.0 / self.update_seconds if self.update_seconds else 0.0)
         owed = total_updates(self.cfg, self.total) - self.learner_updates
-        return time_left(self.total - self.env_steps, steps_rate, owed, updates_rate)
+        return time_left(steps_left, steps_rate, owed, updates_rate, steps_left * self.intake_seconds)
 
     def refresh(self) -> None:
         if self.bar is None:

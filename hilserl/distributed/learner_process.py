@@ -268,7 +268,9 @@ def _run_learner(cfg: Config, run_dir: Path, host: str, port: int, token: str | 
         loop.env_steps = intake.env_steps
 
     def update() -> None:
+        started = time.perf_counter()
         loop.update()
+        service.busy_seconds += time.perf_counter() - started
         service.updates = learner.agent.updates
 
     previous = {}

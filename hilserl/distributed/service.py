@@ -115,6 +115,9 @@ class LearnerService(pb_grpc.LearnerServicer):
         self.malformed = 0
         self.updates = 0
         """The learner's update count, kept up to date by its loop and sent with every Ack."""
+        self.busy_seconds = 0.0
+        """Seconds its loop has spent updating since this process started, sent with every Ack: the
+        updates' pace over this clock is the learner's speed, whatever it waited for data."""
         self.update_seconds = 0.0
         """The learner's measured time per update (0: not measured), sent with the config."""
         self.intake_seconds = 0.0
@@ -205,7 +208,7 @@ class LearnerService(pb_grpc.LearnerServicer):
         with self._seen_lock:
             accepted, durable = self._seen.get(request.actor_id, 0), self._durable.get(request.actor_id, 0)
         return pb.Ack(received=new, duplicates=dups, accepted_sequence=accepted, durable_sequence=durable,
-                      learner_updates=self.updates)
+                      learner_updates=self.updates, learner_busy_seconds=self.busy_seconds)
 
     def restore_seen(self, seen: dict[str, int]) -> None:
         """After a resume: what the checkpoint holds is all that is accepted, and all that is durable."""
