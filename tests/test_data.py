@@ -206,20 +206,86 @@ def test_the_frame_ring_drops_the_oldest_transitions_it_cannot_hold_and_checkpoi
         store.add_transition(image_transition(step))
     buf = store.buffer
     assert len(buf) == 3 and set(buf.sample(100)["obs.state"][:, 0]) == {2, 4, 6}
-    for step in range(7, 13):  # consecutive, one frame each: 6 transitions in 7 frames
+    for step in range(7, 12):  # consecutive, one frame each: 6 transitions in 7 frames
         store.add_transition(image_transition(step))
+    buf.mark()
+    store.add_transition(image_transition(12))
     assert len(buf) == 6 and set(buf.sample(200)["obs.state"][:, 0]) == set(range(7, 13))
     buf.save_rows(tmp_path, "b", leave_newest=1)
     back = image_buffer(6, frame_capacity=7)
     back.load_rows(tmp_path, "b")
     batch = back.sample(200)
-    assert len(back) == 5 and set(batch["obs.state"][:, 0]) == set(range(7, 12))
+    assert len(back) == 6 and set(batch["obs.state"][:, 0]) == set(range(6, 12))  # as at the mark: 6 put back
     assert np.array_equal(batch["next_obs.cam"][:, 0, 0, 0], batch["next_obs.state"][:, 0].astype(np.uint8))
-    TransitionStore(back, ["cam"], None).add_transition(image_transition(12))  # goes on, FIFO
+    TransitionStore(back, ["cam"], None).add_transition(image_transition(12))  # goes on, FIFO: 2 new frames
     assert len(back) == 5 and set(back.sample(200)["obs.state"][:, 0]) == set(range(8, 13))
     small = image_buffer(2, frame_capacity=3)
     small.load_rows(tmp_path, "b")  # a smaller ring keeps the newest transitions whose frames fit
     assert len(small) == 2 and set(small.sample(50)["obs.state"][:, 0]) == {10, 11}
+
+
+def _files(folder):
+    return {p.name: np.load(p) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("frame_capacity", [None, 9])
+def test_a_buffer_saved_without_the_rows_since_its_mark_is_the_buffer_at_the_mark(tmp_path, frame_capacity):
+    """A full buffer whose newest rows (an episode under way) overwrote old rows and frames is written
+    as it was at the mark, byte for byte: the episode run again after a resume then samples the rows its
+    first run pushed out. A smaller frame ring (9) pushes rows out by their frames before their rows."""
+    store = TransitionStore(image_buffer(8, frame_capacity), ["cam"], None)
+    for episode in range(3):
+        for step in range(4):
+            store.add_transition(image_transition(step, episode, intervened=step == 2))
+    buf = store.buffer
+    at_mark, later = tmp_path / "at_mark", tmp_path / "later"
+    at_mark.mkdir(), later.mkdir()
+    buf.mark()
+    buf.save_rows(at_mark, "b")
+    rows_at_mark = set(buf.sample(300)["obs.state"][:, 0])
+    for step in range(6):  # an episode under way: it overwrites six of the eight rows and their frames
+        store.add_transition(image_transition(step, episode=5))
+    assert len(set(buf.sample(300)["obs.state"][:, 0]) & rows_at_mark) <= 2
+    buf.save_rows(later, "b", leave_newest=6)
+    saved, expected = _files(later), _files(at_mark)
+    assert saved.keys() == expected.keys() and all(np.array_equal(saved[k], expected[k]) for k in saved)
+    back = image_buffer(8, frame_capacity)
+    back.load_rows(later, "b")
+    batch = back.sample(300)
+    assert set(batch["obs.state"][:, 0]) == rows_at_mark
+    assert np.array_equal(batch["obs.cam"][:, 0, 0, 0], batch["obs.state"][:, 0].astype(np.uint8))
+    with pytest.raises(ValueError, match="6 rows added since the mark"):
+        buf.save_rows(later, "b", leave_newest=5)  # a count that is not the mark's would lose rows silently
+    with pytest.raises(ValueError, match="no mark"):
+        back.save_rows(later, "b", leave_newest=1)
+
+
+def test_the_learner_marks_its_buffers_at_each_episodes_first_step(tmp_path):
+    """A checkpoint leaves out the episode under way from both buffers, the demo buffer's interventions
+    included, and writes each as it was when that episode began."""
+    learner = Learner(load_config(None, ["env.state_only=true", "buffer.online_capacity=5"]))
+    state_dim = learner.layout.state_dim
+
+    def step(k, intervened=False):
+        obs = {"state": np.full(state_dim, k, np.float32)}
+        return Transition(obs, np.zeros(4, np.float32), 0.0, obs, False, False, intervened)
+
+    for k in range(4):
+        learner.add(step(k, intervened=k == 1))
+    learner.episode_ended()
+    before = tmp_path / "before"
+    before.mkdir()
+    for name, buf in learner.buffers().items():
+        buf.save_rows(before, name)
+    for k in range(10, 14):  # the next episode, under way: it overwrites the online buffer's oldest rows
+        learner.add(step(k, intervened=k == 12))
+    mid = tmp_path / "mid"
+    mid.mkdir()
+    for name, buf in learner.buffers().items():
+        buf.save_rows(mid, name, learner.unfinished_rows()[name])
+    saved, expected = _files(mid), _files(before)
+    assert saved.keys() == expected.keys() and all(np.array_equal(saved[k], expected[k]) for k in saved)
+    assert np.load(mid / "online.obs.state.npy")[:, 0].tolist() == [0, 1, 2, 3]
 
 
 def test_episode_dataset_roundtrip_and_refusals(tmp_path):

@@ -368,14 +368,18 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize("online_capacity", [200_000, 100])
+def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch,
+                                                                                    online_capacity):
     """Same seeds: the buffers, counters, networks, optimisers, random streams, logs and the next actions
     of a run stopped (Ctrl-C, in the middle of an episode) and resumed equal those of the run that
-    never stopped."""
+    never stopped. With an online buffer of 100 rows, full before the stop, the episode stopped had
+    overwritten rows the episode run again must still sample."""
     from hilserl.training.learner import Learner
     from hilserl.training.trained_agent import load_agent
 
-    overrides = [*BASE, "train.env_steps=240", "train.checkpoint_every=1000", "seed=3"]
+    overrides = [*BASE, "train.env_steps=240", "train.checkpoint_every=1000", "seed=3",
+                 f"buffer.online_capacity={online_capacity}"]
     train(load_config(None, overrides), tmp_path / "whole", progress=False, tensorboard=False)
 
     real_add, calls = Learner.add, [0]
@@ -395,7 +399,8 @@ def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exa
     train(load_config(None, overrides), tmp_path / "stopped", progress=False, tensorboard=False, resume=True)
 
     (whole, whole_rows), (resumed, resumed_rows) = _final_state(tmp_path / "whole"), _final_state(tmp_path / "stopped")
-    assert whole_rows.keys() == resumed_rows.keys() and len(whole_rows["buffer_online.reward.npy"]) >= 240
+    assert whole_rows.keys() == resumed_rows.keys()
+    assert len(whole_rows["buffer_online.reward.npy"]) == min(online_capacity, whole["actor"]["env_steps"])
     assert all(np.array_equal(whole_rows[k], resumed_rows[k]) for k in whole_rows)
     for key in ("updates", "actor", "online_added_by_kind", "agent", "optimizers", "agent_rngs", "buffer_rngs",
                 "rng"):

@@ -14,11 +14,15 @@ The ring holds ``frame_capacity`` frames (by default ``capacity`` plus a sixteen
 need more frames per transition; the oldest transitions then leave early, so memory stays bounded.
 Storage grows by doubling up to capacity, so a short run does not reserve memory for 200,000
 transitions of images.
+
+A checkpoint taken in the middle of an episode saves the buffer as the episode began (a resumed actor
+runs the episode again): ``mark`` at its first step keeps, until the next mark, the rows and frames
+that new ones overwrite, so that ``save_rows`` can write them back in place of the episode's rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,28 @@ class FieldSpec:
     @property
     def nbytes(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class _Mark:
+    """A buffer as it was at ``ReplayBuffer.mark``, and what was overwritten since."""
+
+    added: int
+    oldest: int
+    size: int
+    first_frame: int
+    last_frame: int
+    """The frame ids the rows then referred to, first and last (-1, -1: none)."""
+    rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Storage row -> its fields as they were, for each row of the mark overwritten since."""
+    frames: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    """Frame id -> its frames as they were, for each frame of the mark overwritten since."""
+
+    def holds_row(self, row: int, capacity: int) -> bool:
+        return (row - self.oldest) % capacity < self.size
+
+    def holds_frame(self, frame_id: int) -> bool:
+        return 0 <= self.first_frame <= frame_id <= self.last_frame
 
 
 def _segments(start: int, count: int, capacity: int) -> list[slice]:
@@ -67,9 +93,11 @@ class _Storage:
             self.data[name] = new
         self.rows = rows
 
-    def write(self, path: Path, name: str, start: int, count: int, offset: int = 0) -> None:
+    def write(self, path: Path, name: str, start: int, count: int, offset: int = 0,
+              replaced: dict[int, np.ndarray] | None = None) -> None:
         """Rows ``start``.. (``count``, ring order) of field ``name`` to the ``.npy`` file ``path``,
-        streamed from storage; ``offset`` is subtracted (frame ids rebased to the file)."""
+        streamed from storage; ``offset`` is subtracted (frame ids rebased to the file); ``replaced``:
+        row of the file -> the value written there instead of storage's."""
         spec = self.specs[name]
         out = np.lib.format.open_memmap(path, mode="w+", dtype=spec.dtype, shape=(count, *spec.shape))
         row = 0
@@ -77,6 +105,8 @@ class _Storage:
             n = seg.stop - seg.start
             out[row:row + n] = self.data[name][seg] - offset if offset else self.data[name][seg]
             row += n
+        for row, value in (replaced or {}).items():
+            out[row] = value - offset if offset else value
         out.flush()
         del out
 
@@ -132,6 +162,7 @@ class ReplayBuffer:
         self._next = 0
         self.added = 0
         self.rng = np.random.default_rng(seed)
+        self._mark: _Mark | None = None
 
     def __len__(self) -> int:
         return self._size
@@ -188,6 +219,8 @@ class ReplayBuffer:
             self._size -= 1  # the oldest row is overwritten
         i = self._next
         self._store.ensure(i)
+        if self._mark is not None and i not in self._mark.rows and self._mark.holds_row(i, self.capacity):
+            self._mark.rows[i] = {name: self._store.data[name][i].copy() for name in self.specs}
         for name, value in values.items():
             self._store.data[name][i] = value
         self._next = (i + 1) % self.capacity
@@ -199,7 +232,21 @@ class ReplayBuffer:
         overwritten = self.frames.newest + 1 - self.frames.capacity
         while self._size and self._store.data[OBS_FRAME][self._oldest] <= overwritten:
             self._size -= 1
+        mark = self._mark
+        if mark is not None and overwritten not in mark.frames and mark.holds_frame(overwritten):
+            slot = overwritten % self.frames.capacity
+            mark.frames[overwritten] = {cam: self.frames.storage.data[cam][slot].copy() for cam in self.frame_specs}
         return self.frames.push(frames)
+
+    def mark(self) -> None:
+        """From now until the next mark, keep what new rows overwrite: ``save_rows`` can then leave out
+        the rows added since and write the buffer exactly as it is now, however many old rows (and
+        frames) those new ones pushed out."""
+        first = last = -1
+        if self.frames is not None and self._size:
+            first = int(self._store.data[OBS_FRAME][self._oldest])
+            last = int(self._store.data[NEXT_FRAME][(self._next - 1) % self.capacity])
+        self._mark = _Mark(self.added, self._oldest, self._size, first, last)
 
     def sample_indices(self, n: int) -> np.ndarray:
         if self._size == 0:
@@ -228,22 +275,33 @@ class ReplayBuffer:
     def save_rows(self, folder: Path, prefix: str, leave_newest: int = 0) -> None:
         """Each field to ``<prefix>.<field>.npy``, oldest row first, and the frames they refer to to
         ``<prefix>.frames.<cam>.npy`` (ids rebased to the file), streamed from storage (a checkpoint of
-        a large buffer must not copy it in memory), without the ``leave_newest`` rows added last (an
-        episode not finished at the checkpoint)."""
-        rows = max(0, self._size - leave_newest)
-        first = 0
+        a large buffer must not copy it in memory). ``leave_newest``: the rows added since the last
+        ``mark`` (an episode not finished at the checkpoint), left out: the buffer is written as it was
+        at the mark, the rows and frames they overwrote put back."""
+        if leave_newest:
+            mark = self._mark
+            if mark is None or self.added - mark.added != leave_newest:
+                since = "no mark" if mark is None else f"{self.added - mark.added} rows added since the mark"
+                raise ValueError(f"cannot leave out the newest {leave_newest} rows ({since}): the buffer can "
+                                 "only be written as it was at its last mark")
+            oldest, rows, first, last = mark.oldest, mark.size, mark.first_frame, mark.last_frame
+            old_rows, old_frames = mark.rows, mark.frames
+        else:
+            oldest, rows, first, last, old_rows, old_frames = self._oldest, self._size, 0, -1, {}, {}
+            if self.frames is not None and rows:
+                first = int(self._store.data[OBS_FRAME][oldest])
+                last = int(self._store.data[NEXT_FRAME][(oldest + rows - 1) % self.capacity])
         if self.frames is not None and rows:
-            first = int(self._store.data[OBS_FRAME][self._oldest])
-            last = int(self._store.data[NEXT_FRAME][(self._oldest + rows - 1) % self.capacity])
             for cam in self.frame_specs:
                 self.frames.storage.write(folder / f"{prefix}.frames.{cam}.npy", cam, first % self.frames.capacity,
-                                          last - first + 1)
+                                          last - first + 1, replaced={i - first: f[cam] for i, f in old_frames.items()})
         elif self.frames is not None:
             for cam, spec in self.frame_specs.items():
                 np.save(folder / f"{prefix}.frames.{cam}.npy", np.empty((0, *spec.shape), spec.dtype))
         for name in self.specs:
-            offset = first if name in (OBS_FRAME, NEXT_FRAME) else 0
-            self._store.write(folder / f"{prefix}.{name}.npy", name, self._oldest, rows, offset)
+            offset = first if name in (OBS_FRAME, NEXT_FRAME) and rows else 0
+            replaced = {(r - oldest) % self.capacity: values[name] for r, values in old_rows.items()}
+            self._store.write(folder / f"{prefix}.{name}.npy", name, oldest, rows, offset, replaced)
 
     def load_rows(self, folder: Path, prefix: str) -> None:
         """Restore what ``save_rows`` wrote (into a buffer of the same fields; the newest rows are
@@ -282,6 +340,7 @@ class ReplayBuffer:
                 rows = arr[count - keep:]
                 self._store.data[name][:keep] = rows - first_frame if name in (OBS_FRAME, NEXT_FRAME) else rows
         self._size, self._next = keep, keep % self.capacity
+        self._mark = None
 
 
 DEMONSTRATED = "demonstrated"

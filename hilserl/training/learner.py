@@ -75,8 +75,9 @@ class Learner:
         its frames), from the demos' loading; None until then."""
         self.unfinished = {"policy": 0, "intervention": 0}
         """Steps of each kind the episode under way has added: a checkpoint leaves them out, since a
-        resumed actor runs that episode again from its start (single process; the gRPC learner keeps
-        unfinished episodes out of its buffers until their end)."""
+        resumed actor runs that episode again from its start, and writes each buffer as it was at the
+        episode's first step (its mark), old rows the episode overwrote put back (single process; the
+        gRPC learner keeps unfinished episodes out of its buffers until their end)."""
 
     # -------------------------------------------------------------------------------- data
     def add_demo(self, t: Transition) -> None:
@@ -86,6 +87,9 @@ class Learner:
 
     def add(self, t: Transition) -> None:
         """An online step from an actor, routed as the paper says."""
+        if not any(self.unfinished.values()):  # an episode's first step: the buffers as it begins
+            self.online.buffer.mark()
+            self.demo.buffer.mark()
         route(t, self.online, self.demo)
         kind = "intervention" if t.intervened else "policy"
         self.online_added_by_kind[kind] += 1
