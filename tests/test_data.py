@@ -260,9 +260,10 @@ def test_a_buffer_saved_without_the_rows_since_its_mark_is_the_buffer_at_the_mar
         back.save_rows(later, "b", leave_newest=1)
 
 
-def test_the_learner_marks_its_buffers_at_each_episodes_first_step(tmp_path):
+def test_the_learner_marks_its_buffers_at_each_episodes_first_step(tmp_path, monkeypatch):
     """A checkpoint leaves out the episode under way from both buffers, the demo buffer's interventions
-    included, and writes each as it was when that episode began."""
+    included, and writes each as it was when that episode began: also after a stop (Ctrl-C) that fell
+    between an intervention's online row and its demo row."""
     learner = Learner(load_config(None, ["env.state_only=true", "buffer.online_capacity=5"]))
     state_dim = learner.layout.state_dim
 
@@ -279,6 +280,13 @@ def test_the_learner_marks_its_buffers_at_each_episodes_first_step(tmp_path):
         buf.save_rows(before, name)
     for k in range(10, 14):  # the next episode, under way: it overwrites the online buffer's oldest rows
         learner.add(step(k, intervened=k == 12))
+
+    def stopped(t):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(learner.demo, "add_transition", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        learner.add(step(14, intervened=True))  # its online row is in, its demo row never came
     mid = tmp_path / "mid"
     mid.mkdir()
     for name, buf in learner.buffers().items():

@@ -248,6 +248,11 @@ class ReplayBuffer:
             last = int(self._store.data[NEXT_FRAME][(self._next - 1) % self.capacity])
         self._mark = _Mark(self.added, self._oldest, self._size, first, last)
 
+    @property
+    def added_since_mark(self) -> int:
+        """Rows added since the last ``mark`` (0 without one): what ``save_rows`` can leave out."""
+        return 0 if self._mark is None else self.added - self._mark.added
+
     def sample_indices(self, n: int) -> np.ndarray:
         if self._size == 0:
             raise ValueError("cannot sample from an empty buffer")
@@ -280,8 +285,8 @@ class ReplayBuffer:
         at the mark, the rows and frames they overwrote put back."""
         if leave_newest:
             mark = self._mark
-            if mark is None or self.added - mark.added != leave_newest:
-                since = "no mark" if mark is None else f"{self.added - mark.added} rows added since the mark"
+            if mark is None or self.added_since_mark != leave_newest:
+                since = "no mark" if mark is None else f"{self.added_since_mark} rows added since the mark"
                 raise ValueError(f"cannot leave out the newest {leave_newest} rows ({since}): the buffer can "
                                  "only be written as it was at its last mark")
             oldest, rows, first, last = mark.oldest, mark.size, mark.first_frame, mark.last_frame

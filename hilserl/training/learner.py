@@ -78,6 +78,8 @@ class Learner:
         resumed actor runs that episode again from its start, and writes each buffer as it was at the
         episode's first step (its mark), old rows the episode overwrote put back (single process; the
         gRPC learner keeps unfinished episodes out of its buffers until their end)."""
+        self.episode_under_way = False
+        """Set at an episode's first step, with the buffers' marks; cleared at its end."""
 
     # -------------------------------------------------------------------------------- data
     def add_demo(self, t: Transition) -> None:
@@ -87,9 +89,10 @@ class Learner:
 
     def add(self, t: Transition) -> None:
         """An online step from an actor, routed as the paper says."""
-        if not any(self.unfinished.values()):  # an episode's first step: the buffers as it begins
+        if not self.episode_under_way:  # its first step: the buffers as the episode begins
             self.online.buffer.mark()
             self.demo.buffer.mark()
+            self.episode_under_way = True
         route(t, self.online, self.demo)
         kind = "intervention" if t.intervened else "policy"
         self.online_added_by_kind[kind] += 1
@@ -98,11 +101,14 @@ class Learner:
     def episode_ended(self) -> None:
         """The episode whose steps came last is whole: checkpoints keep it from now on."""
         self.unfinished = dict.fromkeys(self.unfinished, 0)
+        self.episode_under_way = False
 
     def unfinished_rows(self) -> dict[str, int]:
         """Per buffer, the newest rows that belong to the episode under way (for ``write_checkpoint``):
-        every step went to the online buffer, the interventions also to the demo buffer."""
-        return {"online": sum(self.unfinished.values()), "demo": self.unfinished["intervention"]}
+        every step went to the online buffer, the interventions also to the demo buffer. Counted by the
+        buffers since their mark, so that a stop that fell between the two buffers' rows of a step
+        still writes each as the episode began."""
+        return {name: buf.added_since_mark if self.episode_under_way else 0 for name, buf in self.buffers().items()}
 
     @property
     def ready(self) -> bool:
