@@ -67,7 +67,11 @@ def test_layout_is_read_from_spaces_and_metadata():
 
 @pytest.mark.parametrize("env, message", [
     (ToyEnv(obs_space=gym.spaces.Box(-1, 1, (3,), np.float32)), "must be a gymnasium.spaces.Dict"),
-    (ToyEnv(obs_space=gym.spaces.Dict({"cam": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)})), "'state'.*float32 Box"),
+    (ToyEnv(obs_space=gym.spaces.Dict({"cam": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)})),
+     r"no 'state' \(its keys: 'cam' Box\(0, 255, \(8, 8, 3\), uint8\)\).*1-D float32 Box"),
+    (ToyEnv(obs_space=gym.spaces.Dict({"state": gym.spaces.Box(-1, 1, (3,), np.int64)})), "'state'.*float32 Box"),
+    (ToyEnv(obs_space=gym.spaces.Dict({"state": gym.spaces.Box(-1, 1, (3,), np.float32), "pixels": gym.spaces.Dict(
+        {"front": gym.spaces.Box(0, 255, (8, 8, 3), np.uint8)})})), r"'pixels'\] is a Dict \('front'\).*own key"),
     (ToyEnv(obs_space=gym.spaces.Dict({"state": gym.spaces.Box(-1, 1, (3,), np.float32),
                                        "cam": gym.spaces.Box(0, 1, (8, 8, 3), np.float32)})), "uint8 camera image"),
     (ToyEnv(action_space=gym.spaces.Box(-2.0, 2.0, (2,), np.float32)), r"span \[-1, 1\]"),

@@ -138,12 +138,21 @@ def layout_of(env: gym.Env) -> TaskLayout:
     if not isinstance(obs_space, gym.spaces.Dict):
         raise ContractViolation(f"observation_space must be a gymnasium.spaces.Dict, got {type(obs_space).__name__}")
     state = obs_space.spaces.get(STATE_KEY)
+    if state is None:
+        keys = ", ".join(f"{k!r} {v}" for k, v in obs_space.spaces.items()) or "none"
+        raise ContractViolation(
+            f"observation_space has no {STATE_KEY!r} (its keys: {keys}): hilserl reads the robot's state as one "
+            f"1-D float32 Box under {STATE_KEY!r} and each camera under its own key; a wrapper can put them so "
+            "(hilserl/envs/panda_pick.py does it for gym-hil's PandaPickCube: hilserl/PandaPickCube-v0)")
     if not isinstance(state, gym.spaces.Box) or len(state.shape) != 1 or state.dtype != np.float32:
         raise ContractViolation(f"observation_space[{STATE_KEY!r}] must be a 1-D float32 Box, got {state}")
     images: dict[str, tuple[int, int, int]] = {}
     for name, space in obs_space.spaces.items():
         if name == STATE_KEY:
             continue
+        if isinstance(space, gym.spaces.Dict):
+            raise ContractViolation(f"observation_space[{name!r}] is a Dict ({', '.join(map(repr, space.spaces))}): "
+                                    "give each camera its own key at the top of the observation")
         if not (isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) == 3
                 and space.shape[2] == 3):
             raise ContractViolation(f"observation_space[{name!r}] must be a uint8 camera image Box (H, W, 3), got {space}")
