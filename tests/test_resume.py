@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from cli_process import hilserl_command
 
+from benchmarks.resume_exact import differences, final_state, stop_and_resume
 from hilserl.config import load_config
 from hilserl.training.checkpoint import (
     ResumeRefused,
@@ -351,65 +352,27 @@ def test_a_checkpoint_that_cannot_be_written_keeps_the_previous_one_and_says_so(
     monkeypatch.setattr(ckpt_module, "_write_checkpoint", real)
 
 
-def _final_state(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    folder = latest_checkpoint(run_dir)
-    return read_checkpoint(folder), {p.name: np.load(p) for p in sorted(folder.glob("buffer_*.npy"))}
-
-
-def _same(a, b) -> bool:
-    import torch
-
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, torch.Tensor):
-        return torch.equal(a, b)
-    return a == b
-
-
 @pytest.mark.parametrize("online_capacity", [200_000, 100])
-def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exactly(tmp_path, monkeypatch,
-                                                                                    online_capacity):
+def test_a_run_stopped_mid_episode_and_resumed_repeats_the_uninterrupted_run_exactly(tmp_path, online_capacity):
     """Same seeds: the buffers, counters, networks, optimisers, random streams, logs and the next actions
     of a run stopped (Ctrl-C, in the middle of an episode) and resumed equal those of the run that
     never stopped. With an online buffer of 100 rows, full before the stop, the episode stopped had
-    overwritten rows the episode run again must still sample."""
-    from hilserl.training.learner import Learner
+    overwritten rows the episode run again must still sample (``python -m benchmarks.resume_exact``
+    checks the same with cameras)."""
     from hilserl.training.trained_agent import load_agent
 
     overrides = [*BASE, "train.env_steps=240", "train.checkpoint_every=1000", "seed=3",
                  f"buffer.online_capacity={online_capacity}"]
-    train(load_config(None, overrides), tmp_path / "whole", progress=False, tensorboard=False)
-
-    real_add, calls = Learner.add, [0]
-
-    def stop_at_step_130(self, t):
-        calls[0] += 1
-        if calls[0] == 130:  # mid-episode: episodes here are 80 steps, or shorter on success
-            raise KeyboardInterrupt
-        real_add(self, t)
-
-    monkeypatch.setattr(Learner, "add", stop_at_step_130)
-    with pytest.raises(KeyboardInterrupt):
-        train(load_config(None, overrides), tmp_path / "stopped", progress=False, tensorboard=False)
-    monkeypatch.setattr(Learner, "add", real_add)
-    stopped_at = read_checkpoint(latest_checkpoint(tmp_path / "stopped"))
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    stopped_at = stop_and_resume(overrides, whole, stopped, stop_at=130)  # episodes of 80 steps or fewer
     assert 0 < stopped_at["actor"]["env_steps"] < 130 and stopped_at["updates"] > 0  # its episode's start
-    train(load_config(None, overrides), tmp_path / "stopped", progress=False, tensorboard=False, resume=True)
-
-    (whole, whole_rows), (resumed, resumed_rows) = _final_state(tmp_path / "whole"), _final_state(tmp_path / "stopped")
-    assert whole_rows.keys() == resumed_rows.keys()
-    assert len(whole_rows["buffer_online.reward.npy"]) == min(online_capacity, whole["actor"]["env_steps"])
-    assert all(np.array_equal(whole_rows[k], resumed_rows[k]) for k in whole_rows)
-    for key in ("updates", "actor", "online_added_by_kind", "agent", "optimizers", "agent_rngs", "buffer_rngs",
-                "rng"):
-        assert _same(whole[key], resumed[key]), key
-    assert (tmp_path / "whole" / "episodes.jsonl").read_text() == (tmp_path / "stopped" / "episodes.jsonl").read_text()
+    assert differences(whole, stopped) == []
+    (state, rows), (resumed, _) = final_state(whole), final_state(stopped)
+    assert len(rows["buffer_online.reward.npy"]) == min(online_capacity, state["actor"]["env_steps"])
     obs = {"state": np.random.default_rng(0).normal(size=24).astype(np.float32)}
-    agents = [load_agent(tmp_path / run)[1] for run in ("whole", "stopped")]
-    for agent, state in zip(agents, (whole, resumed)):
-        agent.set_rng_state(state["agent_rngs"])
+    agents = [load_agent(run)[1] for run in (whole, stopped)]
+    for agent, checkpoint in zip(agents, (state, resumed)):
+        agent.set_rng_state(checkpoint["agent_rngs"])
     assert np.array_equal(agents[0].act(obs, deterministic=True), agents[1].act(obs, deterministic=True))
     assert np.array_equal(agents[0].act(obs), agents[1].act(obs))  # sampled, from the stored random stream
 
