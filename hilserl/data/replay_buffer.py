@@ -53,7 +53,7 @@ class _Mark:
     size: int
     first_frame: int
     last_frame: int
-    """The frame ids the rows then referred to, first and last (-1, -1: none)."""
+    """The frame ids the rows then referred to, first and last (``_frame_span``)."""
     rows: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     """Storage row -> its fields as they were, for each row of the mark overwritten since."""
     frames: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class _Mark:
         return (row - self.oldest) % capacity < self.size
 
     def holds_frame(self, frame_id: int) -> bool:
-        return 0 <= self.first_frame <= frame_id <= self.last_frame
+        return self.first_frame <= frame_id <= self.last_frame
 
 
 def _segments(start: int, count: int, capacity: int) -> list[slice]:
@@ -242,11 +242,14 @@ class ReplayBuffer:
         """From now until the next mark, keep what new rows overwrite: ``save_rows`` can then leave out
         the rows added since and write the buffer exactly as it is now, however many old rows (and
         frames) those new ones pushed out."""
-        first = last = -1
-        if self.frames is not None and self._size:
-            first = int(self._store.data[OBS_FRAME][self._oldest])
-            last = int(self._store.data[NEXT_FRAME][(self._next - 1) % self.capacity])
-        self._mark = _Mark(self.added, self._oldest, self._size, first, last)
+        self._mark = _Mark(self.added, self._oldest, self._size, *self._frame_span())
+
+    def _frame_span(self) -> tuple[int, int]:
+        """The first and last frame ids the live rows refer to; (0, -1), an empty span, without any."""
+        if self.frames is None or not self._size:
+            return 0, -1
+        return (int(self._store.data[OBS_FRAME][self._oldest]),
+                int(self._store.data[NEXT_FRAME][(self._next - 1) % self.capacity]))
 
     @property
     def added_since_mark(self) -> int:
@@ -292,10 +295,8 @@ class ReplayBuffer:
             oldest, rows, first, last = mark.oldest, mark.size, mark.first_frame, mark.last_frame
             old_rows, old_frames = mark.rows, mark.frames
         else:
-            oldest, rows, first, last, old_rows, old_frames = self._oldest, self._size, 0, -1, {}, {}
-            if self.frames is not None and rows:
-                first = int(self._store.data[OBS_FRAME][oldest])
-                last = int(self._store.data[NEXT_FRAME][(oldest + rows - 1) % self.capacity])
+            oldest, rows, old_rows, old_frames = self._oldest, self._size, {}, {}
+            first, last = self._frame_span()
         if self.frames is not None and rows:
             for cam in self.frame_specs:
                 self.frames.storage.write(folder / f"{prefix}.frames.{cam}.npy", cam, first % self.frames.capacity,
@@ -304,7 +305,7 @@ class ReplayBuffer:
             for cam, spec in self.frame_specs.items():
                 np.save(folder / f"{prefix}.frames.{cam}.npy", np.empty((0, *spec.shape), spec.dtype))
         for name in self.specs:
-            offset = first if name in (OBS_FRAME, NEXT_FRAME) and rows else 0
+            offset = first if name in (OBS_FRAME, NEXT_FRAME) else 0
             replaced = {(r - oldest) % self.capacity: values[name] for r, values in old_rows.items()}
             self._store.write(folder / f"{prefix}.{name}.npy", name, oldest, rows, offset, replaced)
 
